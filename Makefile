@@ -1,0 +1,36 @@
+# evd — two commands set everything up: `make demo` and `make test`.
+# Pythons are launched by their real path (a pyenv shim costs ~150 ms a spawn).
+PYTHON ?= $(shell python3 -c 'import sys; print(sys.executable)')
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.evd-installed
+export UV_CACHE_DIR ?= $(CURDIR)/.cache/uv
+export DO_NOT_TRACK := 1
+
+.PHONY: install demo test lint bench clean
+
+install: $(STAMP)
+
+# Rebuilt only when the project's metadata changes, so a second `make install` is instant.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -e '.[dev]'
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/python examples/demo.py
+
+lint: install
+	$(BIN)/ruff check evd tests bench examples
+	$(BIN)/ruff format --check evd tests bench examples
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""``python -m evd`` is the ``evd`` command."""
+
+from evd.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The ``evd`` command line. Only the client and wire models on the hot path."""

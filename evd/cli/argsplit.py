@@ -1,0 +1,35 @@
+"""Split ``evd run`` arguments: evd's options come first, the job's words after.
+
+``evd run --name x train.py --lr 3`` gives ``--lr 3`` to the job; ``--`` starts a
+command. argparse alone cannot tell the job's options from evd's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RunArgs:
+    """evd's own option words, and the job's target and words."""
+
+    options: list[str]
+    target: str | None  # a file, or None for a command after `--`
+    job_args: list[str]
+    is_command: bool
+
+
+def split_run_argv(argv: list[str], takes_value: frozenset[str]) -> RunArgs:
+    """Split at ``--`` or the first word that is not an option or an option's value."""
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        if word == "--":
+            return RunArgs(argv[:index], None, argv[index + 1 :], True)
+        if word.startswith("-") and word != "-":
+            if word in takes_value:
+                index += 1  # its value follows
+            index += 1
+            continue
+        return RunArgs(argv[:index], word, argv[index + 1 :], False)
+    return RunArgs(argv, None, [], False)

@@ -1,0 +1,137 @@
+"""``evd up | down | daemon``: start, stop and run the daemon."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+from evd.cli.output import error
+from evd.client import Client
+from evd.errors import DaemonAlreadyRunning, DaemonNotRunning, EvdError
+from evd.paths import StateDir
+
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 20.0
+EXIT_ALREADY_RUNNING = 3
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``up``, ``down`` and ``daemon``."""
+    for name, text in (
+        ("up", "start the daemon in the background (returns when it answers)"),
+        ("daemon", "run the daemon in the foreground"),
+    ):
+        parser = sub.add_parser(name, help=text)
+        parser.add_argument(
+            "--parallel",
+            type=int,
+            default=os.cpu_count() or 1,
+            help="at most this many jobs run at once (default: the CPU count)",
+        )
+        parser.add_argument(
+            "--kill-grace",
+            type=float,
+            default=10.0,
+            help="seconds between SIGTERM and SIGKILL when stopping a job (default 10)",
+        )
+        if name == "daemon":
+            # `evd up` sends the daemon's stderr to evd.log already.
+            parser.add_argument("--detached", action="store_true", help=argparse.SUPPRESS)
+    sub.add_parser("down", help="stop the daemon; running jobs carry on and are re-adopted by `evd up`")
+
+
+def cmd_daemon(args: argparse.Namespace) -> int:
+    """Run in the foreground (what `evd up` starts)."""
+    from evd.daemon.server import run_daemon  # noqa: PLC0415 - the only heavy import, kept off the hot path
+
+    if args.parallel < 1:
+        error("--parallel must be at least 1")
+        return 2
+    try:
+        run_daemon(
+            StateDir.from_env(),
+            parallel=args.parallel,
+            kill_grace=args.kill_grace,
+            foreground=not args.detached,
+        )
+    except DaemonAlreadyRunning as exc:
+        error(str(exc))
+        return EXIT_ALREADY_RUNNING
+    return 0
+
+
+def _log_tail(state: StateDir, lines: int = 15) -> str:
+    try:
+        return "\n".join(state.log_file.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no daemon log)"
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Start the daemon in the background and wait until it answers."""
+    state = StateDir.from_env()
+    client = Client(state)
+    try:
+        health = client.health(timeout=2)
+        print(f"evd is already running (pid {health.pid}) in {state.root}")
+        return 0
+    except DaemonNotRunning:
+        pass
+    state.ensure()
+    argv = [sys.executable, "-m", "evd", "daemon", "--detached", "--parallel", str(args.parallel)]
+    argv += ["--kill-grace", str(args.kill_grace)]
+    with open(state.log_file, "ab") as log:
+        process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+        )
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        code = process.poll()
+        try:
+            health = client.health(timeout=2)
+        except EvdError:
+            if code is not None:
+                if code == EXIT_ALREADY_RUNNING:
+                    continue  # another `evd up` won the race; its daemon will answer
+                error(f"the daemon exited with code {code} while starting; its log says:")
+                print(_log_tail(state), file=sys.stderr)
+                return 1
+            time.sleep(0.01)
+            continue
+        print(f"evd is up (pid {health.pid}) in {state.root}")
+        return 0
+    error(f"the daemon did not answer within {START_TIMEOUT:.0f} s; see {state.log_file}")
+    return 1
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def cmd_down(_args: argparse.Namespace) -> int:
+    """Ask the daemon to stop, and wait until it has."""
+    state = StateDir.from_env()
+    with Client(state) as client:
+        try:
+            pid = client.health(timeout=5).pid
+            client.shutdown()
+        except DaemonNotRunning:
+            print("evd is not running")
+            return 0
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while _pid_alive(pid):
+        if time.monotonic() > deadline:
+            error(f"the daemon (pid {pid}) has not stopped after {STOP_TIMEOUT:.0f} s")
+            return 1
+        time.sleep(0.02)
+    print("evd is down (running jobs carry on; `evd up` re-adopts them)")
+    return 0

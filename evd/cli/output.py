@@ -1,0 +1,109 @@
+"""Printing runs for people: tables, details, one-line summaries."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+
+from evd.models import (
+    EXIT_CANCELLED,
+    EXIT_NOT_STARTED,
+    EXIT_TIMED_OUT,
+    Run,
+    RunState,
+    parse_iso,
+)
+from evd.units import format_duration
+
+
+def command_line(run: Run) -> str:
+    """The run's command as a shell would show it."""
+    return shlex.join(run.command)
+
+
+def runtime(run: Run, now: float | None = None) -> str:
+    """How long the run ran (or has been running)."""
+    if run.started_at is None:
+        return "-"
+    end = parse_iso(run.ended_at) if run.ended_at else (now or time.time())
+    return format_duration(max(0.0, end - parse_iso(run.started_at)))
+
+
+def exit_status(run: Run) -> int:
+    """The exit code `evd wait` gives for a final run (DESIGN.md's codes when there is none)."""
+    if run.state is RunState.TIMED_OUT:
+        return EXIT_TIMED_OUT
+    if run.state is RunState.CANCELLED:
+        return EXIT_CANCELLED
+    if run.exit_code is not None:
+        return run.exit_code
+    return 0 if run.state is RunState.SUCCEEDED else EXIT_NOT_STARTED
+
+
+def summary(run: Run) -> str:
+    """``run 3 (train.py) failed: exited with code 2``."""
+    text = f"run {run.id} ({run.name}) {run.state.value}"
+    if run.reason:
+        text += f": {run.reason}"
+    elif run.exit_code is not None and run.state.is_final:
+        text += f" (exit {run.exit_code})"
+    return text
+
+
+def table(runs: Sequence[Run]) -> str:
+    """The ``evd ps`` table."""
+    rows = [("ID", "NAME", "STATE", "EXIT", "RUNTIME", "CREATED", "DETAIL")]
+    for run in runs:
+        created = time.strftime("%m-%d %H:%M:%S", time.localtime(parse_iso(run.created_at)))
+        detail = run.reason if run.reason else command_line(run)
+        rows.append(
+            (
+                str(run.id),
+                run.name[:24],
+                run.state.value,
+                "" if run.exit_code is None else str(run.exit_code),
+                runtime(run),
+                created,
+                detail[:80],
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join(
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])) + "  " + row[-1]
+        for row in rows
+    )
+
+
+def details(run: Run) -> str:
+    """The ``evd show`` page."""
+    lines = [
+        f"run {run.id}: {run.name}",
+        f"  state      {run.state.value}" + (f" ({run.reason})" if run.reason else ""),
+        f"  command    {command_line(run)}",
+        f"  cwd        {run.cwd}",
+        f"  exit code  {'-' if run.exit_code is None else run.exit_code}",
+        f"  attempts   {run.attempts}",
+        f"  created    {run.created_at}",
+        f"  started    {run.started_at or '-'}",
+        f"  ended      {run.ended_at or '-'}",
+        f"  runtime    {runtime(run)}",
+        f"  timeout    {format_duration(run.timeout) if run.timeout else '-'}",
+        f"  priority   {run.priority}",
+        f"  pid        {run.pid or '-'}",
+        f"  log        {run.log_path}",
+    ]
+    if run.failed_by:
+        lines.insert(3, f"  failed by  {run.failed_by.value}")
+    if run.events:
+        lines.append("  history")
+        for event in run.events:
+            reason = f"  {event.reason}" if event.reason else ""
+            lines.append(f"    {event.at}  {event.state.value}{reason}")
+    return "\n".join(lines)
+
+
+def error(message: str) -> None:
+    """One line on stderr."""
+    print(f"evd: {message}", file=sys.stderr)

@@ -1,0 +1,207 @@
+"""``evd run | ps | show | logs | wait | cancel | prune``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from evd.cli.argsplit import split_run_argv
+from evd.cli.output import details, error, exit_status, summary, table
+from evd.client import Client
+from evd.errors import EvdError, InvalidRequest
+from evd.models import ACTIVE_STATES, Run, SubmitRequest
+from evd.units import parse_duration
+
+RUN_VALUE_OPTIONS = frozenset({"--name", "--timeout", "--priority"})
+
+
+def run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``evd run``."""
+    parser = sub.add_parser(
+        "run",
+        help="submit a job file or a command",
+        usage="evd run [OPTIONS] FILE.py [ARGS...]\n       evd run [OPTIONS] -- COMMAND [ARGS...]",
+        description="Submit a job. Options come before FILE or `--`; words after belong to the job.",
+    )
+    parser.add_argument("--name", help="the run's name (default: the file's or program's name)")
+    parser.add_argument("--timeout", type=parse_duration, help="stop the job after this long (30m, 2h)")
+    parser.add_argument("--priority", type=int, default=0, help="higher starts first (default 0)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the run id")
+    parser.add_argument("-f", "--follow", action="store_true", help="stream the log; exit with the job's code")
+    parser.add_argument("--json", action="store_true", help="print the run as JSON")
+
+
+def _environment() -> dict[str, str]:
+    env = {}
+    for key, value in os.environ.items():
+        try:
+            key.encode()
+            value.encode()
+        except UnicodeEncodeError:
+            error(f"not passing environment variable {key!r} to the job: it is not valid UTF-8")
+            continue
+        env[key] = value
+    return env
+
+
+def _check_text(words: list[str]) -> None:
+    for index, word in enumerate(words):
+        try:
+            word.encode()
+        except UnicodeEncodeError:
+            raise InvalidRequest(
+                f"argument {index} is not valid UTF-8; evd stores commands as text."
+                " Pass binary data through a file or an environment variable."
+            ) from None
+
+
+def cmd_run(argv: list[str], parser: argparse.ArgumentParser) -> int:
+    """Submit, then print the id, the run, or follow it."""
+    split = split_run_argv(argv, RUN_VALUE_OPTIONS)
+    opts = parser.parse_args(split.options)
+    request = SubmitRequest(
+        name=opts.name,
+        cwd=os.getcwd(),
+        env=_environment(),
+        timeout=opts.timeout,
+        priority=opts.priority,
+    )
+    if split.is_command:
+        if not split.job_args:
+            raise InvalidRequest("nothing after `--`: give a command, e.g. `evd run -- echo hi`")
+        request.command = split.job_args
+    elif split.target is None:
+        parser.error("give a FILE.py to run, or a command after `--`")
+    elif not split.target.endswith(".py"):
+        raise InvalidRequest(
+            f"{split.target!r} is not a .py file; to run a command put it after `--`:"
+            f" evd run -- {split.target} ..."
+        )
+    else:
+        request.file = split.target
+        request.args = split.job_args
+    _check_text([*(request.command or []), *request.args])
+    with Client() as client:
+        run = client.submit(request)
+        if opts.json:
+            print(json.dumps(run.to_dict(), indent=2))
+        elif opts.quiet:
+            print(run.id)
+        elif not opts.follow:
+            print(f"submitted run {run.id} ({run.name}): {run.state.value}")
+        if opts.follow:
+            return _follow(client, run)
+    return 0
+
+
+def _follow(client: Client, run: Run) -> int:
+    out = sys.stdout.buffer
+    try:
+        for chunk in client.logs(run.id, follow=True):
+            out.write(chunk)
+            out.flush()
+        final = client.wait(run.id)
+    except KeyboardInterrupt:
+        error(f"stopped following; run {run.id} goes on (`evd logs {run.id} -f` to follow it again)")
+        return 130
+    if final.state.value != "succeeded":
+        error(summary(final))
+    return exit_status(final)
+
+
+def add_listing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``ps``, ``show``, ``logs``, ``wait``, ``cancel``, ``prune``."""
+    ps = sub.add_parser("ps", help="list runs (active ones; --all for every run)")
+    ps.add_argument("-a", "--all", action="store_true", help="include finished runs")
+    ps.add_argument("--limit", type=int, help="at most this many, newest first")
+    ps.add_argument("--json", action="store_true", help="print a JSON list")
+    show = sub.add_parser("show", help="show one run and its history")
+    show.add_argument("id", type=int)
+    show.add_argument("--json", action="store_true", help="print JSON")
+    logs = sub.add_parser("logs", help="print a run's output (stdout and stderr)")
+    logs.add_argument("id", type=int)
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the run ends")
+    wait = sub.add_parser("wait", help="wait for runs to end; exit with the last one's code")
+    wait.add_argument("ids", type=int, nargs="+", metavar="ID")
+    wait.add_argument("-q", "--quiet", action="store_true", help="print nothing")
+    wait.add_argument("--timeout", type=parse_duration, help="give up after this long (exit 124)")
+    cancel = sub.add_parser("cancel", help="cancel queued or running runs")
+    cancel.add_argument("ids", type=int, nargs="+", metavar="ID")
+    prune = sub.add_parser("prune", help="delete finished runs and their folders")
+    prune.add_argument("--older-than", type=parse_duration, required=True, help="e.g. 30d")
+
+
+def cmd_ps(args: argparse.Namespace) -> int:
+    """List runs."""
+    with Client() as client:
+        runs = client.list_runs(None if args.all else ACTIVE_STATES, args.limit)
+    if args.json:
+        print(json.dumps([run.to_dict() for run in runs], indent=2))
+    elif runs:
+        print(table(runs))
+    else:
+        print("no runs" if args.all else "no active runs (`evd ps --all` shows finished ones)")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Show one run."""
+    with Client() as client:
+        run = client.get_run(args.id)
+    print(json.dumps(run.to_dict(), indent=2) if args.json else details(run))
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    """Print (or follow) a run's log."""
+    out = sys.stdout.buffer
+    with Client() as client:
+        try:
+            for chunk in client.logs(args.id, follow=args.follow):
+                out.write(chunk)
+                out.flush()
+        except KeyboardInterrupt:
+            return 130
+    return 0
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    """Wait for every run; exit with the last one's exit code."""
+    code = 0
+    with Client() as client:
+        for run_id in args.ids:
+            run = client.wait(run_id, timeout=args.timeout)
+            if not run.state.is_final:
+                error(f"run {run_id} is still {run.state.value} after the --timeout")
+                return 124
+            if not args.quiet:
+                print(summary(run))
+            code = exit_status(run)
+    return code
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    """Cancel each run; report each; non-zero if any could not be cancelled."""
+    failures = 0
+    with Client() as client:
+        for run_id in args.ids:
+            try:
+                run = client.cancel(run_id)
+                if not run.state.is_final:
+                    print(f"run {run_id} ({run.name}): stopping (SIGTERM sent to its process group)")
+                    run = client.wait(run_id, timeout=60)
+                print(summary(run))
+            except EvdError as exc:
+                error(str(exc))
+                failures += 1
+    return 1 if failures else 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    """Delete old finished runs."""
+    with Client() as client:
+        removed = client.prune(args.older_than)
+    print(f"removed {removed} finished run(s)")
+    return 0

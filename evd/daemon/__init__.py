@@ -1,0 +1,1 @@
+"""The daemon: engine, API and server. Imported only by ``evd daemon``."""

@@ -1,0 +1,68 @@
+"""The events stream: every state change of every run, as server-sent events.
+
+Each event's ``id`` is its row id in the store, so a client that reconnects
+with ``Last-Event-ID`` (or ``?after=``) gets exactly what it missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+
+from evd.daemon.api.common import engine_of
+from evd.daemon.engine import Engine
+from evd.daemon.views import event_payload
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+KEEPALIVE = 15.0
+
+
+def _frame(payload: dict[str, Any]) -> bytes:
+    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return f"id: {payload['id']}\nevent: run\ndata: {data}\n\n".encode()
+
+
+async def _stream(engine: Engine, after: int | None) -> AsyncIterator[bytes]:
+    subscription = engine.bus.subscribe()  # before the replay, so nothing falls between
+    try:
+        last = after if after is not None else engine.store.last_event_id()
+        while True:
+            replay = engine.store.events_after(last)
+            for event in replay:
+                payload = event_payload(engine, event.id, event.run_id, event.state, event.reason, event.at)
+                yield _frame(payload)
+                last = event.id
+            if len(replay) < 1000:
+                break
+        yield b": connected\n\n"
+        while True:
+            try:
+                payload = await asyncio.wait_for(subscription.queue.get(), KEEPALIVE)
+            except TimeoutError:
+                yield b": keepalive\n\n"
+                continue
+            if payload is None:
+                return
+            if payload["id"] > last:
+                last = payload["id"]
+                yield _frame(payload)
+    finally:
+        engine.bus.unsubscribe(subscription)
+
+
+@router.get("/events", response_class=StreamingResponse)
+def events(
+    request: Request,
+    after: Annotated[int | None, Query(ge=0, description="replay events after this id")] = None,
+    last_event_id: Annotated[int | None, Header()] = None,
+) -> StreamingResponse:
+    """Server-sent events, one per run state change (``event: run``)."""
+    engine = engine_of(request)
+    start = after if after is not None else last_event_id
+    return StreamingResponse(_stream(engine, start), media_type="text/event-stream")

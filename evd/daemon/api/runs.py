@@ -1,0 +1,70 @@
+"""Runs: submit, list, show, cancel, wait."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from evd.daemon.api.common import engine_of, json_response
+from evd.daemon.views import run_view
+from evd.errors import InvalidRequest
+from evd.models import Run, RunState, SubmitRequest
+
+router = APIRouter(prefix="/v1/runs", tags=["runs"])
+
+MAX_WAIT = 300.0
+
+
+@router.post("", status_code=201, response_model=Run)
+def submit(request: Request, body: SubmitRequest) -> Response:
+    """Queue a job; it starts at once when a slot is free."""
+    engine = engine_of(request)
+    record = engine.submit(body)
+    return json_response(run_view(engine, record).to_dict(), status_code=201)
+
+
+@router.get("", response_model=list[Run])
+def list_runs(
+    request: Request,
+    state: Annotated[list[str] | None, Query(description="only runs in these states")] = None,
+    limit: Annotated[int | None, Query(ge=1, description="at most this many, newest first")] = None,
+) -> Response:
+    """Runs, newest first."""
+    engine = engine_of(request)
+    states = None
+    if state:
+        names = [name for item in state for name in item.split(",") if name]
+        try:
+            states = [RunState(name) for name in names]
+        except ValueError:
+            known = ", ".join(s.value for s in RunState)
+            raise InvalidRequest(f"unknown state in {names}; states are: {known}") from None
+    records = engine.store.list_runs(states, limit)
+    return json_response([run_view(engine, record).to_dict() for record in records])
+
+
+@router.get("/{run_id}", response_model=Run)
+def show(request: Request, run_id: int) -> Response:
+    """One run with its recorded state changes."""
+    engine = engine_of(request)
+    return json_response(run_view(engine, engine.get(run_id), with_events=True).to_dict())
+
+
+@router.post("/{run_id}/cancel", response_model=Run)
+def cancel(request: Request, run_id: int) -> Response:
+    """Cancel a queued run, or stop a running one (SIGTERM to its group, SIGKILL after grace)."""
+    engine = engine_of(request)
+    return json_response(run_view(engine, engine.cancel(run_id)).to_dict())
+
+
+@router.get("/{run_id}/wait", response_model=Run)
+async def wait(
+    request: Request,
+    run_id: int,
+    timeout: Annotated[float, Query(gt=0, le=MAX_WAIT)] = 30.0,
+) -> Response:
+    """The run once it is final, or as it is after ``timeout`` seconds (long poll)."""
+    engine = engine_of(request)
+    record = await engine.wait_final(run_id, timeout)
+    return json_response(run_view(engine, record).to_dict())

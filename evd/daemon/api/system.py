@@ -1,0 +1,49 @@
+"""The daemon itself: health, shutdown, prune."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from fastapi import APIRouter, Request, Response
+
+from evd import __version__
+from evd.daemon.api.common import engine_of, json_response
+from evd.models import FINAL_STATES, Health, PruneRequest, PruneResult, iso
+
+router = APIRouter(prefix="/v1", tags=["daemon"])
+
+
+@router.get("/health", response_model=Health)
+def health(request: Request) -> Response:
+    """Version, pid and settings of the daemon."""
+    engine = engine_of(request)
+    return json_response(
+        {
+            "version": __version__,
+            "pid": os.getpid(),
+            "home": str(engine.state.root),
+            "started_at": iso(request.app.state.started_at),
+            "parallel": engine.parallel,
+            "accepting": engine.accepting,
+        }
+    )
+
+
+@router.post("/shutdown", status_code=202)
+def shutdown(request: Request) -> Response:
+    """Stop taking work and exit; running jobs go on under their shims."""
+    engine_of(request).request_shutdown()
+    return json_response({"stopping": True}, status_code=202)
+
+
+@router.post("/prune", response_model=PruneResult)
+def prune(request: Request, body: PruneRequest) -> Response:
+    """Delete finished runs that ended more than ``older_than`` seconds ago, and their folders."""
+    engine = engine_of(request)
+    run_ids = engine.store.finished_before(engine.clock() - body.older_than, FINAL_STATES)
+    engine.store.delete_runs(run_ids)
+    engine.store.commit()
+    for run_id in run_ids:
+        shutil.rmtree(engine.state.run_dir(run_id), ignore_errors=True)
+    return json_response({"removed": len(run_ids)})

@@ -1,0 +1,418 @@
+"""The engine: the daemon's one loop of submit, schedule, spawn, watch and record.
+
+Everything runs on the asyncio loop thread, so no locks are needed. State
+changes are written to the store as they happen and committed once per loop
+turn (``_flush``): several exits or starts share one fsync. A submit commits
+before the API answers. Events reach subscribers only after their commit, so
+nothing is announced that a crash could take back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psutil
+
+from evd.daemon.bus import EventBus
+from evd.daemon.outcomes import judge
+from evd.daemon.runtime import LiveRun
+from evd.daemon.validate import validate
+from evd.daemon.views import event_payload
+from evd.errors import Conflict, RunNotFound, ShuttingDown
+from evd.models import ACTIVE_STATES, FailedBy, RunState, SubmitRequest
+from evd.paths import StateDir
+from evd.runner import stop as stopper
+from evd.runner.logcap import cap_log
+from evd.runner.outcome import read_outcome
+from evd.runner.shim import LOG_FILE, PID_FILE, is_shim_of, read_shim_pid
+from evd.runner.spawn import SpawnError, check_startable, spawn
+from evd.runner.watch import ExitWatcher
+from evd.scheduler import Capacity, QueuedRun, QueueIndex, tick
+from evd.store import RunRecord, Store
+
+log = logging.getLogger("evd.engine")
+
+LOG_CHECK_INTERVAL = 2.0
+
+
+class Engine:
+    """Owns the queue, the live processes and every write to the store."""
+
+    def __init__(
+        self,
+        state: StateDir,
+        store: Store,
+        *,
+        parallel: int,
+        log_limit: int = 100 * 1024 * 1024,
+        kill_grace: float = 10.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """Set up an engine; ``start`` brings it to life on a loop."""
+        self.state = state
+        self.store = store
+        self.parallel = parallel
+        self.log_limit = log_limit
+        self.kill_grace = kill_grace
+        self.clock = clock
+        self.bus = EventBus()
+        self.queue = QueueIndex()
+        self.live: dict[int, LiveRun] = {}
+        self.accepting = True
+        self.on_shutdown_request: Callable[[], None] = lambda: None
+        self._pending_events: list[tuple[int, int, RunState, str | None, float]] = []
+        self._finals: list[int] = []
+        self._waiters: dict[int, list[asyncio.Future[None]]] = {}
+        self._flush_handle: asyncio.Handle | None = None
+        self._log_timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._watcher: ExitWatcher | None = None
+
+    # -- lifecycle --------------------------------------------------------------
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop the engine runs on (after ``start``)."""
+        assert self._loop is not None, "Engine.start() first"
+        return self._loop
+
+    @property
+    def watcher(self) -> ExitWatcher:
+        """The exit watcher (after ``start``)."""
+        assert self._watcher is not None, "Engine.start() first"
+        return self._watcher
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Reconcile with what happened while no daemon ran, then start queued runs."""
+        self._loop = loop
+        self._watcher = ExitWatcher(loop)
+        self.reconcile()
+        self._flush()
+        self._tick()
+        self._log_timer = loop.call_later(LOG_CHECK_INTERVAL, self._check_logs)
+
+    def shutdown(self) -> None:
+        """Stop taking work and let go of the jobs, which run on under their shims."""
+        self.accepting = False
+        if self._log_timer:
+            self._log_timer.cancel()
+        for live in self.live.values():
+            live.cancel_timers()
+        if self._watcher:
+            self._watcher.close()
+        self._flush()
+        self.bus.close()
+        for futures in self._waiters.values():
+            for future in futures:
+                if not future.done():
+                    future.set_exception(ShuttingDown("evd is shutting down"))
+
+    def request_shutdown(self) -> None:
+        """Ask the server to stop (``evd down``)."""
+        self.accepting = False
+        self.on_shutdown_request()
+
+    # -- requests -----------------------------------------------------------------
+
+    def submit(self, request: SubmitRequest) -> RunRecord:
+        """Validate, store durably, and start at once if a slot is free."""
+        if not self.accepting:
+            raise ShuttingDown("evd is shutting down and takes no new runs; `evd up` restarts it")
+        job = validate(request)
+        now = self.clock()
+        run_id, event_id = self.store.insert_run(
+            name=job.name,
+            command=job.command,
+            cwd=job.cwd,
+            env=job.env,
+            priority=job.priority,
+            timeout=job.timeout,
+            now=now,
+            reason=None,
+        )
+        self._pending_events.append((event_id, run_id, RunState.QUEUED, None, now))
+        self._flush()  # durable before anyone learns the id
+        self.queue.add(QueuedRun(id=run_id, priority=job.priority))
+        self._tick()
+        return self.get(run_id)
+
+    def get(self, run_id: int) -> RunRecord:
+        """The run, or ``RunNotFound``."""
+        record = self.store.get_run(run_id)
+        if record is None:
+            raise RunNotFound(f"no run with id {run_id}; `evd ps --all` lists runs")
+        return record
+
+    def cancel(self, run_id: int) -> RunRecord:
+        """Cancel a queued run at once, or begin stopping a running one."""
+        record = self.get(run_id)
+        if record.state.is_final:
+            raise Conflict(f"run {run_id} has already {record.state.value}; nothing to cancel")
+        if run_id in self.queue:
+            self.queue.remove(run_id)
+            self._record(
+                run_id,
+                RunState.CANCELLED,
+                "cancelled before it started",
+                self.clock(),
+                ended_at=self.clock(),
+            )
+            self._finals.append(run_id)
+        else:
+            self._stop(run_id, "cancel")
+        self._flush()
+        return self.get(run_id)
+
+    def is_active(self, run_id: int) -> bool:
+        """Whether the run is queued or running right now."""
+        return run_id in self.queue or run_id in self.live
+
+    async def wait_final(self, run_id: int, timeout: float) -> RunRecord:
+        """The run once it is final, or as it is after ``timeout`` seconds."""
+        record = self.get(run_id)
+        if record.state.is_final:
+            return record
+        future: asyncio.Future[None] = self.loop.create_future()
+        self._waiters.setdefault(run_id, []).append(future)
+        try:
+            await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            waiters = self._waiters.get(run_id, [])
+            if future in waiters:
+                waiters.remove(future)
+            if not waiters:
+                self._waiters.pop(run_id, None)
+        return self.get(run_id)
+
+    def queued_reason(self, record: RunRecord) -> str | None:
+        """Why a queued run waits, in words (computed now, never stale)."""
+        if record.state is not RunState.QUEUED:
+            return record.reason
+        if not self.accepting:
+            return "waiting: evd is shutting down"
+        ahead = 0
+        for queued in self.queue:
+            if queued.id == record.id:
+                break
+            ahead += 1
+        busy = f"{len(self.live)} of {self.parallel} slots busy"
+        return f"waiting for a free slot ({busy}; {ahead} ahead in the queue)"
+
+    # -- scheduling and processes ---------------------------------------------------
+
+    def _tick(self) -> None:
+        capacity = Capacity(slots=self.parallel, draining=not self.accepting)
+        for run_id in tick(self.clock(), self.queue, len(self.live), capacity):
+            self.queue.remove(run_id)
+            self._start(run_id)
+
+    def _job_env(self, record: RunRecord) -> dict[str, str]:
+        env = dict(record.env) if record.env is not None else dict(os.environ)
+        env["EVD_RUN_ID"] = str(record.id)
+        env["EVD_HOME"] = str(self.state.root)
+        return env
+
+    def _start(self, run_id: int) -> None:
+        record = self.get(run_id)
+        run_dir = self.state.run_dir(run_id)
+        env = self._job_env(record)
+        try:
+            run_dir.mkdir(exist_ok=True)
+            check_startable(record.command, record.cwd, env)
+            pid = spawn(run_dir, record.cwd, record.command, env)
+        except SpawnError as error:
+            self._fail_to_start(run_id, str(error), FailedBy.USER)
+            return
+        except OSError as error:
+            log.exception("could not start run %s", run_id)
+            self._fail_to_start(run_id, f"evd could not start the job: {error}", FailedBy.EVD)
+            return
+        started = self.clock()
+        self._record(
+            run_id,
+            RunState.RUNNING,
+            None,
+            started,
+            pid=pid,
+            started_at=started,
+            attempts=record.attempts + 1,
+        )
+        self._watch(LiveRun(run_id=run_id, pid=pid, run_dir=run_dir), record.timeout, started)
+
+    def _fail_to_start(self, run_id: int, reason: str, failed_by: FailedBy) -> None:
+        now = self.clock()
+        self._record(run_id, RunState.FAILED, reason, now, ended_at=now, failed_by=failed_by)
+        self._finals.append(run_id)
+
+    def _watch(self, live: LiveRun, timeout: float | None, started_at: float) -> None:
+        self.live[live.run_id] = live
+        self.watcher.watch(live.pid, lambda _pid: self._on_exit(live.run_id))
+        if live.stopping:
+            self._signal_stop(live)
+        elif timeout is not None:
+            delay = max(0.0, started_at + timeout - self.clock())
+            live.timers.append(self.loop.call_later(delay, self._stop, live.run_id, "timeout"))
+
+    def _stop(self, run_id: int, why: str) -> None:
+        live = self.live.get(run_id)
+        if live is None or live.stopping:
+            return
+        live.stopping = why
+        # Persisted, so a daemon restarted mid-stop finishes the stop.
+        self.store.update(run_id, stop_reason=why)
+        self._schedule_flush()
+        self._signal_stop(live)
+
+    def _signal_stop(self, live: LiveRun) -> None:
+        live.strays = stopper.descendants(live.pid)
+        stopper.signal_job(live.pid, signal.SIGTERM, live.strays)
+        live.timers.append(self.loop.call_later(self.kill_grace, self._kill, live.run_id))
+
+    def _kill(self, run_id: int) -> None:
+        live = self.live.get(run_id)
+        if live is not None:
+            log.info("run %s outlived its %ss grace period; sending SIGKILL", run_id, self.kill_grace)
+            strays = live.strays + stopper.descendants(live.pid)
+            stopper.signal_job(live.pid, signal.SIGKILL, strays)
+
+    def _on_exit(self, run_id: int) -> None:
+        live = self.live.pop(run_id, None)
+        if live is None:
+            return
+        live.cancel_timers()
+        if live.stopping:
+            # Whatever of the job ignored SIGTERM or was still winding down goes now.
+            stopper.signal_job(live.pid, signal.SIGKILL, live.strays)
+        record = self.get(run_id)
+        # Seen live: our clock is finer than the exit file's mtime (the kernel's coarse clock).
+        self._conclude(record, live.pid, live.stopping, ended_at=self.clock())
+        self._tick()
+
+    def _conclude(
+        self,
+        record: RunRecord,
+        pid: int | None,
+        stopping: str | None,
+        ended_at: float | None = None,
+    ) -> None:
+        run_dir = self.state.run_dir(record.id)
+        cap_log(run_dir / LOG_FILE, self.log_limit)
+        outcome = read_outcome(run_dir)
+        verdict = judge(
+            outcome,
+            stopping=stopping,
+            timeout=record.timeout,
+            lost_reason=self._lost_reason(record, pid),
+        )
+        if ended_at is None:
+            ended_at = outcome.ended_at if outcome else self.clock()
+        ended = max(ended_at, record.started_at or ended_at)
+        self._record(
+            record.id,
+            verdict.state,
+            verdict.reason,
+            ended,
+            exit_code=verdict.exit_code,
+            failed_by=verdict.failed_by,
+            ended_at=ended,
+        )
+        self._finals.append(record.id)
+
+    def _lost_reason(self, record: RunRecord, pid: int | None) -> str:
+        if record.started_at is not None and record.started_at < psutil.boot_time():
+            return "the machine restarted while the job ran"
+        return (
+            f"its supervisor (pid {pid}) ended without recording an exit status:"
+            " something outside evd killed it"
+        )
+
+    def _check_logs(self) -> None:
+        for live in list(self.live.values()):
+            removed = cap_log(live.run_dir / LOG_FILE, self.log_limit)
+            if removed:
+                log.info("run %s: cut %d bytes from the middle of its log", live.run_id, removed)
+        self._log_timer = self.loop.call_later(LOG_CHECK_INTERVAL, self._check_logs)
+
+    # -- recovery ---------------------------------------------------------------------
+
+    def reconcile(self) -> None:
+        """Rebuild runtime state from the store and the run folders after a (re)start.
+
+        Queued runs go back in the queue. A run whose shim is alive is adopted
+        (its stop or timeout re-armed). A run whose shim ended while no daemon
+        watched gets the exit status the shim recorded and its real end time;
+        with no record, it is lost, with the reason. Nothing stays "running".
+        """
+        for record in reversed(self.store.list_runs(ACTIVE_STATES)):
+            run_dir = self.state.run_dir(record.id)
+            pid = read_shim_pid(run_dir)
+            if pid is None:
+                if record.state is RunState.QUEUED:
+                    self.queue.add(QueuedRun(id=record.id, priority=record.priority))
+                else:
+                    self._record(
+                        record.id,
+                        RunState.LOST,
+                        "its run folder holds no trace of the job starting",
+                        self.clock(),
+                        failed_by=FailedBy.EVD,
+                        ended_at=self.clock(),
+                    )
+                continue
+            if record.state is not RunState.RUNNING:
+                # The daemon died between spawning and committing the start.
+                started = (run_dir / PID_FILE).stat().st_mtime
+                self._record(
+                    record.id,
+                    RunState.RUNNING,
+                    "started just before the daemon stopped",
+                    started,
+                    pid=pid,
+                    started_at=started,
+                    attempts=record.attempts + 1,
+                )
+                record = self.get(record.id)
+            if is_shim_of(pid, run_dir):
+                log.info("run %s: re-adopted its running job (pid %s)", record.id, pid)
+                live = LiveRun(run_id=record.id, pid=pid, run_dir=run_dir)
+                live.stopping = record.stop_reason
+                self._watch(live, record.timeout, record.started_at or self.clock())
+            else:
+                self._conclude(record, pid, record.stop_reason)
+
+    # -- recording ------------------------------------------------------------------------
+
+    def _record(
+        self, run_id: int, state: RunState, reason: str | None, at: float, **fields: Any
+    ) -> None:
+        event_id = self.store.transition(run_id, state, reason, at, **fields)
+        self._pending_events.append((event_id, run_id, state, reason, at))
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if self._flush_handle is None and self._loop is not None:
+            self._flush_handle = self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Commit, then announce what was committed and wake waiters of finished runs."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        self.store.commit()
+        events, self._pending_events = self._pending_events, []
+        finals, self._finals = self._finals, []
+        if self.bus.has_subscribers:
+            for event_id, run_id, state, reason, at in events:
+                self.bus.publish(event_payload(self, event_id, run_id, state, reason, at))
+        for run_id in finals:
+            for future in self._waiters.pop(run_id, []):
+                if not future.done():
+                    future.set_result(None)

@@ -1,0 +1,54 @@
+"""Decide a finished run's final state from what the shim recorded (a pure function)."""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+
+from evd.models import FailedBy, RunState
+from evd.runner.outcome import Outcome
+from evd.units import format_duration
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A run's final state, exit code, reason and whom a failure belongs to."""
+
+    state: RunState
+    exit_code: int | None
+    reason: str | None
+    failed_by: FailedBy | None
+
+
+def _describe_exit(code: int) -> str:
+    if code > 128:
+        try:
+            return f"killed by {signal.Signals(code - 128).name} (exit {code})"
+        except ValueError:
+            pass
+    return f"exited with code {code}"
+
+
+def judge(
+    outcome: Outcome | None,
+    *,
+    stopping: str | None,
+    timeout: float | None,
+    lost_reason: str,
+) -> Verdict:
+    """The verdict for a run whose shim has ended.
+
+    ``stopping`` is ``"cancel"`` or ``"timeout"`` when evd was stopping the run;
+    ``lost_reason`` explains a shim that ended without recording a status.
+    """
+    code = outcome.exit_code if outcome else None
+    if stopping == "cancel":
+        return Verdict(RunState.CANCELLED, code, "cancelled", None)
+    if stopping == "timeout":
+        limit = format_duration(timeout) if timeout else "its limit"
+        return Verdict(RunState.TIMED_OUT, code, f"timed out after {limit}", FailedBy.USER)
+    if outcome is None:
+        return Verdict(RunState.LOST, None, lost_reason, FailedBy.MACHINE)
+    if outcome.exit_code == 0:
+        return Verdict(RunState.SUCCEEDED, 0, None, None)
+    return Verdict(RunState.FAILED, code, _describe_exit(outcome.exit_code), FailedBy.USER)

@@ -1,0 +1,31 @@
+"""Runtime-only state of the daemon: the processes it is watching right now.
+
+Never persisted. Everything here is rebuilt on start by ``Engine.reconcile``
+from the store and the run folders (the shims' ``shim.pid`` and ``exit``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+
+@dataclass
+class LiveRun:
+    """A run whose shim is alive and watched."""
+
+    run_id: int
+    pid: int  # the shim's pid, which is also the job's process group id
+    run_dir: Path
+    stopping: str | None = None  # "cancel" or "timeout" once evd has begun to stop it
+    strays: list[psutil.Process] = field(default_factory=list)
+    timers: list[asyncio.TimerHandle] = field(default_factory=list)
+
+    def cancel_timers(self) -> None:
+        """Disarm the timeout and kill timers."""
+        for timer in self.timers:
+            timer.cancel()
+        self.timers.clear()

@@ -1,0 +1,130 @@
+"""The daemon process: take the lock, clean up after a crashed predecessor, serve.
+
+The pid file doubles as the lock: the daemon holds an ``flock`` on it for its
+whole life, so the kernel drops the lock when the daemon dies however it dies,
+and a leftover pid file or socket is known to be stale exactly when the lock
+can be taken. Its descriptor is close-on-exec, so jobs never inherit it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Iterator
+
+import uvicorn
+
+from evd.daemon.app import create_app
+from evd.daemon.engine import Engine
+from evd.errors import DaemonAlreadyRunning
+from evd.paths import StateDir
+from evd.sockets import reachable_path
+from evd.store import Store
+
+log = logging.getLogger("evd.daemon")
+
+
+@contextlib.contextmanager
+def pid_lock(state: StateDir) -> Iterator[None]:
+    """Hold the state dir's lock and pid file for the duration; refuse if another daemon has it."""
+    fd = os.open(state.pid_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        other = os.read(fd, 64).decode(errors="replace").split("\n")[0].strip()
+        os.close(fd)
+        raise DaemonAlreadyRunning(f"evd is already running (pid {other}) in {state.root}") from None
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            state.pid_file.unlink()
+        os.close(fd)
+
+
+def bind_socket(state: StateDir) -> socket.socket:
+    """Bind the API socket with mode 0600 from the first instant (umask, not chmod)."""
+    with contextlib.suppress(FileNotFoundError):
+        state.socket.unlink()  # stale: we hold the lock, so no daemon owns it
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)
+    try:
+        with reachable_path(state.socket) as path:
+            sock.bind(path)
+    finally:
+        os.umask(old_umask)
+    sock.listen(512)
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the daemon decides how to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def setup_logging(state: StateDir, foreground: bool) -> None:
+    """Log to ``evd.log``, and to the terminal when in the foreground."""
+    # Detached, stderr already is evd.log (so crashes before logging starts land there too).
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if foreground:
+        handlers.append(logging.FileHandler(state.log_file))
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+
+
+async def serve(state: StateDir, parallel: int, kill_grace: float) -> None:
+    """Run the engine and the API until SIGTERM, SIGINT or ``POST /v1/shutdown``."""
+    store = Store(state.database)
+    engine = Engine(state, store, parallel=parallel, kill_grace=kill_grace)
+    loop = asyncio.get_running_loop()
+    engine.start(loop)
+    sock = bind_socket(state)
+    config = uvicorn.Config(
+        create_app(engine),
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=2,
+        loop="none",
+    )
+    server = _Server(config)
+
+    def stop() -> None:
+        engine.accepting = False
+        server.should_exit = True
+
+    engine.on_shutdown_request = stop
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        loop.add_signal_handler(sig, stop)
+    log.info("evd serving on %s (pid %s, parallel %s)", state.socket, os.getpid(), parallel)
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        engine.shutdown()
+        store.close()
+        with contextlib.suppress(FileNotFoundError):
+            state.socket.unlink()
+        log.info("evd stopped; %d running job(s) left to their shims", len(engine.live))
+
+
+def run_daemon(state: StateDir, *, parallel: int, kill_grace: float, foreground: bool) -> None:
+    """Run the daemon in this process until it is told to stop."""
+    state.ensure()
+    with pid_lock(state):
+        setup_logging(state, foreground)
+        asyncio.run(serve(state, parallel, kill_grace))

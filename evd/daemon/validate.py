@@ -1,0 +1,119 @@
+"""Turn a ``SubmitRequest`` into a runnable job, or say precisely what is wrong with it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+from evd.errors import InvalidRequest
+from evd.models import SubmitRequest
+
+# Linux refuses a single argument of 128 KiB or more (MAX_ARG_STRLEN) and shares
+# ARG_MAX (2 MiB) between the arguments and the environment.
+MAX_ARG_BYTES = 128 * 1024 - 1
+MAX_COMMAND_BYTES = 256 * 1024
+MAX_ENV_BYTES = 1024 * 1024
+MAX_NAME_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Job:
+    """A validated submission, ready to be stored and started."""
+
+    name: str
+    command: list[str]
+    cwd: str
+    env: dict[str, str] | None
+    timeout: float | None
+    priority: int
+
+
+def _utf8_bytes(text: str, what: str) -> int:
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidRequest(
+            f"{what} is not valid UTF-8; evd stores commands as text."
+            " Pass binary data through a file or an environment variable."
+        ) from None
+
+
+def _check_command(command: list[str]) -> None:
+    if not command:
+        raise InvalidRequest("the command is empty: give a program to run, e.g. `-- echo hi`")
+    if not command[0].strip():
+        raise InvalidRequest("the program name is empty: give a program to run")
+    total = 0
+    for index, arg in enumerate(command):
+        size = _utf8_bytes(arg, f"argument {index}")
+        if "\0" in arg:
+            raise InvalidRequest(f"argument {index} contains a NUL byte, which no program accepts")
+        if size > MAX_ARG_BYTES:
+            raise InvalidRequest(
+                f"argument {index} is {size} bytes; Linux accepts at most {MAX_ARG_BYTES}"
+                " per argument. Put large input in a file and pass its path."
+            )
+        total += size + 1
+    if total > MAX_COMMAND_BYTES:
+        raise InvalidRequest(
+            f"the command line is {total} bytes; evd accepts at most {MAX_COMMAND_BYTES}."
+            " Put large input in a file and pass its path."
+        )
+
+
+def _check_env(env: dict[str, str]) -> None:
+    total = 0
+    for key, value in env.items():
+        if not key or "=" in key or "\0" in key or "\0" in value:
+            raise InvalidRequest(f"bad environment variable name or value: {key!r}")
+        total += _utf8_bytes(key, f"environment variable {key!r}")
+        total += _utf8_bytes(value, f"the value of environment variable {key!r}") + 2
+    if total > MAX_ENV_BYTES:
+        raise InvalidRequest(f"the environment is {total} bytes; evd accepts {MAX_ENV_BYTES}")
+
+
+def _resolve_file(request: SubmitRequest, cwd: str) -> list[str]:
+    assert request.file is not None
+    _utf8_bytes(request.file, "the file name")
+    path = os.path.join(cwd, request.file)
+    if not os.path.isfile(path):
+        raise InvalidRequest(f"job file not found: {path}")
+    # Until environments are built per job, a file runs with the daemon's Python.
+    return [sys.executable, path, *request.args]
+
+
+def validate(request: SubmitRequest) -> Job:
+    """Check a submission and resolve it into a ``Job``; raise ``InvalidRequest`` if it is bad."""
+    if (request.command is None) == (request.file is None):
+        raise InvalidRequest("give either `command` or `file`, not both and not neither")
+    cwd = request.cwd or os.getcwd()
+    _utf8_bytes(cwd, "the working directory")
+    if not os.path.isabs(cwd):
+        raise InvalidRequest(f"the working directory must be an absolute path, not {cwd!r}")
+    if request.file is not None:
+        command = _resolve_file(request, cwd)
+        default_name = os.path.basename(request.file)
+    else:
+        assert request.command is not None
+        if request.args:
+            raise InvalidRequest("`args` go with `file`; put a command's arguments in `command`")
+        command = list(request.command)
+        default_name = os.path.basename(command[0]) if command else ""
+    _check_command(command)
+    if request.env is not None:
+        _check_env(request.env)
+    name = default_name if request.name is None else request.name
+    _utf8_bytes(name, "the name")
+    if not name.strip() or len(name) > MAX_NAME_CHARS or any(c in name for c in "\n\r\0"):
+        raise InvalidRequest(f"bad run name {name!r}: use 1 to {MAX_NAME_CHARS} characters")
+    if request.timeout is not None and not request.timeout > 0:
+        raise InvalidRequest(f"the timeout must be a positive number of seconds, not {request.timeout}")
+    return Job(
+        name=name,
+        command=command,
+        cwd=cwd,
+        env=request.env,
+        timeout=request.timeout,
+        priority=request.priority,
+    )

@@ -1,0 +1,193 @@
+"""Wire models: what crosses the API, shared by the daemon, the client, the CLI and the TUI.
+
+Plain dataclasses (standard library only) so the CLI's hot path and job code can
+import them without pydantic; FastAPI validates request bodies against the same
+classes. Times on the wire are ISO 8601 UTC strings; durations are seconds.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+class RunState(enum.StrEnum):
+    """The states of a run (see ``docs/architecture.md`` for the machine)."""
+
+    QUEUED = "queued"
+    BUILDING = "building"
+    STARTING = "starting"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+    LOST = "lost"
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the run has ended and will not change again."""
+        return self in FINAL_STATES
+
+
+FINAL_STATES = frozenset(
+    {RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.TIMED_OUT, RunState.LOST}
+)
+ACTIVE_STATES = frozenset(RunState) - FINAL_STATES
+
+
+class FailedBy(enum.StrEnum):
+    """Who a failure is attributed to."""
+
+    USER = "user"  # the job's own code or command
+    BUILD = "build"  # building the job's environment
+    MACHINE = "machine"  # OOM, reboot, a process killed from outside
+    EVD = "evd"  # a bug or fault in evd itself
+
+
+# Exit codes of `evd wait` for runs that have no exit code of their own.
+EXIT_TIMED_OUT = 124
+EXIT_NOT_STARTED = 125
+EXIT_CANCELLED = 130
+
+
+@dataclass
+class SubmitRequest:
+    """A job to run: a command, or a Python file with arguments."""
+
+    command: list[str] | None = None
+    file: str | None = None
+    args: list[str] = field(default_factory=list)
+    name: str | None = None
+    cwd: str | None = None
+    env: dict[str, str] | None = None
+    timeout: float | None = None
+    priority: int = 0
+
+
+@dataclass
+class RunEvent:
+    """One state change of a run, as recorded (never overwritten)."""
+
+    id: int
+    run_id: int
+    state: RunState
+    reason: str | None
+    at: str
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunEvent:
+        """Build from the API's JSON."""
+        return cls(
+            id=data["id"],
+            run_id=data["run_id"],
+            state=RunState(data["state"]),
+            reason=data.get("reason"),
+            at=data["at"],
+        )
+
+
+@dataclass
+class Run:
+    """A run as the API shows it (``evd show ID --json``)."""
+
+    id: int
+    name: str
+    state: RunState
+    reason: str | None
+    exit_code: int | None
+    attempts: int
+    gpus: list[int]
+    progress: float | None
+    env: str | None
+    created_at: str
+    started_at: str | None
+    ended_at: str | None
+    command: list[str]
+    cwd: str
+    priority: int
+    timeout: float | None
+    failed_by: FailedBy | None
+    pid: int | None
+    log_path: str
+    events: list[RunEvent] | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Run:
+        """Build from the API's JSON."""
+        events = data.get("events")
+        failed_by = data.get("failed_by")
+        return cls(
+            id=data["id"],
+            name=data["name"],
+            state=RunState(data["state"]),
+            reason=data.get("reason"),
+            exit_code=data.get("exit_code"),
+            attempts=data.get("attempts", 0),
+            gpus=list(data.get("gpus") or []),
+            progress=data.get("progress"),
+            env=data.get("env"),
+            created_at=data["created_at"],
+            started_at=data.get("started_at"),
+            ended_at=data.get("ended_at"),
+            command=list(data["command"]),
+            cwd=data["cwd"],
+            priority=data.get("priority", 0),
+            timeout=data.get("timeout"),
+            failed_by=FailedBy(failed_by) if failed_by else None,
+            pid=data.get("pid"),
+            log_path=data["log_path"],
+            events=[RunEvent.from_dict(e) for e in events] if events is not None else None,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form; ``events`` only when loaded."""
+        data = asdict(self)
+        if self.events is None:
+            del data["events"]
+        return data
+
+
+@dataclass
+class Health:
+    """What ``GET /v1/health`` answers."""
+
+    version: str
+    pid: int
+    home: str
+    started_at: str
+    parallel: int
+    accepting: bool
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Health:
+        """Build from the API's JSON."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+
+
+@dataclass
+class PruneRequest:
+    """Remove finished runs that ended more than ``older_than`` seconds ago."""
+
+    older_than: float
+
+
+@dataclass
+class PruneResult:
+    """How many runs a prune removed."""
+
+    removed: int
+
+
+def iso(timestamp: float | None) -> str | None:
+    """Format a Unix time as ISO 8601 UTC with microseconds (``None`` stays ``None``)."""
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="microseconds")
+
+
+def parse_iso(text: str) -> float:
+    """Parse an ISO 8601 time from the API into a Unix time."""
+    return datetime.fromisoformat(text).timestamp()

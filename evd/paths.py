@@ -1,0 +1,80 @@
+"""Where evd keeps its state: the layout of ``$EVD_HOME``.
+
+::
+
+    $EVD_HOME/            mode 0700
+      evd.sock            the API socket (mode 0600)
+      evd.pid             the daemon's pid alone on the first line; flock-ed while it lives
+      evd.log             the daemon's own log
+      evd.db              SQLite (WAL): runs and their events
+      runs/<id>/          one folder per run: output.log, exit, shim.pid
+
+Standard library only: the CLI's hot path imports this.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def default_home() -> Path:
+    """Return ``$EVD_HOME``, else the platform's user data dir for evd."""
+    explicit = os.environ.get("EVD_HOME")
+    if explicit:
+        return Path(explicit).expanduser().absolute()
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "evd"
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "evd"
+
+
+@dataclass(frozen=True)
+class StateDir:
+    """The files and folders of one evd state dir."""
+
+    root: Path
+
+    @classmethod
+    def from_env(cls) -> StateDir:
+        """The state dir named by ``$EVD_HOME`` (or the platform default)."""
+        return cls(default_home())
+
+    @property
+    def socket(self) -> Path:
+        """The API's Unix socket."""
+        return self.root / "evd.sock"
+
+    @property
+    def pid_file(self) -> Path:
+        """The daemon's pid file (also its lock)."""
+        return self.root / "evd.pid"
+
+    @property
+    def log_file(self) -> Path:
+        """The daemon's own log."""
+        return self.root / "evd.log"
+
+    @property
+    def database(self) -> Path:
+        """The SQLite database."""
+        return self.root / "evd.db"
+
+    @property
+    def runs(self) -> Path:
+        """The folder holding one folder per run."""
+        return self.root / "runs"
+
+    def run_dir(self, run_id: int) -> Path:
+        """The folder of run ``run_id``."""
+        return self.runs / str(run_id)
+
+    def ensure(self) -> None:
+        """Create the state dir (mode 0700) and its runs folder."""
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # An existing dir may have been made with a looser umask: the socket and
+        # the jobs' environments are in here, so it must be private.
+        os.chmod(self.root, 0o700)
+        self.runs.mkdir(exist_ok=True)

@@ -1,0 +1,1 @@
+"""Starting, watching and stopping job processes (no knowledge of the store)."""

@@ -1,0 +1,34 @@
+"""Read how a job ended from the shim's ``exit`` file."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from evd.runner.shim import EXIT_FILE
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The exit status the shim recorded and when it recorded it."""
+
+    exit_code: int
+    ended_at: float
+
+
+def read_outcome(run_dir: Path) -> Outcome | None:
+    """The recorded outcome, or ``None`` if the shim recorded none (or was cut off mid-write)."""
+    path = run_dir / EXIT_FILE
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read()
+            ended_at = os.fstat(handle.fileno()).st_mtime
+    except OSError:
+        return None
+    if not text.endswith(b"\n"):
+        return None
+    try:
+        return Outcome(exit_code=int(text), ended_at=ended_at)
+    except ValueError:
+        return None

@@ -1,0 +1,78 @@
+"""Named schema migrations, applied in order and recorded in ``_migrations``.
+
+Never edit a migration that has shipped: add a new one. ``tests/unit/test_store.py``
+opens a database made by the first schema to prove upgrades work.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import sqlite_utils
+
+
+def _0001_runs_and_events(db: sqlite_utils.Database) -> None:
+    # AUTOINCREMENT so that a pruned run's id is never handed out again: people
+    # and scripts keep run ids in notes and shell history.
+    db.execute(
+        """
+        CREATE TABLE runs (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            name        TEXT NOT NULL,
+            state       TEXT NOT NULL,
+            reason      TEXT,
+            exit_code   INTEGER,
+            failed_by   TEXT,
+            attempts    INTEGER NOT NULL DEFAULT 0,
+            command     TEXT NOT NULL,
+            cwd         TEXT NOT NULL,
+            env         TEXT,
+            priority    INTEGER NOT NULL DEFAULT 0,
+            timeout     REAL,
+            created_at  REAL NOT NULL,
+            started_at  REAL,
+            ended_at    REAL,
+            pid         INTEGER,
+            stop_reason TEXT,
+            progress    REAL
+        )
+        """
+    )
+    db.execute("CREATE INDEX runs_state ON runs (state)")
+    db.execute(
+        """
+        CREATE TABLE run_events (
+            id      INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id  INTEGER NOT NULL,
+            state   TEXT NOT NULL,
+            reason  TEXT,
+            at      REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX run_events_run ON run_events (run_id)")
+
+
+MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+    ("0001_runs_and_events", _0001_runs_and_events),
+]
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Apply the migrations not yet recorded; return the names applied."""
+    table = db["_migrations"]
+    if not table.exists():
+        db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+    done = {row["name"] for row in db.query("SELECT name FROM _migrations")}
+    applied = []
+    for name, step in MIGRATIONS:
+        if name in done:
+            continue
+        with db.conn:
+            step(db)
+            db.execute(
+                "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", [name, time.time()]
+            )
+        applied.append(name)
+    return applied

@@ -1,0 +1,42 @@
+"""Rows of the store as Python objects (internal; the API shows ``evd.models.Run``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from evd.models import FailedBy, RunState
+
+
+@dataclass
+class RunRecord:
+    """One row of ``runs``: a run's current state and everything needed to start it."""
+
+    id: int
+    name: str
+    state: RunState
+    reason: str | None
+    exit_code: int | None
+    failed_by: FailedBy | None
+    attempts: int
+    command: list[str]
+    cwd: str
+    env: dict[str, str] | None
+    priority: int
+    timeout: float | None
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    pid: int | None
+    stop_reason: str | None
+    progress: float | None
+
+
+@dataclass
+class EventRecord:
+    """One row of ``run_events``: a state change, its time and its reason."""
+
+    id: int
+    run_id: int
+    state: RunState
+    reason: str | None
+    at: float

@@ -1,0 +1,226 @@
+"""``Store``: the runs and their events in SQLite.
+
+The daemon is the only writer. Writes open a transaction implicitly and become
+durable at ``commit()`` (WAL with ``synchronous=FULL``: one fsync per commit,
+~0.3 ms here). The engine batches the state changes of one loop turn into one
+commit; a submit commits before the API answers, so an id a user has seen is
+never lost.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from evd.models import FailedBy, RunState
+from evd.store.migrations import migrate
+from evd.store.records import EventRecord, RunRecord
+
+_RUN_COLUMNS = (
+    "id, name, state, reason, exit_code, failed_by, attempts, command, cwd, env, priority,"
+    " timeout, created_at, started_at, ended_at, pid, stop_reason, progress"
+)
+# Columns a transition or an update may set (guards the f-string in _update).
+_MUTABLE = frozenset(
+    {"reason", "exit_code", "failed_by", "attempts", "started_at", "ended_at", "pid",
+     "stop_reason", "progress"}
+)  # fmt: skip
+
+
+def _dumps(value: Any) -> str:
+    # ensure_ascii keeps any odd code point storable as plain text.
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+
+
+def _run_from_row(row: Sequence[Any]) -> RunRecord:
+    return RunRecord(
+        id=row[0],
+        name=row[1],
+        state=RunState(row[2]),
+        reason=row[3],
+        exit_code=row[4],
+        failed_by=FailedBy(row[5]) if row[5] else None,
+        attempts=row[6],
+        command=json.loads(row[7]),
+        cwd=row[8],
+        env=json.loads(row[9]) if row[9] is not None else None,
+        priority=row[10],
+        timeout=row[11],
+        created_at=row[12],
+        started_at=row[13],
+        ended_at=row[14],
+        pid=row[15],
+        stop_reason=row[16],
+        progress=row[17],
+    )
+
+
+def _event_from_row(row: Sequence[Any]) -> EventRecord:
+    return EventRecord(id=row[0], run_id=row[1], state=RunState(row[2]), reason=row[3], at=row[4])
+
+
+class Store:
+    """The runs table and the run-events table of one SQLite file."""
+
+    def __init__(self, path: Path | str) -> None:
+        """Open (creating and migrating as needed) the database at ``path``."""
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._db = sqlite_utils.Database(conn)
+        self._conn = conn
+        self._db.enable_wal()
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=5000")
+        self.applied_migrations = migrate(self._db)
+
+    # -- transactions ---------------------------------------------------------
+
+    def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        if not self._conn.in_transaction:
+            self._conn.execute("BEGIN IMMEDIATE")
+        return self._conn.execute(sql, params)
+
+    @property
+    def dirty(self) -> bool:
+        """Whether there are writes not yet committed."""
+        return self._conn.in_transaction
+
+    def commit(self) -> None:
+        """Make every write so far durable (no-op when there are none)."""
+        if self._conn.in_transaction:
+            self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Commit and close the database."""
+        self.commit()
+        self._conn.close()
+
+    # -- runs -----------------------------------------------------------------
+
+    def insert_run(
+        self,
+        *,
+        name: str,
+        command: list[str],
+        cwd: str,
+        env: dict[str, str] | None,
+        priority: int,
+        timeout: float | None,
+        now: float,
+        reason: str | None,
+    ) -> tuple[int, int]:
+        """Add a queued run and its first event; return ``(run_id, event_id)``."""
+        cursor = self._write(
+            "INSERT INTO runs (name, state, reason, command, cwd, env, priority, timeout,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                name,
+                RunState.QUEUED.value,
+                reason,
+                _dumps(command),
+                cwd,
+                _dumps(env) if env is not None else None,
+                priority,
+                timeout,
+                now,
+            ),
+        )
+        run_id = cursor.lastrowid
+        assert run_id is not None
+        event_id = self._insert_event(run_id, RunState.QUEUED, reason, now)
+        return run_id, event_id
+
+    def transition(
+        self, run_id: int, state: RunState, reason: str | None, at: float, **fields: Any
+    ) -> int:
+        """Move a run to ``state`` (setting ``fields`` too) and record the event; return its id."""
+        self._update(run_id, state=state.value, reason=reason, **fields)
+        return self._insert_event(run_id, state, reason, at)
+
+    def update(self, run_id: int, **fields: Any) -> None:
+        """Set fields of a run that are not a state change (pid, stop_reason, progress)."""
+        self._update(run_id, **fields)
+
+    def _update(self, run_id: int, **fields: Any) -> None:
+        unknown = fields.keys() - _MUTABLE - {"state"}
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        for key, value in fields.items():
+            if isinstance(value, FailedBy):
+                fields[key] = value.value
+        assignments = ", ".join(f"{key} = ?" for key in fields)
+        self._write(f"UPDATE runs SET {assignments} WHERE id = ?", (*fields.values(), run_id))
+
+    def _insert_event(self, run_id: int, state: RunState, reason: str | None, at: float) -> int:
+        cursor = self._write(
+            "INSERT INTO run_events (run_id, state, reason, at) VALUES (?, ?, ?, ?)",
+            (run_id, state.value, reason, at),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def get_run(self, run_id: int) -> RunRecord | None:
+        """The run with ``run_id``, or ``None``."""
+        row = self._conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
+        found = row.fetchone()
+        return _run_from_row(found) if found else None
+
+    def list_runs(
+        self, states: Iterable[RunState] | None = None, limit: int | None = None
+    ) -> list[RunRecord]:
+        """Runs, newest first, optionally only those in ``states``, at most ``limit``."""
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs"
+        params: list[Any] = []
+        if states is not None:
+            wanted = [state.value for state in states]
+            sql += f" WHERE state IN ({', '.join('?' * len(wanted))})"
+            params.extend(wanted)
+        sql += " ORDER BY id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_run_from_row(row) for row in self._conn.execute(sql, params)]
+
+    def events(self, run_id: int) -> list[EventRecord]:
+        """Every recorded state change of a run, oldest first."""
+        rows = self._conn.execute(
+            "SELECT id, run_id, state, reason, at FROM run_events WHERE run_id = ? ORDER BY id",
+            (run_id,),
+        )
+        return [_event_from_row(row) for row in rows]
+
+    def events_after(self, event_id: int, limit: int = 1000) -> list[EventRecord]:
+        """Events with an id above ``event_id``, oldest first (to resume a stream)."""
+        rows = self._conn.execute(
+            "SELECT id, run_id, state, reason, at FROM run_events WHERE id > ? ORDER BY id LIMIT ?",
+            (event_id, limit),
+        )
+        return [_event_from_row(row) for row in rows]
+
+    def last_event_id(self) -> int:
+        """The newest event's id (0 when there are none)."""
+        row = self._conn.execute("SELECT COALESCE(MAX(id), 0) FROM run_events").fetchone()
+        return int(row[0])
+
+    def finished_before(self, cutoff: float, final_states: Iterable[RunState]) -> list[int]:
+        """Ids of runs in ``final_states`` that ended before ``cutoff``."""
+        wanted = [state.value for state in final_states]
+        rows = self._conn.execute(
+            f"SELECT id FROM runs WHERE state IN ({', '.join('?' * len(wanted))})"
+            " AND ended_at < ? ORDER BY id",
+            (*wanted, cutoff),
+        )
+        return [row[0] for row in rows]
+
+    def delete_runs(self, run_ids: Sequence[int]) -> None:
+        """Delete runs and their events (for prune)."""
+        for start in range(0, len(run_ids), 500):
+            chunk = run_ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            self._write(f"DELETE FROM run_events WHERE run_id IN ({marks})", chunk)
+            self._write(f"DELETE FROM runs WHERE id IN ({marks})", chunk)
