@@ -37,7 +37,8 @@ class _UnixConnection(http.client.HTTPConnection):
         except (FileNotFoundError, ConnectionRefusedError):
             sock.close()
             raise DaemonNotRunning(
-                f"evd is not running (nothing answers at {self._state.socket}); start it with `evd up`"
+                f"evd is not running (nothing answers at {self._state.socket});"
+                " start it with `evd up`"
             ) from None
         except OSError:
             sock.close()
@@ -117,7 +118,9 @@ class Client:
             response = conn.getresponse()
             if response.status >= 400:
                 payload = json.loads(response.read() or b"{}")
-                raise error_for_status(response.status, payload.get("error", f"HTTP {response.status}"))
+                raise error_for_status(
+                    response.status, payload.get("error", f"HTTP {response.status}")
+                )
             while True:
                 try:
                     chunk = response.read1(65536)
@@ -140,7 +143,9 @@ class Client:
         body = {k: v for k, v in request.__dict__.items() if v is not None}
         return Run.from_dict(self._call("POST", "/v1/runs", body))
 
-    def list_runs(self, states: Iterable[RunState] | None = None, limit: int | None = None) -> list[Run]:
+    def list_runs(
+        self, states: Iterable[RunState] | None = None, limit: int | None = None
+    ) -> list[Run]:
         """Runs, newest first."""
         query: list[tuple[str, str]] = [("state", s.value) for s in states or ()]
         if limit is not None:

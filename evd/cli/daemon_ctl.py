@@ -9,6 +9,7 @@ import sys
 import time
 
 from evd.cli.output import error
+from evd.cli.types import size
 from evd.client import Client
 from evd.errors import DaemonAlreadyRunning, DaemonNotRunning, EvdError
 from evd.paths import StateDir
@@ -32,6 +33,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
             help="at most this many jobs run at once (default: the CPU count)",
         )
         parser.add_argument(
+            "--log-limit",
+            type=size,
+            default=100 * 1024 * 1024,
+            help="cap on each run's log; the middle is cut (default 100MiB)",
+        )
+        parser.add_argument(
             "--kill-grace",
             type=float,
             default=10.0,
@@ -40,7 +47,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         if name == "daemon":
             # `evd up` sends the daemon's stderr to evd.log already.
             parser.add_argument("--detached", action="store_true", help=argparse.SUPPRESS)
-    sub.add_parser("down", help="stop the daemon; running jobs carry on and are re-adopted by `evd up`")
+    sub.add_parser(
+        "down", help="stop the daemon; running jobs carry on and are re-adopted by `evd up`"
+    )
 
 
 def cmd_daemon(args: argparse.Namespace) -> int:
@@ -55,6 +64,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
             StateDir.from_env(),
             parallel=args.parallel,
             kill_grace=args.kill_grace,
+            log_limit=args.log_limit,
             foreground=not args.detached,
         )
     except DaemonAlreadyRunning as exc:
@@ -82,7 +92,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         pass
     state.ensure()
     argv = [sys.executable, "-m", "evd", "daemon", "--detached", "--parallel", str(args.parallel)]
-    argv += ["--kill-grace", str(args.kill_grace)]
+    argv += ["--kill-grace", str(args.kill_grace), "--log-limit", str(args.log_limit)]
     with open(state.log_file, "ab") as log:
         process = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True

@@ -9,10 +9,10 @@ import sys
 
 from evd.cli.argsplit import split_run_argv
 from evd.cli.output import details, error, exit_status, summary, table
+from evd.cli.types import duration
 from evd.client import Client
 from evd.errors import EvdError, InvalidRequest
 from evd.models import ACTIVE_STATES, Run, SubmitRequest
-from evd.units import parse_duration
 
 RUN_VALUE_OPTIONS = frozenset({"--name", "--timeout", "--priority"})
 
@@ -23,13 +23,15 @@ def run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "run",
         help="submit a job file or a command",
         usage="evd run [OPTIONS] FILE.py [ARGS...]\n       evd run [OPTIONS] -- COMMAND [ARGS...]",
-        description="Submit a job. Options come before FILE or `--`; words after belong to the job.",
+        description="Submit a job. Options come before FILE or `--`; later words go to the job.",
     )
     parser.add_argument("--name", help="the run's name (default: the file's or program's name)")
-    parser.add_argument("--timeout", type=parse_duration, help="stop the job after this long (30m, 2h)")
+    parser.add_argument("--timeout", type=duration, help="stop the job after this long (30m, 2h)")
     parser.add_argument("--priority", type=int, default=0, help="higher starts first (default 0)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the run id")
-    parser.add_argument("-f", "--follow", action="store_true", help="stream the log; exit with the job's code")
+    parser.add_argument(
+        "-f", "--follow", action="store_true", help="stream the log; exit with the job's code"
+    )
     parser.add_argument("--json", action="store_true", help="print the run as JSON")
 
 
@@ -104,7 +106,9 @@ def _follow(client: Client, run: Run) -> int:
             out.flush()
         final = client.wait(run.id)
     except KeyboardInterrupt:
-        error(f"stopped following; run {run.id} goes on (`evd logs {run.id} -f` to follow it again)")
+        error(
+            f"stopped following; run {run.id} goes on (`evd logs {run.id} -f` to follow it again)"
+        )
         return 130
     if final.state.value != "succeeded":
         error(summary(final))
@@ -122,15 +126,17 @@ def add_listing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     show.add_argument("--json", action="store_true", help="print JSON")
     logs = sub.add_parser("logs", help="print a run's output (stdout and stderr)")
     logs.add_argument("id", type=int)
-    logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the run ends")
+    logs.add_argument(
+        "-f", "--follow", action="store_true", help="keep printing until the run ends"
+    )
     wait = sub.add_parser("wait", help="wait for runs to end; exit with the last one's code")
     wait.add_argument("ids", type=int, nargs="+", metavar="ID")
     wait.add_argument("-q", "--quiet", action="store_true", help="print nothing")
-    wait.add_argument("--timeout", type=parse_duration, help="give up after this long (exit 124)")
+    wait.add_argument("--timeout", type=duration, help="give up after this long (exit 124)")
     cancel = sub.add_parser("cancel", help="cancel queued or running runs")
     cancel.add_argument("ids", type=int, nargs="+", metavar="ID")
     prune = sub.add_parser("prune", help="delete finished runs and their folders")
-    prune.add_argument("--older-than", type=parse_duration, required=True, help="e.g. 30d")
+    prune.add_argument("--older-than", type=duration, required=True, help="e.g. 30d")
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
@@ -190,7 +196,9 @@ def cmd_cancel(args: argparse.Namespace) -> int:
             try:
                 run = client.cancel(run_id)
                 if not run.state.is_final:
-                    print(f"run {run_id} ({run.name}): stopping (SIGTERM sent to its process group)")
+                    print(
+                        f"run {run_id} ({run.name}): stopping (SIGTERM sent to its process group)"
+                    )
                     run = client.wait(run_id, timeout=60)
                 print(summary(run))
             except EvdError as exc:

@@ -63,7 +63,9 @@ def _describe(errors: list[Any]) -> str:
     for error in errors:
         where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
         if error.get("type") == "json_invalid":
-            return "the request body is not valid JSON: " + str(error.get("ctx", {}).get("error", ""))
+            return "the request body is not valid JSON: " + str(
+                error.get("ctx", {}).get("error", "")
+            )
         parts.append(f"{where or 'body'}: {error.get('msg')}")
     return "; ".join(parts)
 

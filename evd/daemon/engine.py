@@ -35,6 +35,7 @@ from evd.runner.spawn import SpawnError, check_startable, spawn
 from evd.runner.watch import ExitWatcher
 from evd.scheduler import Capacity, QueuedRun, QueueIndex, tick
 from evd.store import RunRecord, Store
+from evd.store.records import EventRecord
 
 log = logging.getLogger("evd.engine")
 
@@ -66,7 +67,7 @@ class Engine:
         self.live: dict[int, LiveRun] = {}
         self.accepting = True
         self.on_shutdown_request: Callable[[], None] = lambda: None
-        self._pending_events: list[tuple[int, int, RunState, str | None, float]] = []
+        self._pending_events: list[EventRecord] = []
         self._finals: list[int] = []
         self._waiters: dict[int, list[asyncio.Future[None]]] = {}
         self._flush_handle: asyncio.Handle | None = None
@@ -136,7 +137,7 @@ class Engine:
             now=now,
             reason=None,
         )
-        self._pending_events.append((event_id, run_id, RunState.QUEUED, None, now))
+        self._pending_events.append(EventRecord(event_id, run_id, RunState.QUEUED, None, now))
         self._flush()  # durable before anyone learns the id
         self.queue.add(QueuedRun(id=run_id, priority=job.priority))
         self._tick()
@@ -279,7 +280,9 @@ class Engine:
     def _kill(self, run_id: int) -> None:
         live = self.live.get(run_id)
         if live is not None:
-            log.info("run %s outlived its %ss grace period; sending SIGKILL", run_id, self.kill_grace)
+            log.info(
+                "run %s outlived its %ss grace period; sending SIGKILL", run_id, self.kill_grace
+            )
             strays = live.strays + stopper.descendants(live.pid)
             stopper.signal_job(live.pid, signal.SIGKILL, strays)
 
@@ -351,7 +354,8 @@ class Engine:
         watched gets the exit status the shim recorded and its real end time;
         with no record, it is lost, with the reason. Nothing stays "running".
         """
-        for record in reversed(self.store.list_runs(ACTIVE_STATES)):
+        for stored in reversed(self.store.list_runs(ACTIVE_STATES)):
+            record = stored
             run_dir = self.state.run_dir(record.id)
             pid = read_shim_pid(run_dir)
             if pid is None:
@@ -394,7 +398,7 @@ class Engine:
         self, run_id: int, state: RunState, reason: str | None, at: float, **fields: Any
     ) -> None:
         event_id = self.store.transition(run_id, state, reason, at, **fields)
-        self._pending_events.append((event_id, run_id, state, reason, at))
+        self._pending_events.append(EventRecord(event_id, run_id, state, reason, at))
         self._schedule_flush()
 
     def _schedule_flush(self) -> None:
@@ -410,8 +414,8 @@ class Engine:
         events, self._pending_events = self._pending_events, []
         finals, self._finals = self._finals, []
         if self.bus.has_subscribers:
-            for event_id, run_id, state, reason, at in events:
-                self.bus.publish(event_payload(self, event_id, run_id, state, reason, at))
+            for event in events:
+                self.bus.publish(event_payload(self, event))
         for run_id in finals:
             for future in self._waiters.pop(run_id, []):
                 if not future.done():

@@ -43,7 +43,7 @@ def judge(
     """
     code = outcome.exit_code if outcome else None
     if stopping == "cancel":
-        return Verdict(RunState.CANCELLED, code, "cancelled", None)
+        return Verdict(RunState.CANCELLED, code, "cancelled while running", None)
     if stopping == "timeout":
         limit = format_duration(timeout) if timeout else "its limit"
         return Verdict(RunState.TIMED_OUT, code, f"timed out after {limit}", FailedBy.USER)

@@ -39,7 +39,9 @@ def pid_lock(state: StateDir) -> Iterator[None]:
     except BlockingIOError:
         other = os.read(fd, 64).decode(errors="replace").split("\n")[0].strip()
         os.close(fd)
-        raise DaemonAlreadyRunning(f"evd is already running (pid {other}) in {state.root}") from None
+        raise DaemonAlreadyRunning(
+            f"evd is already running (pid {other}) in {state.root}"
+        ) from None
     try:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
@@ -87,10 +89,10 @@ def setup_logging(state: StateDir, foreground: bool) -> None:
     )
 
 
-async def serve(state: StateDir, parallel: int, kill_grace: float) -> None:
+async def serve(state: StateDir, parallel: int, kill_grace: float, log_limit: int) -> None:
     """Run the engine and the API until SIGTERM, SIGINT or ``POST /v1/shutdown``."""
     store = Store(state.database)
-    engine = Engine(state, store, parallel=parallel, kill_grace=kill_grace)
+    engine = Engine(state, store, parallel=parallel, kill_grace=kill_grace, log_limit=log_limit)
     loop = asyncio.get_running_loop()
     engine.start(loop)
     sock = bind_socket(state)
@@ -122,9 +124,11 @@ async def serve(state: StateDir, parallel: int, kill_grace: float) -> None:
         log.info("evd stopped; %d running job(s) left to their shims", len(engine.live))
 
 
-def run_daemon(state: StateDir, *, parallel: int, kill_grace: float, foreground: bool) -> None:
+def run_daemon(
+    state: StateDir, *, parallel: int, kill_grace: float, log_limit: int, foreground: bool
+) -> None:
     """Run the daemon in this process until it is told to stop."""
     state.ensure()
     with pid_lock(state):
         setup_logging(state, foreground)
-        asyncio.run(serve(state, parallel, kill_grace))
+        asyncio.run(serve(state, parallel, kill_grace, log_limit))

@@ -108,7 +108,9 @@ def validate(request: SubmitRequest) -> Job:
     if not name.strip() or len(name) > MAX_NAME_CHARS or any(c in name for c in "\n\r\0"):
         raise InvalidRequest(f"bad run name {name!r}: use 1 to {MAX_NAME_CHARS} characters")
     if request.timeout is not None and not request.timeout > 0:
-        raise InvalidRequest(f"the timeout must be a positive number of seconds, not {request.timeout}")
+        raise InvalidRequest(
+            f"the timeout must be a positive number of seconds, not {request.timeout}"
+        )
     return Job(
         name=name,
         command=command,

@@ -50,16 +50,14 @@ def run_view(engine: Engine, record: RunRecord, *, with_events: bool = False) ->
     )
 
 
-def event_payload(
-    engine: Engine, event_id: int, run_id: int, state: RunState, reason: str | None, at: float
-) -> dict[str, Any]:
+def event_payload(engine: Engine, event: EventRecord) -> dict[str, Any]:
     """One event of the events stream, with the run as it is now."""
-    record = engine.store.get_run(run_id)
+    record = engine.store.get_run(event.run_id)
     return {
-        "id": event_id,
-        "run_id": run_id,
-        "state": state.value,
-        "reason": reason,
-        "at": iso(at),
+        "id": event.id,
+        "run_id": event.run_id,
+        "state": event.state.value,
+        "reason": event.reason,
+        "at": iso(event.at),
         "run": run_view(engine, record).to_dict() if record else None,
     }

@@ -35,23 +35,22 @@ async def _stream(engine: Engine, after: int | None) -> AsyncIterator[bytes]:
         while True:
             replay = engine.store.events_after(last)
             for event in replay:
-                payload = event_payload(engine, event.id, event.run_id, event.state, event.reason, event.at)
-                yield _frame(payload)
+                yield _frame(event_payload(engine, event))
                 last = event.id
             if len(replay) < 1000:
                 break
         yield b": connected\n\n"
         while True:
             try:
-                payload = await asyncio.wait_for(subscription.queue.get(), KEEPALIVE)
+                live = await asyncio.wait_for(subscription.queue.get(), KEEPALIVE)
             except TimeoutError:
                 yield b": keepalive\n\n"
                 continue
-            if payload is None:
+            if live is None:
                 return
-            if payload["id"] > last:
-                last = payload["id"]
-                yield _frame(payload)
+            if live["id"] > last:
+                last = live["id"]
+                yield _frame(live)
     finally:
         engine.bus.unsubscribe(subscription)
 

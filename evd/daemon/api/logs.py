@@ -22,7 +22,9 @@ CHUNK = 64 * 1024
 MIN_POLL, MAX_POLL = 0.005, 0.1
 
 
-async def _follow(engine: Engine, run_id: int, path: Path, offset: int, follow: bool) -> AsyncIterator[bytes]:
+async def _follow(
+    engine: Engine, run_id: int, path: Path, offset: int, follow: bool
+) -> AsyncIterator[bytes]:
     delay = MIN_POLL
     handle = None
     try:

@@ -1,0 +1,107 @@
+"""Shared fixtures: a real daemon in a temp state dir, the real CLI, and cleanup."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from evd.client import Client
+from evd.paths import StateDir
+
+ENV_KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "UV_CACHE_DIR")
+
+
+def base_env(home: Path) -> dict[str, str]:
+    """A small, predictable environment for the CLI and the daemon under test."""
+    env = {key: os.environ[key] for key in ENV_KEEP if key in os.environ}
+    env["EVD_HOME"] = str(home)
+    env["DO_NOT_TRACK"] = "1"
+    return env
+
+
+@dataclass
+class Evd:
+    """A state dir, the CLI pointed at it, and a client for it."""
+
+    home: Path
+    env: dict[str, str]
+
+    @property
+    def state(self) -> StateDir:
+        return StateDir(self.home)
+
+    def client(self) -> Client:
+        return Client(self.state, timeout=30)
+
+    def cli(
+        self, *args: str, check: bool = False, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `evd ARGS` as a user would, in its own process."""
+        result = subprocess.run(
+            [sys.executable, "-m", "evd", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"evd {' '.join(args)} -> {result.returncode}\n{result.stderr}")
+        return result
+
+    def up(self, *extra: str) -> None:
+        self.cli("up", "--parallel", "2", "--kill-grace", "1", *extra, check=True)
+
+    def daemon_pid(self) -> int:
+        return int(self.state.pid_file.read_text().split("\n")[0])
+
+
+def _kill_leftover_jobs(home: Path) -> None:
+    """Stop every job a test left running (their shims outlive the daemon by design)."""
+    runs = home / "runs"
+    if not runs.is_dir():
+        return
+    for pid_file in runs.glob("*/shim.pid"):
+        with contextlib.suppress(ValueError, OSError):
+            os.killpg(int(pid_file.read_text()), signal.SIGKILL)
+
+
+@pytest.fixture
+def evd_env(tmp_path: Path) -> Iterator[Evd]:
+    """A state dir with no daemon running yet."""
+    home = tmp_path / "home"
+    evd = Evd(home=home, env=base_env(home))
+    try:
+        yield evd
+    finally:
+        if home.exists() and (home / "evd.pid").exists():
+            evd.cli("down")
+            with contextlib.suppress(ValueError, OSError):
+                os.kill(evd.daemon_pid(), signal.SIGKILL)
+        _kill_leftover_jobs(home)
+
+
+@pytest.fixture
+def evd(evd_env: Evd) -> Evd:
+    """A running daemon (parallel 2, 1 s kill grace) in a temp state dir."""
+    evd_env.up()
+    return evd_env
+
+
+def wait_for(predicate: object, timeout: float = 10.0, interval: float = 0.02) -> None:
+    """Poll ``predicate`` until true, or fail the test."""
+    assert callable(predicate)
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)

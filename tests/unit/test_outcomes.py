@@ -1,0 +1,40 @@
+from evd.daemon.outcomes import judge
+from evd.models import FailedBy, RunState
+from evd.runner.outcome import Outcome
+
+
+def test_exit_zero_succeeds() -> None:
+    verdict = judge(Outcome(0, 1.0), stopping=None, timeout=None, lost_reason="x")
+    assert (verdict.state, verdict.exit_code, verdict.failed_by) == (RunState.SUCCEEDED, 0, None)
+
+
+def test_nonzero_exit_fails_by_the_user_with_the_signal_named() -> None:
+    verdict = judge(Outcome(137, 1.0), stopping=None, timeout=None, lost_reason="x")
+    assert (verdict.state, verdict.failed_by) == (RunState.FAILED, FailedBy.USER)
+    assert verdict.reason == "killed by SIGKILL (exit 137)"
+    assert (
+        judge(Outcome(3, 1.0), stopping=None, timeout=None, lost_reason="x").reason
+        == "exited with code 3"
+    )
+
+
+def test_a_stop_decides_the_state_whatever_the_exit() -> None:
+    assert (
+        judge(Outcome(0, 1.0), stopping="cancel", timeout=None, lost_reason="x").state
+        is RunState.CANCELLED
+    )
+    timed = judge(None, stopping="timeout", timeout=90, lost_reason="x")
+    assert (timed.state, timed.exit_code, timed.reason) == (
+        RunState.TIMED_OUT,
+        None,
+        "timed out after 1m30s",
+    )
+
+
+def test_no_record_and_no_stop_is_lost_to_the_machine() -> None:
+    verdict = judge(None, stopping=None, timeout=None, lost_reason="the machine restarted")
+    assert (verdict.state, verdict.failed_by, verdict.reason) == (
+        RunState.LOST,
+        FailedBy.MACHINE,
+        "the machine restarted",
+    )

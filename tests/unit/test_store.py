@@ -1,0 +1,110 @@
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from evd.models import FailedBy, RunState
+from evd.store import Store
+
+
+def add(store: Store, name: str = "job", now: float = 1.0) -> int:
+    run_id, _ = store.insert_run(
+        name=name,
+        command=["echo", "hi"],
+        cwd="/",
+        env={"A": "1"},
+        priority=0,
+        timeout=None,
+        now=now,
+        reason=None,
+    )
+    return run_id
+
+
+def test_migrations_are_recorded_and_applied_once(tmp_path: Path) -> None:
+    path = tmp_path / "evd.db"
+    assert Store(path).applied_migrations == ["0001_runs_and_events"]
+    assert Store(path).applied_migrations == []
+    names = [row[0] for row in sqlite3.connect(path).execute("SELECT name FROM _migrations")]
+    assert names == ["0001_runs_and_events"]
+
+
+def test_uses_wal(tmp_path: Path) -> None:
+    Store(tmp_path / "evd.db")
+    mode = sqlite3.connect(tmp_path / "evd.db").execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+def test_every_transition_is_an_event_and_the_current_state(tmp_path: Path) -> None:
+    store = Store(tmp_path / "evd.db")
+    run_id = add(store)
+    store.transition(run_id, RunState.RUNNING, None, 2.0, pid=42, started_at=2.0, attempts=1)
+    store.transition(
+        run_id,
+        RunState.FAILED,
+        "exited with code 3",
+        3.0,
+        exit_code=3,
+        failed_by=FailedBy.USER,
+        ended_at=3.0,
+    )
+    store.commit()
+    run = store.get_run(run_id)
+    assert run is not None
+    assert (run.state, run.exit_code, run.failed_by, run.pid, run.attempts) == (
+        RunState.FAILED,
+        3,
+        FailedBy.USER,
+        42,
+        1,
+    )
+    assert run.command == ["echo", "hi"] and run.env == {"A": "1"}
+    assert [(e.state, e.reason, e.at) for e in store.events(run_id)] == [
+        (RunState.QUEUED, None, 1.0),
+        (RunState.RUNNING, None, 2.0),
+        (RunState.FAILED, "exited with code 3", 3.0),
+    ]
+
+
+def test_committed_writes_survive_reopening_and_uncommitted_do_not(tmp_path: Path) -> None:
+    store = Store(tmp_path / "evd.db")
+    kept = add(store, "kept")
+    store.commit()
+    add(store, "not committed")
+    assert store.dirty
+    store._conn.close()  # a crash: no commit
+    reopened = Store(tmp_path / "evd.db")
+    assert [run.name for run in reopened.list_runs()] == ["kept"]
+    assert reopened.get_run(kept) is not None
+
+
+def test_pruned_ids_are_never_reused(tmp_path: Path) -> None:
+    store = Store(tmp_path / "evd.db")
+    first = add(store)
+    store.delete_runs([first])
+    assert add(store) == first + 1
+    assert store.events(first) == []
+
+
+def test_list_filters_by_state_newest_first_with_limit(tmp_path: Path) -> None:
+    store = Store(tmp_path / "evd.db")
+    ids = [add(store, f"r{i}") for i in range(4)]
+    store.transition(ids[1], RunState.SUCCEEDED, None, 5.0, ended_at=5.0)
+    assert [r.id for r in store.list_runs([RunState.QUEUED])] == [ids[3], ids[2], ids[0]]
+    assert [r.id for r in store.list_runs(limit=2)] == [ids[3], ids[2]]
+    assert store.finished_before(6.0, [RunState.SUCCEEDED]) == [ids[1]]
+    assert store.finished_before(4.0, [RunState.SUCCEEDED]) == []
+
+
+def test_events_after_resumes_a_stream(tmp_path: Path) -> None:
+    store = Store(tmp_path / "evd.db")
+    run_id = add(store)
+    mark = store.last_event_id()
+    store.transition(run_id, RunState.RUNNING, None, 2.0)
+    assert [e.state for e in store.events_after(mark)] == [RunState.RUNNING]
+
+
+def test_refuses_to_update_unknown_columns(tmp_path: Path) -> None:
+    store = Store(tmp_path / "evd.db")
+    with pytest.raises(ValueError, match="not updatable"):
+        store.update(add(store), command="rm -rf /")

@@ -1,0 +1,43 @@
+from pathlib import Path
+
+import pytest
+
+from evd.daemon.validate import MAX_ARG_BYTES, validate
+from evd.errors import InvalidRequest
+from evd.models import SubmitRequest
+
+
+def test_a_command_gets_its_program_name() -> None:
+    job = validate(SubmitRequest(command=["/usr/bin/env", "true"], cwd="/tmp"))
+    assert (job.name, job.command, job.cwd) == ("env", ["/usr/bin/env", "true"], "/tmp")
+
+
+def test_a_file_runs_with_python(tmp_path: Path) -> None:
+    (tmp_path / "job.py").write_text("print(1)\n")
+    job = validate(SubmitRequest(file="job.py", args=["--x", "1"], cwd=str(tmp_path)))
+    assert job.name == "job.py"
+    assert job.command[1:] == [str(tmp_path / "job.py"), "--x", "1"]
+
+
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [
+        (SubmitRequest(), "either `command` or `file`"),
+        (SubmitRequest(command=["a"], file="b.py"), "either `command` or `file`"),
+        (SubmitRequest(command=[]), "the command is empty"),
+        (SubmitRequest(command=["  "]), "program name is empty"),
+        (SubmitRequest(command=["echo", "a\0b"]), "NUL"),
+        (SubmitRequest(command=["echo", "x" * (MAX_ARG_BYTES + 1)]), "per argument"),
+        (SubmitRequest(command=["echo", *["x" * 100_000] * 3]), "command line is"),
+        (SubmitRequest(command=["echo", "\udcff"]), "not valid UTF-8"),
+        (SubmitRequest(command=["echo"], cwd="relative/dir"), "absolute path"),
+        (SubmitRequest(command=["echo"], name="two\nlines"), "bad run name"),
+        (SubmitRequest(command=["echo"], timeout=0), "positive number"),
+        (SubmitRequest(command=["echo"], env={"A=B": "1"}), "environment variable"),
+        (SubmitRequest(command=["echo"], args=["x"]), "`args` go with `file`"),
+        (SubmitRequest(file="/no/such/job.py"), "job file not found"),
+    ],
+)
+def test_bad_requests_say_what_is_wrong(request_: SubmitRequest, message: str) -> None:
+    with pytest.raises(InvalidRequest, match=message):
+        validate(request_)
