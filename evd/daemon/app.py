@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from evd import __version__
@@ -92,6 +93,17 @@ def create_app(engine: Engine) -> FastAPI:
         status = 400 if any(e.get("type") == "json_invalid" for e in errors) else 422
         detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in errors]
         return json_response({"error": _describe(errors), "detail": detail}, status_code=status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        message = str(error.detail)
+        if error.status_code == 400:
+            message = "the request body could not be read: send UTF-8 encoded JSON"
+        elif error.status_code == 404:
+            message = f"no such endpoint: {request.method} {request.url.path} (see /openapi.json)"
+        elif error.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path} (see /openapi.json)"
+        return json_response({"error": message}, status_code=error.status_code)
 
     @app.exception_handler(Exception)
     async def internal(_request: Request, error: Exception) -> Response:

@@ -1,0 +1,111 @@
+"""`kill -9` the daemon mid-flight, start it again, and account for every run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+from evd.models import RunState, SubmitRequest, parse_iso
+from tests.conftest import Evd, wait_for
+
+
+def crash(evd: Evd) -> None:
+    pid = evd.daemon_pid()
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not evd.state.socket.exists() or _refuses(evd))
+
+
+def _refuses(evd: Evd) -> bool:
+    try:
+        evd.client().health(timeout=1)
+    except Exception:
+        return True
+    return False
+
+
+def test_kill_9_with_jobs_running_and_waiting(evd: Evd, tmp_path: Path) -> None:
+    ticker = "for i in 1 2 3 4 5 6 7 8; do echo tick-$i; sleep 0.25; done"
+    with evd.client() as client:
+        long = client.submit(SubmitRequest(command=["sh", "-c", ticker], cwd="/", name="long"))
+        short = client.submit(
+            SubmitRequest(command=["sh", "-c", "sleep 0.4; exit 7"], cwd="/", name="short")
+        )
+        queued = [
+            client.submit(SubmitRequest(command=["echo", f"queued-{i}"], cwd="/")) for i in range(3)
+        ]
+    assert [r.state for r in queued] == [RunState.QUEUED] * 3
+    wait_for(lambda: b"tick-1" in Path(long.log_path).read_bytes())
+
+    crash(evd)
+    # While no daemon runs, `short` ends and `long` goes on under its shim.
+    wait_for(lambda: (Path(short.log_path).parent / "exit").exists())
+    assert long.pid is not None and os.path.exists(f"/proc/{long.pid}")
+    evd.up()
+
+    with evd.client() as client:
+        adopted = client.get_run(long.id)
+        assert adopted.state is RunState.RUNNING and adopted.pid == long.pid
+        followed = b"".join(client.logs(long.id, follow=True))  # the re-adopted log still follows
+        assert followed.endswith(b"tick-8\n")
+        finals = {
+            run_id: client.wait(run_id, timeout=30)
+            for run_id in [long.id, short.id, *(q.id for q in queued)]
+        }
+
+    assert finals[long.id].state is RunState.SUCCEEDED and finals[long.id].exit_code == 0
+    ended = finals[short.id]
+    assert (ended.state, ended.exit_code, ended.reason) == (
+        RunState.FAILED,
+        7,
+        "exited with code 7",
+    )
+    # Its real end time, from the shim, not the time the new daemon noticed.
+    assert parse_iso(ended.ended_at or "") - parse_iso(ended.started_at or "") < 1.5
+    for run in queued:
+        assert finals[run.id].state is RunState.SUCCEEDED
+    assert evd.client().list_runs(states=[RunState.QUEUED, RunState.RUNNING]) == []
+    assert len(evd.client().list_runs()) == 5
+
+
+STUBBORN = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"
+
+
+def test_a_cancel_cut_short_by_a_crash_is_finished_after_restart(evd: Evd) -> None:
+    with evd.client() as client:
+        run = client.submit(SubmitRequest(command=[sys.executable, "-c", STUBBORN], cwd="/"))
+        wait_for(lambda: b"ready" in Path(run.log_path).read_bytes())
+        assert client.cancel(run.id).state is RunState.RUNNING  # SIGTERM ignored, grace running
+    crash(evd)
+    assert run.pid is not None and os.path.exists(f"/proc/{run.pid}")
+    evd.up()
+    final = evd.client().wait(run.id, timeout=30)
+    assert final.state is RunState.CANCELLED
+    wait_for(lambda: not os.path.exists(f"/proc/{run.pid}"), timeout=5)
+
+
+def test_a_job_killed_while_no_daemon_watched_is_lost_with_a_reason(evd: Evd) -> None:
+    with evd.client() as client:
+        run = client.submit(SubmitRequest(command=["sleep", "60"], cwd="/"))
+    crash(evd)
+    assert run.pid is not None
+    os.killpg(run.pid, signal.SIGKILL)  # shim and job die together: no exit record
+    wait_for(lambda: not os.path.exists(f"/proc/{run.pid}"))
+    evd.up()
+    final = evd.client().get_run(run.id)
+    assert final.state is RunState.LOST
+    assert final.reason is not None and "ended without recording an exit status" in final.reason
+    assert final.failed_by is not None and final.failed_by.value == "machine"
+    assert evd.cli("wait", str(run.id)).returncode == 125
+
+
+def test_down_leaves_jobs_running_and_up_readopts_them(evd: Evd) -> None:
+    with evd.client() as client:
+        run = client.submit(SubmitRequest(command=["sh", "-c", "sleep 0.8; echo done"], cwd="/"))
+    evd.cli("down", check=True)
+    assert run.pid is not None and os.path.exists(f"/proc/{run.pid}")
+    evd.up()
+    final = evd.client().wait(run.id, timeout=30)
+    assert final.state is RunState.SUCCEEDED
+    assert Path(final.log_path).read_text() == "done\n"
