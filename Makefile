@@ -15,7 +15,10 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -e '.[dev]'
+	# A "compat" editable install is a plain .pth path entry: no import hook for
+	# every `evd` start to load (~14 ms).
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode \
+		--config-settings editable_mode=compat -e '.[dev]'
 	touch $(STAMP)
 
 demo: install

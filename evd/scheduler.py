@@ -84,6 +84,11 @@ class QueueIndex:
         index = bisect.bisect_left(self._runs, run)
         del self._runs[index]
 
+    def position(self, run_id: int) -> int | None:
+        """How many queued runs start before ``run_id`` (``None`` if it is not queued)."""
+        run = self._by_id.get(run_id)
+        return None if run is None else bisect.bisect_left(self._runs, run)
+
     def __contains__(self, run_id: object) -> bool:
         return run_id in self._by_id
 

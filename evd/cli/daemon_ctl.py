@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 
@@ -82,6 +81,8 @@ def _log_tail(state: StateDir, lines: int = 15) -> str:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Start the daemon in the background and wait until it answers."""
+    import subprocess  # noqa: PLC0415 - only `up` spawns; keep it off other commands' start-up
+
     state = StateDir.from_env()
     client = Client(state)
     try:

@@ -199,11 +199,7 @@ class Engine:
             return record.reason
         if not self.accepting:
             return "waiting: evd is shutting down"
-        ahead = 0
-        for queued in self.queue:
-            if queued.id == record.id:
-                break
-            ahead += 1
+        ahead = self.queue.position(record.id) or 0
         busy = f"{len(self.live)} of {self.parallel} slots busy"
         return f"waiting for a free slot ({busy}; {ahead} ahead in the queue)"
 
@@ -313,7 +309,7 @@ class Engine:
             outcome,
             stopping=stopping,
             timeout=record.timeout,
-            lost_reason=self._lost_reason(record, pid),
+            lost_reason=self._lost_reason(record, pid) if outcome is None else "",
         )
         if ended_at is None:
             ended_at = outcome.ended_at if outcome else self.clock()

@@ -41,3 +41,5 @@ def test_queue_index_add_remove_membership() -> None:
     queue.remove(2)
     queue.remove(99)  # not queued: no-op
     assert 2 not in queue and 1 in queue and len(queue) == 1
+    queue.add(QueuedRun(3, priority=2))
+    assert (queue.position(3), queue.position(1), queue.position(2)) == (0, 1, None)

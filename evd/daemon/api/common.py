@@ -10,6 +10,10 @@ from fastapi import Request, Response
 from evd.daemon.engine import Engine
 
 
+# Every handler is `async def`: FastAPI runs plain `def` handlers in a thread
+# pool, and the engine must only ever be touched from the event loop's thread.
+
+
 def engine_of(request: Request) -> Engine:
     """The engine the app was built with."""
     engine: Engine = request.app.state.engine

@@ -56,7 +56,7 @@ async def _stream(engine: Engine, after: int | None) -> AsyncIterator[bytes]:
 
 
 @router.get("/events", response_class=StreamingResponse)
-def events(
+async def events(
     request: Request,
     after: Annotated[int | None, Query(ge=0, description="replay events after this id")] = None,
     last_event_id: Annotated[int | None, Header()] = None,

@@ -59,7 +59,7 @@ async def _follow(
 
 
 @router.get("/{run_id}/log", response_class=StreamingResponse)
-def log(
+async def log(
     request: Request,
     run_id: int,
     follow: bool = False,

@@ -17,7 +17,7 @@ MAX_WAIT = 300.0
 
 
 @router.post("", status_code=201, response_model=Run)
-def submit(request: Request, body: SubmitRequest) -> Response:
+async def submit(request: Request, body: SubmitRequest) -> Response:
     """Queue a job; it starts at once when a slot is free."""
     engine = engine_of(request)
     record = engine.submit(body)
@@ -25,7 +25,7 @@ def submit(request: Request, body: SubmitRequest) -> Response:
 
 
 @router.get("", response_model=list[Run])
-def list_runs(
+async def list_runs(
     request: Request,
     state: Annotated[list[str] | None, Query(description="only runs in these states")] = None,
     limit: Annotated[int | None, Query(ge=1, description="at most this many, newest first")] = None,
@@ -45,14 +45,14 @@ def list_runs(
 
 
 @router.get("/{run_id}", response_model=Run)
-def show(request: Request, run_id: int) -> Response:
+async def show(request: Request, run_id: int) -> Response:
     """One run with its recorded state changes."""
     engine = engine_of(request)
     return json_response(run_view(engine, engine.get(run_id), with_events=True).to_dict())
 
 
 @router.post("/{run_id}/cancel", response_model=Run)
-def cancel(request: Request, run_id: int) -> Response:
+async def cancel(request: Request, run_id: int) -> Response:
     """Cancel a queued run, or stop a running one (SIGTERM to its group, SIGKILL after grace)."""
     engine = engine_of(request)
     return json_response(run_view(engine, engine.cancel(run_id)).to_dict())

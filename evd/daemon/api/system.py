@@ -15,7 +15,7 @@ router = APIRouter(prefix="/v1", tags=["daemon"])
 
 
 @router.get("/health", response_model=Health)
-def health(request: Request) -> Response:
+async def health(request: Request) -> Response:
     """Version, pid and settings of the daemon."""
     engine = engine_of(request)
     return json_response(
@@ -31,14 +31,14 @@ def health(request: Request) -> Response:
 
 
 @router.post("/shutdown", status_code=202)
-def shutdown(request: Request) -> Response:
+async def shutdown(request: Request) -> Response:
     """Stop taking work and exit; running jobs go on under their shims."""
     engine_of(request).request_shutdown()
     return json_response({"stopping": True}, status_code=202)
 
 
 @router.post("/prune", response_model=PruneResult)
-def prune(request: Request, body: PruneRequest) -> Response:
+async def prune(request: Request, body: PruneRequest) -> Response:
     """Delete finished runs that ended more than ``older_than`` seconds ago, and their folders."""
     engine = engine_of(request)
     run_ids = engine.store.finished_before(engine.clock() - body.older_than, FINAL_STATES)
