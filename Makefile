@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/python examples/demo.py
+	$(BIN)/python examples/tour/demo.py
 
 lint: install
 	$(BIN)/ruff check evd tests bench examples

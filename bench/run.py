@@ -152,27 +152,30 @@ def main() -> None:
         finally:
             subprocess.run([*evd_cli, "down"], env=env, check=False, capture_output=True)
 
-    print(f"submit-to-start latency (median of {LATENCY_SAMPLES})")
-    print(f"  evd {lat:7.2f} ms   direct spawn {lat_floor:6.2f} ms   ratio {lat / lat_floor:5.1f}x")
-    print(f"throughput, {THROUGHPUT_JOBS} no-op jobs at parallelism 2")
-    print(
-        f"  evd {evd_rate:7.0f} jobs/s   xargs -P2 {xargs_rate:6.0f} jobs/s   ratio {xargs_rate / evd_rate:5.1f}x slower"
-    )
+    runs = THROUGHPUT_JOBS + LATENCY_SAMPLES + 5 + CLI_SAMPLES
+    lines = [
+        f"submit-to-start latency (median of {LATENCY_SAMPLES})",
+        f"  evd {lat:7.2f} ms   direct spawn {lat_floor:6.2f} ms   ratio {lat / lat_floor:5.1f}x",
+        f"throughput, {THROUGHPUT_JOBS} no-op jobs at parallelism 2",
+        f"  evd {evd_rate:7.0f} jobs/s   xargs -P2 {xargs_rate:6.0f} jobs/s"
+        f"   evd is {xargs_rate / evd_rate:4.1f}x slower",
+    ]
     if tsp_rate is None:
-        print("  task-spooler: not installed (apt install task-spooler to compare)")
+        lines.append("  task-spooler: not installed (apt install task-spooler to compare)")
     else:
-        print(
-            f"  task-spooler {tsp_rate:6.0f} jobs/s (one `tsp` process per submit)   evd/tsp {evd_rate / tsp_rate:5.2f}"
+        lines.append(
+            f"  task-spooler {tsp_rate:6.0f} jobs/s (a `tsp` process per submit)"
+            f"   evd/tsp {evd_rate / tsp_rate:5.2f}"
         )
-    print(f"CLI wall time, `evd run -q -- true` (median of {CLI_SAMPLES})")
-    print(f"  evd {cli:7.1f} ms   `python -c pass` {bare:5.1f} ms   ratio {cli / bare:5.1f}x")
-    print("shim cost (median of 100 spawns of /bin/true)")
-    print(
-        f"  direct {direct:5.2f} ms   under the shim {shimmed:5.2f} ms   adds {shimmed - direct:5.2f} ms"
-    )
-    print(
-        f"daemon RSS: idle {idle_rss:.0f} MiB at start, {after_rss:.0f} MiB after {THROUGHPUT_JOBS + LATENCY_SAMPLES + 5 + CLI_SAMPLES} runs"
-    )
+    lines += [
+        f"CLI wall time, `evd run -q -- true` (median of {CLI_SAMPLES})",
+        f"  evd {cli:7.1f} ms   `python -c pass` {bare:5.1f} ms   ratio {cli / bare:5.1f}x",
+        "shim cost (median of 100 spawns of /bin/true)",
+        f"  direct {direct:5.2f} ms   under the shim {shimmed:5.2f} ms"
+        f"   adds {shimmed - direct:5.2f} ms",
+        f"daemon RSS: {idle_rss:.0f} MiB idle at start, {after_rss:.0f} MiB after {runs} runs",
+    ]
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -97,6 +97,16 @@ def evd(evd_env: Evd) -> Evd:
     return evd_env
 
 
+def process_gone(pid: int) -> bool:
+    """Whether ``pid`` has exited (a zombie waiting to be reaped counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            state = handle.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"
+
+
 def wait_for(predicate: object, timeout: float = 10.0, interval: float = 0.02) -> None:
     """Poll ``predicate`` until true, or fail the test."""
     assert callable(predicate)

@@ -29,12 +29,11 @@ def raw_request(
     if body is not None:
         head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
     data = ("\r\n".join(head) + "\r\n\r\n").encode() + (body or b"")
-    with socket.socket(socket.AF_UNIX) as sock, reachable_path(evd.state.socket) as path:
-        sock.connect(path)
-        try:
+    with socket.socket(socket.AF_UNIX) as sock, reachable_path(evd.state.socket) as address:
+        sock.connect(address)
+        # The server may answer early (413) and close; its answer is still readable.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             sock.sendall(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server answered early (413) and closed; its answer is still readable
         chunks = []
         with contextlib.suppress(ConnectionResetError):
             while chunk := sock.recv(65536):
@@ -107,7 +106,10 @@ def test_a_missing_program_fails_its_run_with_the_reason(evd: Evd) -> None:
 
 
 def test_cli_refuses_non_utf8_arguments_clearly(evd: Evd) -> None:
-    code = "import sys, os; from evd.cli.main import main; sys.exit(main(['run', '--', 'echo', os.fsdecode(b'\\xff')]))"
+    code = (
+        "import sys, os; from evd.cli.main import main;"
+        " sys.exit(main(['run', '--', 'echo', os.fsdecode(b'\\xff')]))"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], env=evd.env, capture_output=True, text=True, check=False
     )

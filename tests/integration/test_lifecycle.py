@@ -8,7 +8,7 @@ import stat
 import subprocess
 import sys
 
-from tests.conftest import Evd, wait_for
+from tests.conftest import Evd, process_gone, wait_for
 
 
 def test_up_twice_then_down_twice(evd_env: Evd) -> None:
@@ -49,11 +49,7 @@ def test_a_second_foreground_daemon_is_refused(evd: Evd) -> None:
 def test_stale_pid_file_and_socket_after_a_crash_are_cleaned(evd: Evd) -> None:
     pid = evd.daemon_pid()
     os.kill(pid, signal.SIGKILL)
-    wait_for(
-        lambda: (
-            not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
-        )
-    )
+    wait_for(lambda: process_gone(pid))
     assert evd.state.pid_file.exists() and evd.state.socket.exists()  # left behind
     ps = evd.cli("ps")
     assert ps.returncode == 1 and "evd is not running" in ps.stderr and "Traceback" not in ps.stderr

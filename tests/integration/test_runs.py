@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 from evd.models import RunState, SubmitRequest, parse_iso
-from tests.conftest import Evd, wait_for
+from tests.conftest import Evd, process_gone, wait_for
 
 
 def test_run_a_command_and_read_its_log(evd: Evd, tmp_path: Path) -> None:
@@ -83,8 +85,8 @@ def test_follow_streams_and_exits_with_the_jobs_code(evd: Evd) -> None:
 def test_run_a_python_file_with_arguments(evd: Evd, tmp_path: Path) -> None:
     job = tmp_path / "hello.py"
     job.write_text("import sys\nprint('args', sys.argv[1:])\n")
-    result = __import__("subprocess").run(
-        [__import__("sys").executable, "-m", "evd", "run", "-f", "hello.py", "--flag", "x"],
+    result = subprocess.run(
+        [sys.executable, "-m", "evd", "run", "-f", "hello.py", "--flag", "x"],
         cwd=tmp_path,
         env=evd.env,
         capture_output=True,
@@ -155,10 +157,11 @@ def test_priority_jumps_the_queue(evd: Evd) -> None:
     assert parse_iso(high_run.started_at or "") < parse_iso(low_run.started_at or "")
 
 
-TERM_IGNORING_TREE = """
+IGNORE_TERM = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+TERM_IGNORING_TREE = f"""
 import os, signal, subprocess, sys, time
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
-child = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"])
+child = subprocess.Popen([sys.executable, "-c", {IGNORE_TERM!r}])
 escaped = subprocess.Popen(["sleep", "61"], start_new_session=True)
 print(child.pid, escaped.pid, flush=True)
 time.sleep(60)
@@ -166,8 +169,6 @@ time.sleep(60)
 
 
 def test_cancel_leaves_nothing_of_the_job_alive(evd: Evd, tmp_path: Path) -> None:
-    import sys
-
     job = tmp_path / "stubborn.py"
     job.write_text(TERM_IGNORING_TREE)
     with evd.client() as client:
@@ -185,14 +186,7 @@ def test_cancel_leaves_nothing_of_the_job_alive(evd: Evd, tmp_path: Path) -> Non
         final = client.get_run(run.id)
     assert final.state is RunState.CANCELLED and final.failed_by is None
 
-    def gone(pid: int) -> bool:
-        try:
-            state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:
-            return True
-        return state == "Z"
-
-    wait_for(lambda: all(gone(pid) for pid in pids), timeout=5)
+    wait_for(lambda: all(process_gone(pid) for pid in pids), timeout=5)
 
 
 def test_cancel_a_queued_run_and_refuse_to_cancel_a_finished_one(evd: Evd) -> None:

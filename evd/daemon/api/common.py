@@ -9,7 +9,6 @@ from fastapi import Request, Response
 
 from evd.daemon.engine import Engine
 
-
 # Every handler is `async def`: FastAPI runs plain `def` handlers in a thread
 # pool, and the engine must only ever be touched from the event loop's thread.
 
