@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import sys
 import time
@@ -118,14 +119,23 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 1
 
 
-def _pid_alive(pid: int) -> bool:
+def _daemon_holds_lock(state: StateDir) -> bool:
+    """Whether a daemon still holds the state dir's lock.
+
+    The kernel drops the lock the moment the daemon exits, while its pid can
+    linger as a zombie until something reaps it: the lock is the true signal.
+    """
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        fd = os.open(state.pid_file, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
         return False
-    except PermissionError:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
         return True
-    return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def cmd_down(_args: argparse.Namespace) -> int:
@@ -139,7 +149,7 @@ def cmd_down(_args: argparse.Namespace) -> int:
             print("evd is not running")
             return 0
     deadline = time.monotonic() + STOP_TIMEOUT
-    while _pid_alive(pid):
+    while _daemon_holds_lock(state):
         if time.monotonic() > deadline:
             error(f"the daemon (pid {pid}) has not stopped after {STOP_TIMEOUT:.0f} s")
             return 1

@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import Iterator
 
 import uvicorn
@@ -29,19 +30,26 @@ from evd.store import Store
 
 log = logging.getLogger("evd.daemon")
 
+LOCK_ATTEMPTS = 10
+
 
 @contextlib.contextmanager
 def pid_lock(state: StateDir) -> Iterator[None]:
     """Hold the state dir's lock and pid file for the duration; refuse if another daemon has it."""
     fd = os.open(state.pid_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    # `evd down` probes the lock with a brief shared hold: retry for a moment
+    # before concluding that another daemon owns it.
+    for attempt in range(LOCK_ATTEMPTS):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if attempt + 1 < LOCK_ATTEMPTS:
+                time.sleep(0.02)
+    else:
         other = os.read(fd, 64).decode(errors="replace").split("\n")[0].strip()
         os.close(fd)
-        raise DaemonAlreadyRunning(
-            f"evd is already running (pid {other}) in {state.root}"
-        ) from None
+        raise DaemonAlreadyRunning(f"evd is already running (pid {other}) in {state.root}")
     try:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
