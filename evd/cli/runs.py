@@ -11,7 +11,7 @@ from evd.cli.argsplit import split_run_argv
 from evd.cli.output import details, error, exit_status, summary, table
 from evd.cli.types import duration
 from evd.client import Client
-from evd.errors import EvdError, InvalidRequest
+from evd.errors import DaemonNotRunning, DaemonUnavailable, EvdError, InvalidRequest
 from evd.models import ACTIVE_STATES, Run, SubmitRequest
 
 RUN_VALUE_OPTIONS = frozenset({"--name", "--timeout", "--priority"})
@@ -170,7 +170,21 @@ def cmd_logs(args: argparse.Namespace) -> int:
                 out.flush()
         except KeyboardInterrupt:
             return 130
+        if args.follow and not _ended(client, args.id):
+            # A follow stream ends early only when the daemon stops: say so.
+            error(
+                f"evd stopped while following run {args.id}; the job carries on"
+                f" (`evd up`, then `evd logs {args.id} -f`)"
+            )
+            return 1
     return 0
+
+
+def _ended(client: Client, run_id: int) -> bool:
+    try:
+        return client.get_run(run_id).state.is_final
+    except (DaemonNotRunning, DaemonUnavailable):
+        return False
 
 
 def cmd_wait(args: argparse.Namespace) -> int:

@@ -108,15 +108,26 @@ class Engine:
         if self._watcher:
             self._watcher.close()
         self._flush()
+        self.release_clients()
+
+    def release_clients(self) -> None:
+        """End event streams and long polls at once, so the server need not wait for them."""
+        self.accepting = False
         self.bus.close()
-        for futures in self._waiters.values():
+        waiters, self._waiters = self._waiters, {}
+        for run_id, futures in waiters.items():
             for future in futures:
                 if not future.done():
-                    future.set_exception(ShuttingDown("evd is shutting down"))
+                    future.set_exception(
+                        ShuttingDown(
+                            f"evd is stopping; run {run_id} carries on under its shim."
+                            " Start evd again with `evd up`, then wait again."
+                        )
+                    )
 
     def request_shutdown(self) -> None:
         """Ask the server to stop (``evd down``)."""
-        self.accepting = False
+        self.release_clients()
         self.on_shutdown_request()
 
     # -- requests -----------------------------------------------------------------

@@ -115,7 +115,7 @@ async def serve(state: StateDir, parallel: int, kill_grace: float, log_limit: in
     server = _Server(config)
 
     def stop() -> None:
-        engine.accepting = False
+        engine.release_clients()
         server.should_exit = True
 
     engine.on_shutdown_request = stop

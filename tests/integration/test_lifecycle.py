@@ -83,3 +83,22 @@ def test_bad_options_are_one_clear_line(evd: Evd) -> None:
     assert bad_id.returncode == 2 and "invalid int value" in bad_id.stderr
     for result in (bad_timeout, not_py, nothing, bad_id):
         assert "Traceback" not in result.stderr
+
+
+def test_down_releases_streams_and_waiters_with_a_message(evd: Evd) -> None:
+    run_id = evd.cli("run", "-q", "--", "sleep", "30", check=True).stdout.strip()
+    argv = [sys.executable, "-m", "evd"]
+    waiter = subprocess.Popen(
+        [*argv, "wait", run_id], env=evd.env, stderr=subprocess.PIPE, text=True
+    )
+    follower = subprocess.Popen(
+        [*argv, "logs", "-f", run_id], env=evd.env, stderr=subprocess.PIPE, text=True
+    )
+    events = evd.client().events(after=0)
+    assert [next(events)["state"], next(events)["state"]] == ["queued", "running"]  # connected
+    assert evd.cli("down").returncode == 0
+    assert list(events) == []  # the stream ended instead of holding the daemon open
+    _, wait_err = waiter.communicate(timeout=10)
+    assert waiter.returncode == 1 and "carries on under its shim" in wait_err
+    _, follow_err = follower.communicate(timeout=10)
+    assert follower.returncode == 1 and "evd stopped while following run" in follow_err
