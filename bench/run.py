@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from evd.client import Client
@@ -71,21 +72,44 @@ def xargs_throughput(jobs: int) -> float:
     return jobs / (time.monotonic() - start)
 
 
-def tsp_throughput(jobs: int) -> float | None:
+@dataclass
+class TaskSpooler:
+    """task-spooler, measured the same way, when ``tsp`` is installed."""
+
+    latency_ms: float
+    rate: float
+    cli_ms: float
+
+
+def task_spooler(jobs: int) -> TaskSpooler | None:
     tsp = shutil.which("tsp") or shutil.which("ts")
     if tsp is None:
         return None
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "TS_SOCKET": f"{tmp}/ts.sock", "TS_SLOTS": "2", "TS_SAVELIST": ""}
-        run = lambda *args: subprocess.run([tsp, *args], env=env, capture_output=True, check=True)  # noqa: E731
+    # tsp's server may still be writing output files as the folder goes.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
+        env = {**os.environ, "TS_SOCKET": f"{tmp}/ts.sock", "TS_SAVELIST": "", "TMPDIR": tmp}
+
+        def run(*args: str) -> str:
+            return subprocess.run(
+                [tsp, *args], env=env, capture_output=True, text=True, check=True
+            ).stdout
+
         run("-S", "2")
-        start = time.monotonic()
+        latencies = []
+        for _ in range(LATENCY_SAMPLES):
+            start = time.time()
+            job = run(*STAMP).strip()
+            run("-w", job)
+            latencies.append(float(Path(run("-o", job).strip()).read_text()) - start)
+        run("-C")
+        begin = time.monotonic()
         for _ in range(jobs):
             run("true")
         run("-w")  # waits for the last job
-        elapsed = time.monotonic() - start
+        rate = jobs / (time.monotonic() - begin)
+        cli = cli_wall(env, [tsp, "true"])
         run("-K")
-    return jobs / elapsed
+    return TaskSpooler(median_ms(latencies), rate, cli)
 
 
 def cli_wall(env: dict[str, str], argv: list[str]) -> float:
@@ -142,7 +166,7 @@ def main() -> None:
 
             evd_rate = evd_throughput(client, THROUGHPUT_JOBS)
             xargs_rate = xargs_throughput(THROUGHPUT_JOBS)
-            tsp_rate = tsp_throughput(THROUGHPUT_JOBS)
+            tsp = task_spooler(THROUGHPUT_JOBS)
 
             cli = cli_wall(env, [*evd_cli, "run", "-q", "--", "true"])
             bare = cli_wall(env, [sys.executable, "-c", "pass"])
@@ -156,20 +180,22 @@ def main() -> None:
     lines = [
         f"submit-to-start latency (median of {LATENCY_SAMPLES})",
         f"  evd {lat:7.2f} ms   direct spawn {lat_floor:6.2f} ms   ratio {lat / lat_floor:5.1f}x",
+        f"  task-spooler {tsp.latency_ms:6.2f} ms   evd/tsp {lat / tsp.latency_ms:5.2f}"
+        if tsp
+        else "  task-spooler: not installed (apt install task-spooler to compare)",
         f"throughput, {THROUGHPUT_JOBS} no-op jobs at parallelism 2",
         f"  evd {evd_rate:7.0f} jobs/s   xargs -P2 {xargs_rate:6.0f} jobs/s"
         f"   evd is {xargs_rate / evd_rate:4.1f}x slower",
     ]
-    if tsp_rate is None:
-        lines.append("  task-spooler: not installed (apt install task-spooler to compare)")
-    else:
+    if tsp:
         lines.append(
-            f"  task-spooler {tsp_rate:6.0f} jobs/s (a `tsp` process per submit)"
-            f"   evd/tsp {evd_rate / tsp_rate:5.2f}"
+            f"  task-spooler {tsp.rate:6.0f} jobs/s (a `tsp` process per submit)"
+            f"   tsp is {tsp.rate / evd_rate:4.2f}x faster"
         )
     lines += [
         f"CLI wall time, `evd run -q -- true` (median of {CLI_SAMPLES})",
-        f"  evd {cli:7.1f} ms   `python -c pass` {bare:5.1f} ms   ratio {cli / bare:5.1f}x",
+        f"  evd {cli:7.1f} ms   `python -c pass` {bare:5.1f} ms   ratio {cli / bare:5.1f}x"
+        + (f"   (`tsp true`: {tsp.cli_ms:.1f} ms)" if tsp else ""),
         "shim cost (median of 100 spawns of /bin/true)",
         f"  direct {direct:5.2f} ms   under the shim {shimmed:5.2f} ms"
         f"   adds {shimmed - direct:5.2f} ms",

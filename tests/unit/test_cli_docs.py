@@ -1,0 +1,37 @@
+"""Every command has help text and appears in the README; every option says what it does."""
+
+import argparse
+from pathlib import Path
+
+from evd.cli.main import HANDLERS, build_parser
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    parser, _ = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def test_every_command_has_help_and_a_handler() -> None:
+    parser, _ = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {choice.dest: choice.help for choice in action._choices_actions}
+    for name in subcommands():
+        assert helps.get(name), f"`evd {name}` has no help text"
+        assert name == "run" or name in HANDLERS, f"`evd {name}` has no handler"
+
+
+def test_every_option_has_help() -> None:
+    for name, sub in subcommands().items():
+        for action in sub._actions:
+            if action.option_strings and action.help != argparse.SUPPRESS:
+                assert action.help, f"`evd {name} {action.option_strings[0]}` has no help text"
+
+
+def test_every_command_is_in_the_readme() -> None:
+    # `evd up | down | daemon` documents three commands on one line.
+    grouped = {"up", "down", "daemon"} if "evd up | down | daemon" in README else set()
+    for name in subcommands():
+        assert name in grouped or f"evd {name}" in README, f"`evd {name}` is not in README.md"
