@@ -66,29 +66,28 @@ sys.exit(4)
 """
 
 
-def test_a_signal_to_the_group_reaches_the_job_once_and_the_shim_records_it(tmp_path: Path) -> None:
-    pid = spawn(tmp_path, "/", [PY, "-c", JOB_COUNTS_TERMS], dict(os.environ))
-    wait_for(lambda: "ready" in (tmp_path / LOG_FILE).read_text())
-    os.killpg(pid, signal.SIGTERM)
+def signal_when_ready(run_dir: Path, command: list[str], sig: signal.Signals) -> tuple[str, int]:
+    """Start ``command``, wait for "ready", signal its group; return (log, exit code)."""
+    pid = spawn(run_dir, "/", command, dict(os.environ))
+    wait_for(lambda: "ready" in (run_dir / LOG_FILE).read_text())
+    os.killpg(pid, sig)
     os.waitpid(pid, 0)
-    assert "terms 1" in (tmp_path / LOG_FILE).read_text()
-    outcome = read_outcome(tmp_path)
-    assert outcome is not None and outcome.exit_code == 4
+    outcome = read_outcome(run_dir)
+    assert outcome is not None
+    return (run_dir / LOG_FILE).read_text(), outcome.exit_code
+
+
+def test_a_signal_to_the_group_reaches_the_job_once_and_the_shim_records_it(tmp_path: Path) -> None:
+    log, code = signal_when_ready(tmp_path, [PY, "-c", JOB_COUNTS_TERMS], signal.SIGTERM)
+    assert "terms 1" in log
+    assert code == 4
 
 
 def test_sigint_interrupts_a_python_job(tmp_path: Path) -> None:
-    pid = spawn(
-        tmp_path,
-        "/",
-        [PY, "-c", "print('ready', flush=True); import time; time.sleep(30)"],
-        dict(os.environ),
-    )
-    wait_for(lambda: "ready" in (tmp_path / LOG_FILE).read_text())
-    os.killpg(pid, signal.SIGINT)
-    os.waitpid(pid, 0)
-    assert "KeyboardInterrupt" in (tmp_path / LOG_FILE).read_text()
-    outcome = read_outcome(tmp_path)
-    assert outcome is not None and outcome.exit_code == 130
+    sleeper = "print('ready', flush=True); import time; time.sleep(30)"
+    log, code = signal_when_ready(tmp_path, [PY, "-c", sleeper], signal.SIGINT)
+    assert "KeyboardInterrupt" in log
+    assert code == 130
 
 
 def test_sigkill_leaves_no_record(tmp_path: Path) -> None:
