@@ -9,7 +9,8 @@
     ├── InvalidRequest            the request is malformed (HTTP 400/422)
     ├── RunNotFound               no run has that id (HTTP 404)
     ├── Conflict                  the run is in the wrong state for that (HTTP 409)
-    └── ShuttingDown              the daemon is stopping and takes no new work (HTTP 503)
+    ├── ShuttingDown              the daemon is stopping and takes no new work (HTTP 503)
+    └── StorageError              the database could not be written, e.g. a full disk (HTTP 507)
 
 Every message says what is wrong and, where there is one, what to do next. The
 CLI prints ``str(error)`` without a traceback and exits with ``exit_code``.
@@ -63,6 +64,12 @@ class ShuttingDown(EvdError):
     http_status = 503
 
 
+class StorageError(EvdError):
+    """evd could not write its database (a full disk, an I/O error); nothing was recorded."""
+
+    http_status = 507
+
+
 _BY_STATUS: dict[int, type[EvdError]] = {
     400: InvalidRequest,
     404: RunNotFound,
@@ -70,6 +77,7 @@ _BY_STATUS: dict[int, type[EvdError]] = {
     413: InvalidRequest,
     422: InvalidRequest,
     503: ShuttingDown,
+    507: StorageError,
 }
 
 

@@ -160,11 +160,12 @@ class Health:
     started_at: str
     parallel: int
     accepting: bool
+    degraded: str | None = None  # why the database cannot be written, while it cannot
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Health:
         """Build from the API's JSON."""
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
 @dataclass

@@ -5,11 +5,18 @@ changes are written to the store as they happen and committed once per loop
 turn (``_flush``): several exits or starts share one fsync. A submit commits
 before the API answers. Events reach subscribers only after their commit, so
 nothing is announced that a crash could take back.
+
+When the store cannot be written (a full disk), everything uncommitted is
+rolled back and the engine is *degraded*: it starts nothing, answers writes
+with ``StorageError``, and every few seconds tries to recover the way a
+restarted daemon does (``reconcile``), from the store and the run folders. The
+shims keep their own records meanwhile, so no run's outcome is lost.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -24,7 +31,7 @@ from evd.daemon.outcomes import judge
 from evd.daemon.runtime import LiveRun
 from evd.daemon.validate import validate
 from evd.daemon.views import event_payload
-from evd.errors import Conflict, RunNotFound, ShuttingDown
+from evd.errors import Conflict, RunNotFound, ShuttingDown, StorageError
 from evd.models import ACTIVE_STATES, FailedBy, RunState, SubmitRequest
 from evd.paths import StateDir
 from evd.runner import stop as stopper
@@ -40,6 +47,7 @@ from evd.store.records import EventRecord
 log = logging.getLogger("evd.engine")
 
 LOG_CHECK_INTERVAL = 2.0
+RECOVERY_INTERVAL = 5.0
 
 
 class Engine:
@@ -54,6 +62,7 @@ class Engine:
         log_limit: int = 100 * 1024 * 1024,
         kill_grace: float = 10.0,
         clock: Callable[[], float] = time.time,
+        recovery_interval: float = RECOVERY_INTERVAL,
     ) -> None:
         """Set up an engine; ``start`` brings it to life on a loop."""
         self.state = state
@@ -62,6 +71,9 @@ class Engine:
         self.log_limit = log_limit
         self.kill_grace = kill_grace
         self.clock = clock
+        self.recovery_interval = recovery_interval
+        self.degraded: str | None = None  # why the store cannot be written, while it cannot
+        self._recovery: asyncio.TimerHandle | None = None
         self.bus = EventBus()
         self.queue = QueueIndex()
         self.live: dict[int, LiveRun] = {}
@@ -137,17 +149,25 @@ class Engine:
         if not self.accepting:
             raise ShuttingDown("evd is shutting down and takes no new runs; `evd up` restarts it")
         job = validate(request)
+        if self.degraded:
+            raise StorageError(self.degraded)
+        # Commit what is pending first, so a failure here can only roll back this run.
+        self._flush()
         now = self.clock()
-        run_id, event_id = self.store.insert_run(
-            name=job.name,
-            command=job.command,
-            cwd=job.cwd,
-            env=job.env,
-            priority=job.priority,
-            timeout=job.timeout,
-            now=now,
-            reason=None,
-        )
+        try:
+            run_id, event_id = self.store.insert_run(
+                name=job.name,
+                command=job.command,
+                cwd=job.cwd,
+                env=job.env,
+                priority=job.priority,
+                timeout=job.timeout,
+                now=now,
+                reason=None,
+            )
+        except StorageError as error:
+            self._degrade(error)
+            raise
         self._pending_events.append(EventRecord(event_id, run_id, RunState.QUEUED, None, now))
         self._flush()  # durable before anyone learns the id
         self.queue.add(QueuedRun(id=run_id, priority=job.priority))
@@ -166,19 +186,25 @@ class Engine:
         record = self.get(run_id)
         if record.state.is_final:
             raise Conflict(f"run {run_id} has already {record.state.value}; nothing to cancel")
-        if run_id in self.queue:
-            self.queue.remove(run_id)
-            self._record(
-                run_id,
-                RunState.CANCELLED,
-                "cancelled before it started",
-                self.clock(),
-                ended_at=self.clock(),
-            )
-            self._finals.append(run_id)
-        else:
-            self._stop(run_id, "cancel")
-        self._flush()
+        if self.degraded:
+            raise StorageError(self.degraded)
+        try:
+            if run_id in self.queue:
+                self._record(
+                    run_id,
+                    RunState.CANCELLED,
+                    "cancelled before it started",
+                    self.clock(),
+                    ended_at=self.clock(),
+                )
+                self.queue.remove(run_id)
+                self._finals.append(run_id)
+            else:
+                self._stop(run_id, "cancel")
+            self._flush()
+        except StorageError as error:
+            self._degrade(error)
+            raise
         return self.get(run_id)
 
     def is_active(self, run_id: int) -> bool:
@@ -210,6 +236,8 @@ class Engine:
             return record.reason
         if not self.accepting:
             return "waiting: evd is shutting down"
+        if self.degraded:
+            return "waiting: evd cannot write its database (see `evd` health or evd.log)"
         ahead = self.queue.position(record.id) or 0
         busy = f"{len(self.live)} of {self.parallel} slots busy"
         return f"waiting for a free slot ({busy}; {ahead} ahead in the queue)"
@@ -217,7 +245,8 @@ class Engine:
     # -- scheduling and processes ---------------------------------------------------
 
     def _tick(self) -> None:
-        capacity = Capacity(slots=self.parallel, draining=not self.accepting)
+        draining = not self.accepting or self.degraded is not None
+        capacity = Capacity(slots=self.parallel, draining=draining)
         for run_id in tick(self.clock(), self.queue, len(self.live), capacity):
             self.queue.remove(run_id)
             self._start(run_id)
@@ -267,17 +296,25 @@ class Engine:
             self._signal_stop(live)
         elif timeout is not None:
             delay = max(0.0, started_at + timeout - self.clock())
-            live.timers.append(self.loop.call_later(delay, self._stop, live.run_id, "timeout"))
+            live.timers.append(
+                self.loop.call_later(delay, self._stop_on_timer, live.run_id, "timeout")
+            )
 
     def _stop(self, run_id: int, why: str) -> None:
         live = self.live.get(run_id)
         if live is None or live.stopping:
             return
         live.stopping = why
+        self._signal_stop(live)
         # Persisted, so a daemon restarted mid-stop finishes the stop.
         self.store.update(run_id, stop_reason=why)
         self._schedule_flush()
-        self._signal_stop(live)
+
+    def _stop_on_timer(self, run_id: int, why: str) -> None:
+        try:
+            self._stop(run_id, why)
+        except StorageError as error:
+            self._degrade(error)
 
     def _signal_stop(self, live: LiveRun) -> None:
         live.strays = stopper.descendants(live.pid)
@@ -302,8 +339,12 @@ class Engine:
             # Whatever of the job ignored SIGTERM or was still winding down goes now.
             stopper.signal_job(live.pid, signal.SIGKILL, live.strays)
         record = self.get(run_id)
-        # Seen live: our clock is finer than the exit file's mtime (the kernel's coarse clock).
-        self._conclude(record, live.pid, live.stopping, ended_at=self.clock())
+        try:
+            # Seen live: our clock is finer than the exit file's mtime (the kernel's coarse clock).
+            self._conclude(record, live.pid, live.stopping, ended_at=self.clock())
+        except StorageError as error:
+            self._degrade(error)  # recovery concludes it from the shim's record
+            return
         self._tick()
 
     def _conclude(
@@ -399,6 +440,38 @@ class Engine:
             else:
                 self._conclude(record, pid, record.stop_reason)
 
+    # -- storage failures ---------------------------------------------------------------
+
+    def _degrade(self, error: StorageError) -> None:
+        """The store rolled back what was uncommitted: start nothing until it can write again."""
+        if self.degraded is None:
+            log.error("cannot write the database, starting nothing until it can: %s", error)
+        self.degraded = str(error)
+        self._pending_events.clear()
+        self._finals.clear()
+        if self._recovery is None and self._loop is not None:
+            self._recovery = self._loop.call_later(self.recovery_interval, self._recover)
+
+    def _recover(self) -> None:
+        """Rebuild runtime state from the store and the run folders, as a restart would."""
+        self._recovery = None
+        for live in self.live.values():
+            live.cancel_timers()
+            self.watcher.unwatch(live.pid)
+        self.live.clear()
+        self.queue = QueueIndex()
+        try:
+            self.reconcile()
+            self.store.commit()
+        except StorageError as error:
+            self.store.rollback()
+            self._degrade(error)
+            return
+        log.info("the database is writable again; runs re-synchronised from their folders")
+        self.degraded = None
+        self._flush()
+        self._tick()
+
     # -- recording ------------------------------------------------------------------------
 
     def _record(
@@ -410,14 +483,23 @@ class Engine:
 
     def _schedule_flush(self) -> None:
         if self._flush_handle is None and self._loop is not None:
-            self._flush_handle = self._loop.call_soon(self._flush)
+            self._flush_handle = self._loop.call_soon(self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        self._flush_handle = None
+        with contextlib.suppress(StorageError):  # _flush has degraded the engine
+            self._flush()
 
     def _flush(self) -> None:
         """Commit, then announce what was committed and wake waiters of finished runs."""
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
-        self.store.commit()
+        try:
+            self.store.commit()
+        except StorageError as error:
+            self._degrade(error)
+            raise
         events, self._pending_events = self._pending_events, []
         finals, self._finals = self._finals, []
         if self.bus.has_subscribers:

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from evd.errors import StorageError
 from evd.models import FailedBy, RunState
 from evd.store import Store
 
@@ -108,3 +109,35 @@ def test_refuses_to_update_unknown_columns(tmp_path: Path) -> None:
     store = Store(tmp_path / "evd.db")
     with pytest.raises(ValueError, match="not updatable"):
         store.update(add(store), command="rm -rf /")
+
+
+def fill_to_the_brim(store: Store) -> None:
+    """Cap the database near its size: writes then fail with SQLITE_FULL, as on a full disk."""
+    pages = store._conn.execute("PRAGMA page_count").fetchone()[0]
+    store._conn.execute(f"PRAGMA max_page_count = {pages + 2}")
+
+
+def test_a_full_disk_rolls_back_and_says_what_to_do(tmp_path: Path) -> None:
+    store = Store(tmp_path / "evd.db")
+    kept = add(store, "kept")
+    store.commit()
+    fill_to_the_brim(store)
+    with pytest.raises(StorageError, match="is full") as caught:
+        for _ in range(100):
+            store.insert_run(
+                name="big",
+                command=["x" * 4000],
+                cwd="/",
+                env=None,
+                priority=0,
+                timeout=None,
+                now=2.0,
+                reason=None,
+            )
+            store.commit()
+    assert "evd prune" in str(caught.value)
+    assert not store.dirty  # nothing half-written is left to be committed later
+    assert [run.id for run in store.list_runs() if run.name == "kept"] == [kept]
+    store._conn.execute("PRAGMA max_page_count = 1073741823")  # space freed
+    assert add(store, "after") > kept
+    store.commit()

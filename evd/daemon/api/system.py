@@ -26,6 +26,7 @@ async def health(request: Request) -> Response:
             "started_at": iso(request.app.state.started_at),
             "parallel": engine.parallel,
             "accepting": engine.accepting,
+            "degraded": engine.degraded,
         }
     )
 

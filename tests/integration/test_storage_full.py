@@ -1,0 +1,80 @@
+"""A database that cannot be written: clear errors, no new starts, nothing lost, recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from evd.daemon.engine import Engine
+from evd.errors import StorageError
+from evd.models import RunState, SubmitRequest
+from evd.paths import StateDir
+from evd.store import Store
+
+
+def refuse_writes(store: Store, refuse: bool) -> None:
+    """Make every write fail (as a full or read-only disk does) or succeed again.
+
+    Test-only poking at the connection. The disk-full message itself is tested
+    in tests/unit/test_store.py with a real SQLITE_FULL; SQLite can still fit a
+    small write into a page's free space there, so it cannot make *every* write fail.
+    """
+    store._conn.execute(f"PRAGMA query_only = {'ON' if refuse else 'OFF'}")
+
+
+async def until(predicate: object, timeout: float = 10.0) -> None:
+    assert callable(predicate)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met"
+        await asyncio.sleep(0.01)
+
+
+def test_engine_degrades_loses_nothing_and_recovers(tmp_path: Path) -> None:
+    state = StateDir(tmp_path / "home")
+    state.ensure()
+    store = Store(state.database)
+
+    async def scenario() -> None:
+        engine = Engine(state, store, parallel=2, kill_grace=1, recovery_interval=0.05)
+        engine.start(asyncio.get_running_loop())
+        marker = tmp_path / "go"
+        # A job that outlives the outage; it exits only when told to.
+        waiting = engine.submit(
+            SubmitRequest(
+                command=["sh", "-c", f"while [ ! -e {marker} ]; do sleep 0.01; done; exit 5"],
+                cwd="/",
+            )
+        )
+        assert waiting.state is RunState.RUNNING
+
+        refuse_writes(store, True)
+        with pytest.raises(StorageError, match="could not write"):
+            engine.submit(SubmitRequest(command=["echo", "hi"], cwd="/", env=dict(os.environ)))
+        assert engine.degraded is not None
+        with pytest.raises(StorageError, match="could not write"):  # refused at once now
+            engine.submit(SubmitRequest(command=["echo", "hi"], cwd="/"))
+        refused_ids = [run.id for run in store.list_runs()]
+
+        marker.touch()  # the job ends while nothing can be recorded
+        await asyncio.sleep(0.5)
+        assert store.get_run(waiting.id).state is RunState.RUNNING  # not recorded yet...
+        assert engine.degraded is not None  # ...and recovery keeps failing
+
+        refuse_writes(store, False)
+        await until(lambda: engine.degraded is None)
+        final = store.get_run(waiting.id)
+        assert final is not None
+        assert (final.state, final.exit_code) == (RunState.FAILED, 5)  # from the shim's own record
+
+        later = engine.submit(SubmitRequest(command=["true"], cwd="/"))
+        await until(lambda: store.get_run(later.id).state is RunState.SUCCEEDED)
+        assert [run.id for run in store.list_runs()][
+            1:
+        ] == refused_ids  # nothing lost, nothing invented
+        engine.shutdown()
+
+    asyncio.run(scenario())
