@@ -1,10 +1,8 @@
 """The engine: the daemon's one loop of submit, schedule, spawn, watch and record.
 
-Everything runs on the asyncio loop thread, so no locks are needed. State
-changes are written to the store as they happen and committed once per loop
-turn (``_flush``): several exits or starts share one fsync. A submit commits
-before the API answers. Events reach subscribers only after their commit, so
-nothing is announced that a crash could take back.
+Everything runs on the asyncio loop thread, so no locks are needed. Every state
+change goes through the ``Recorder`` (group commit, then publish); a submit
+commits before the API answers.
 
 When the store cannot be written (a full disk), everything uncommitted is
 rolled back and the engine is *degraded*: it starts nothing, answers writes
@@ -22,12 +20,12 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from typing import Any
 
 import psutil
 
 from evd.daemon.bus import EventBus
-from evd.daemon.outcomes import judge
+from evd.daemon.outcomes import judge, lost_reason
+from evd.daemon.recorder import Recorder
 from evd.daemon.runtime import LiveRun
 from evd.daemon.validate import validate
 from evd.daemon.views import event_payload
@@ -42,7 +40,6 @@ from evd.runner.spawn import SpawnError, check_startable, spawn
 from evd.runner.watch import ExitWatcher
 from evd.scheduler import Capacity, QueuedRun, QueueIndex, tick
 from evd.store import RunRecord, Store
-from evd.store.records import EventRecord
 
 log = logging.getLogger("evd.engine")
 
@@ -79,10 +76,9 @@ class Engine:
         self.live: dict[int, LiveRun] = {}
         self.accepting = True
         self.on_shutdown_request: Callable[[], None] = lambda: None
-        self._pending_events: list[EventRecord] = []
-        self._finals: list[int] = []
-        self._waiters: dict[int, list[asyncio.Future[None]]] = {}
-        self._flush_handle: asyncio.Handle | None = None
+        self.recorder = Recorder(
+            store, self.bus, lambda event: event_payload(self, event), self._degrade
+        )
         self._log_timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watcher: ExitWatcher | None = None
@@ -105,8 +101,9 @@ class Engine:
         """Reconcile with what happened while no daemon ran, then start queued runs."""
         self._loop = loop
         self._watcher = ExitWatcher(loop)
+        self.recorder.attach(loop)
         self.reconcile()
-        self._flush()
+        self.recorder.flush()
         self._tick()
         self._log_timer = loop.call_later(LOG_CHECK_INTERVAL, self._check_logs)
 
@@ -119,23 +116,20 @@ class Engine:
             live.cancel_timers()
         if self._watcher:
             self._watcher.close()
-        self._flush()
+        with contextlib.suppress(StorageError):  # the shims' records survive; reconcile next time
+            self.recorder.flush()
         self.release_clients()
 
     def release_clients(self) -> None:
         """End event streams and long polls at once, so the server need not wait for them."""
         self.accepting = False
         self.bus.close()
-        waiters, self._waiters = self._waiters, {}
-        for run_id, futures in waiters.items():
-            for future in futures:
-                if not future.done():
-                    future.set_exception(
-                        ShuttingDown(
-                            f"evd is stopping; run {run_id} carries on under its shim."
-                            " Start evd again with `evd up`, then wait again."
-                        )
-                    )
+        self.recorder.release_waiters(
+            lambda run_id: ShuttingDown(
+                f"evd is stopping; run {run_id} carries on under its shim."
+                " Start evd again with `evd up`, then wait again."
+            )
+        )
 
     def request_shutdown(self) -> None:
         """Ask the server to stop (``evd down``)."""
@@ -152,7 +146,7 @@ class Engine:
         if self.degraded:
             raise StorageError(self.degraded)
         # Commit what is pending first, so a failure here can only roll back this run.
-        self._flush()
+        self.recorder.flush()
         now = self.clock()
         try:
             run_id, event_id = self.store.insert_run(
@@ -168,8 +162,8 @@ class Engine:
         except StorageError as error:
             self._degrade(error)
             raise
-        self._pending_events.append(EventRecord(event_id, run_id, RunState.QUEUED, None, now))
-        self._flush()  # durable before anyone learns the id
+        self.recorder.submitted(run_id, event_id, now)
+        self.recorder.flush()  # durable before anyone learns the id
         self.queue.add(QueuedRun(id=run_id, priority=job.priority))
         self._tick()
         return self.get(run_id)
@@ -190,18 +184,14 @@ class Engine:
             raise StorageError(self.degraded)
         try:
             if run_id in self.queue:
-                self._record(
-                    run_id,
-                    RunState.CANCELLED,
-                    "cancelled before it started",
-                    self.clock(),
-                    ended_at=self.clock(),
+                now = self.clock()
+                self.recorder.record(
+                    run_id, RunState.CANCELLED, "cancelled before it started", now, ended_at=now
                 )
                 self.queue.remove(run_id)
-                self._finals.append(run_id)
             else:
                 self._stop(run_id, "cancel")
-            self._flush()
+            self.recorder.flush()
         except StorageError as error:
             self._degrade(error)
             raise
@@ -216,31 +206,8 @@ class Engine:
         record = self.get(run_id)
         if record.state.is_final:
             return record
-        future: asyncio.Future[None] = self.loop.create_future()
-        self._waiters.setdefault(run_id, []).append(future)
-        try:
-            await asyncio.wait_for(asyncio.shield(future), timeout)
-        except TimeoutError:
-            pass
-        finally:
-            waiters = self._waiters.get(run_id, [])
-            if future in waiters:
-                waiters.remove(future)
-            if not waiters:
-                self._waiters.pop(run_id, None)
+        await self.recorder.wait(run_id, timeout)
         return self.get(run_id)
-
-    def queued_reason(self, record: RunRecord) -> str | None:
-        """Why a queued run waits, in words (computed now, never stale)."""
-        if record.state is not RunState.QUEUED:
-            return record.reason
-        if not self.accepting:
-            return "waiting: evd is shutting down"
-        if self.degraded:
-            return "waiting: evd cannot write its database (see `evd` health or evd.log)"
-        ahead = self.queue.position(record.id) or 0
-        busy = f"{len(self.live)} of {self.parallel} slots busy"
-        return f"waiting for a free slot ({busy}; {ahead} ahead in the queue)"
 
     # -- scheduling and processes ---------------------------------------------------
 
@@ -273,7 +240,7 @@ class Engine:
             self._fail_to_start(run_id, f"evd could not start the job: {error}", FailedBy.EVD)
             return
         started = self.clock()
-        self._record(
+        self.recorder.record(
             run_id,
             RunState.RUNNING,
             None,
@@ -286,8 +253,9 @@ class Engine:
 
     def _fail_to_start(self, run_id: int, reason: str, failed_by: FailedBy) -> None:
         now = self.clock()
-        self._record(run_id, RunState.FAILED, reason, now, ended_at=now, failed_by=failed_by)
-        self._finals.append(run_id)
+        self.recorder.record(
+            run_id, RunState.FAILED, reason, now, ended_at=now, failed_by=failed_by
+        )
 
     def _watch(self, live: LiveRun, timeout: float | None, started_at: float) -> None:
         self.live[live.run_id] = live
@@ -307,8 +275,7 @@ class Engine:
         live.stopping = why
         self._signal_stop(live)
         # Persisted, so a daemon restarted mid-stop finishes the stop.
-        self.store.update(run_id, stop_reason=why)
-        self._schedule_flush()
+        self.recorder.update(run_id, stop_reason=why)
 
     def _stop_on_timer(self, run_id: int, why: str) -> None:
         try:
@@ -361,12 +328,14 @@ class Engine:
             outcome,
             stopping=stopping,
             timeout=record.timeout,
-            lost_reason=self._lost_reason(record, pid) if outcome is None else "",
+            lost_reason=lost_reason(record.started_at, psutil.boot_time(), pid)
+            if outcome is None
+            else "",
         )
         if ended_at is None:
             ended_at = outcome.ended_at if outcome else self.clock()
         ended = max(ended_at, record.started_at or ended_at)
-        self._record(
+        self.recorder.record(
             record.id,
             verdict.state,
             verdict.reason,
@@ -374,15 +343,6 @@ class Engine:
             exit_code=verdict.exit_code,
             failed_by=verdict.failed_by,
             ended_at=ended,
-        )
-        self._finals.append(record.id)
-
-    def _lost_reason(self, record: RunRecord, pid: int | None) -> str:
-        if record.started_at is not None and record.started_at < psutil.boot_time():
-            return "the machine restarted while the job ran"
-        return (
-            f"its supervisor (pid {pid}) ended without recording an exit status:"
-            " something outside evd killed it"
         )
 
     def _check_logs(self) -> None:
@@ -410,7 +370,7 @@ class Engine:
                 if record.state is RunState.QUEUED:
                     self.queue.add(QueuedRun(id=record.id, priority=record.priority))
                 else:
-                    self._record(
+                    self.recorder.record(
                         record.id,
                         RunState.LOST,
                         "its run folder holds no trace of the job starting",
@@ -422,7 +382,7 @@ class Engine:
             if record.state is not RunState.RUNNING:
                 # The daemon died between spawning and committing the start.
                 started = (run_dir / PID_FILE).stat().st_mtime
-                self._record(
+                self.recorder.record(
                     record.id,
                     RunState.RUNNING,
                     "started just before the daemon stopped",
@@ -447,8 +407,7 @@ class Engine:
         if self.degraded is None:
             log.error("cannot write the database, starting nothing until it can: %s", error)
         self.degraded = str(error)
-        self._pending_events.clear()
-        self._finals.clear()
+        self.recorder.discard()
         if self._recovery is None and self._loop is not None:
             self._recovery = self._loop.call_later(self.recovery_interval, self._recover)
 
@@ -462,50 +421,10 @@ class Engine:
         self.queue = QueueIndex()
         try:
             self.reconcile()
-            self.store.commit()
-        except StorageError as error:
-            self.store.rollback()
+            self.degraded = None
+            self.recorder.flush()
+        except StorageError as error:  # the store has rolled back
             self._degrade(error)
             return
         log.info("the database is writable again; runs re-synchronised from their folders")
-        self.degraded = None
-        self._flush()
         self._tick()
-
-    # -- recording ------------------------------------------------------------------------
-
-    def _record(
-        self, run_id: int, state: RunState, reason: str | None, at: float, **fields: Any
-    ) -> None:
-        event_id = self.store.transition(run_id, state, reason, at, **fields)
-        self._pending_events.append(EventRecord(event_id, run_id, state, reason, at))
-        self._schedule_flush()
-
-    def _schedule_flush(self) -> None:
-        if self._flush_handle is None and self._loop is not None:
-            self._flush_handle = self._loop.call_soon(self._flush_soon)
-
-    def _flush_soon(self) -> None:
-        self._flush_handle = None
-        with contextlib.suppress(StorageError):  # _flush has degraded the engine
-            self._flush()
-
-    def _flush(self) -> None:
-        """Commit, then announce what was committed and wake waiters of finished runs."""
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
-        try:
-            self.store.commit()
-        except StorageError as error:
-            self._degrade(error)
-            raise
-        events, self._pending_events = self._pending_events, []
-        finals, self._finals = self._finals, []
-        if self.bus.has_subscribers:
-            for event in events:
-                self.bus.publish(event_payload(self, event))
-        for run_id in finals:
-            for future in self._waiters.pop(run_id, []):
-                if not future.done():
-                    future.set_result(None)

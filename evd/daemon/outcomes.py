@@ -29,6 +29,16 @@ def _describe_exit(code: int) -> str:
     return f"exited with code {code}"
 
 
+def lost_reason(started_at: float | None, boot_time: float, pid: int | None) -> str:
+    """Why a run's shim ended without a record: a reboot, or something outside evd."""
+    if started_at is not None and started_at < boot_time:
+        return "the machine restarted while the job ran"
+    return (
+        f"its supervisor (pid {pid}) ended without recording an exit status:"
+        " something outside evd killed it"
+    )
+
+
 def judge(
     outcome: Outcome | None,
     *,

@@ -24,13 +24,26 @@ def event_view(event: EventRecord) -> RunEvent:
     )
 
 
+def queued_reason(engine: Engine, record: RunRecord) -> str | None:
+    """Why a queued run waits, in words (worked out now, so never stale)."""
+    if record.state is not RunState.QUEUED:
+        return record.reason
+    if not engine.accepting:
+        return "waiting: evd is shutting down"
+    if engine.degraded:
+        return "waiting: evd cannot write its database (see evd.log)"
+    ahead = engine.queue.position(record.id) or 0
+    busy = f"{len(engine.live)} of {engine.parallel} slots busy"
+    return f"waiting for a free slot ({busy}; {ahead} ahead in the queue)"
+
+
 def run_view(engine: Engine, record: RunRecord, *, with_events: bool = False) -> Run:
     """A run as the API shows it; a queued run's reason is worked out now."""
     return Run(
         id=record.id,
         name=record.name,
         state=record.state,
-        reason=engine.queued_reason(record),
+        reason=queued_reason(engine, record),
         exit_code=record.exit_code,
         attempts=record.attempts,
         gpus=[],

@@ -118,11 +118,6 @@ class Store:
             except sqlite3.Error as error:
                 self._fail(error)
 
-    def rollback(self) -> None:
-        """Drop every uncommitted write."""
-        if self._conn.in_transaction:
-            self._conn.execute("ROLLBACK")
-
     def close(self) -> None:
         """Commit and close the database."""
         self.commit()

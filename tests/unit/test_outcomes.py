@@ -1,4 +1,4 @@
-from evd.daemon.outcomes import judge
+from evd.daemon.outcomes import judge, lost_reason
 from evd.models import FailedBy, RunState
 from evd.runner.outcome import Outcome
 
@@ -37,4 +37,14 @@ def test_no_record_and_no_stop_is_lost_to_the_machine() -> None:
         RunState.LOST,
         FailedBy.MACHINE,
         "the machine restarted",
+    )
+
+
+def test_lost_reason_tells_a_reboot_from_a_kill() -> None:
+    assert (
+        lost_reason(started_at=100.0, boot_time=200.0, pid=7)
+        == "the machine restarted while the job ran"
+    )
+    assert "supervisor (pid 7) ended without recording" in lost_reason(
+        started_at=300.0, boot_time=200.0, pid=7
     )
