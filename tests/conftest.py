@@ -65,7 +65,7 @@ class Evd:
         return int(self.state.pid_file.read_text().split("\n")[0])
 
 
-def _kill_leftover_jobs(home: Path) -> None:
+def kill_leftover_jobs(home: Path) -> None:
     """Stop every job a test left running (their shims outlive the daemon by design)."""
     runs = home / "runs"
     if not runs.is_dir():
@@ -87,7 +87,7 @@ def evd_env(tmp_path: Path) -> Iterator[Evd]:
             evd.cli("down")
             with contextlib.suppress(ValueError, OSError):
                 os.kill(evd.daemon_pid(), signal.SIGKILL)
-        _kill_leftover_jobs(home)
+        kill_leftover_jobs(home)
 
 
 @pytest.fixture

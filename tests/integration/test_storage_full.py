@@ -13,6 +13,7 @@ from evd.errors import StorageError
 from evd.models import RunState, SubmitRequest
 from evd.paths import StateDir
 from evd.store import Store
+from tests.conftest import kill_leftover_jobs
 
 
 def refuse_writes(store: Store, refuse: bool) -> None:
@@ -77,4 +78,9 @@ def test_engine_degrades_loses_nothing_and_recovers(tmp_path: Path) -> None:
         ] == refused_ids  # nothing lost, nothing invented
         engine.shutdown()
 
-    asyncio.run(scenario())
+    try:
+        asyncio.run(scenario())
+    finally:
+        # Even when an assertion fails mid-way, no job of this test outlives it.
+        (tmp_path / "go").touch()
+        kill_leftover_jobs(state.root)
