@@ -12,7 +12,7 @@ from evd.cli.output import details, error, exit_status, summary, table
 from evd.cli.types import duration
 from evd.client import Client
 from evd.errors import DaemonNotRunning, DaemonUnavailable, EvdError, InvalidRequest
-from evd.models import ACTIVE_STATES, Run, SubmitRequest
+from evd.models import ACTIVE_STATES, Run, RunState, SubmitRequest
 
 RUN_VALUE_OPTIONS = frozenset({"--name", "--timeout", "--priority"})
 
@@ -48,17 +48,6 @@ def _environment() -> dict[str, str]:
     return env
 
 
-def _check_text(words: list[str]) -> None:
-    for index, word in enumerate(words):
-        try:
-            word.encode()
-        except UnicodeEncodeError:
-            raise InvalidRequest(
-                f"argument {index} is not valid UTF-8; evd stores commands as text."
-                " Pass binary data through a file or an environment variable."
-            ) from None
-
-
 def cmd_run(argv: list[str], parser: argparse.ArgumentParser) -> int:
     """Submit, then print the id, the run, or follow it."""
     split = split_run_argv(argv, RUN_VALUE_OPTIONS)
@@ -84,7 +73,6 @@ def cmd_run(argv: list[str], parser: argparse.ArgumentParser) -> int:
     else:
         request.file = split.target
         request.args = split.job_args
-    _check_text([*(request.command or []), *request.args])
     with Client() as client:
         run = client.submit(request)
         if opts.json:
@@ -98,19 +86,23 @@ def cmd_run(argv: list[str], parser: argparse.ArgumentParser) -> int:
     return 0
 
 
-def _follow(client: Client, run: Run) -> int:
+def _print_log(client: Client, run_id: int, follow: bool) -> None:
     out = sys.stdout.buffer
+    for chunk in client.logs(run_id, follow=follow):
+        out.write(chunk)
+        out.flush()
+
+
+def _follow(client: Client, run: Run) -> int:
     try:
-        for chunk in client.logs(run.id, follow=True):
-            out.write(chunk)
-            out.flush()
+        _print_log(client, run.id, follow=True)
         final = client.wait(run.id)
     except KeyboardInterrupt:
         error(
             f"stopped following; run {run.id} goes on (`evd logs {run.id} -f` to follow it again)"
         )
         return 130
-    if final.state.value != "succeeded":
+    if final.state is not RunState.SUCCEEDED:
         error(summary(final))
     return exit_status(final)
 
@@ -162,12 +154,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_logs(args: argparse.Namespace) -> int:
     """Print (or follow) a run's log."""
-    out = sys.stdout.buffer
     with Client() as client:
         try:
-            for chunk in client.logs(args.id, follow=args.follow):
-                out.write(chunk)
-                out.flush()
+            _print_log(client, args.id, args.follow)
         except KeyboardInterrupt:
             return 130
         if args.follow and not _ended(client, args.id):

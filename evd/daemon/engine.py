@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from evd.daemon.runtime import LiveRun
 from evd.daemon.validate import validate
 from evd.daemon.views import event_payload
 from evd.errors import Conflict, RunNotFound, ShuttingDown, StorageError
-from evd.models import ACTIVE_STATES, FailedBy, RunState, SubmitRequest
+from evd.models import ACTIVE_STATES, FINAL_STATES, FailedBy, RunState, SubmitRequest
 from evd.paths import StateDir
 from evd.runner import stop as stopper
 from evd.runner.logcap import cap_log
@@ -75,7 +76,7 @@ class Engine:
         self.queue = QueueIndex()
         self.live: dict[int, LiveRun] = {}
         self.accepting = True
-        self.on_shutdown_request: Callable[[], None] = lambda: None
+        self.on_shutdown_request: Callable[[], None] = self.release_clients
         self.recorder = Recorder(
             store, self.bus, lambda event: event_payload(self, event), self._degrade
         )
@@ -132,8 +133,7 @@ class Engine:
         )
 
     def request_shutdown(self) -> None:
-        """Ask the server to stop (``evd down``)."""
-        self.release_clients()
+        """Ask the server to stop (``evd down``); it releases the clients as it begins."""
         self.on_shutdown_request()
 
     # -- requests -----------------------------------------------------------------
@@ -147,22 +147,15 @@ class Engine:
             raise StorageError(self.degraded)
         # Commit what is pending first, so a failure here can only roll back this run.
         self.recorder.flush()
-        now = self.clock()
-        try:
-            run_id, event_id = self.store.insert_run(
-                name=job.name,
-                command=job.command,
-                cwd=job.cwd,
-                env=job.env,
-                priority=job.priority,
-                timeout=job.timeout,
-                now=now,
-                reason=None,
-            )
-        except StorageError as error:
-            self._degrade(error)
-            raise
-        self.recorder.submitted(run_id, event_id, now)
+        run_id = self.recorder.insert(
+            at=self.clock(),
+            name=job.name,
+            command=job.command,
+            cwd=job.cwd,
+            env=job.env,
+            priority=job.priority,
+            timeout=job.timeout,
+        )
         self.recorder.flush()  # durable before anyone learns the id
         self.queue.add(QueuedRun(id=run_id, priority=job.priority))
         self._tick()
@@ -182,20 +175,24 @@ class Engine:
             raise Conflict(f"run {run_id} has already {record.state.value}; nothing to cancel")
         if self.degraded:
             raise StorageError(self.degraded)
-        try:
-            if run_id in self.queue:
-                now = self.clock()
-                self.recorder.record(
-                    run_id, RunState.CANCELLED, "cancelled before it started", now, ended_at=now
-                )
-                self.queue.remove(run_id)
-            else:
-                self._stop(run_id, "cancel")
-            self.recorder.flush()
-        except StorageError as error:
-            self._degrade(error)
-            raise
+        if run_id in self.queue:
+            now = self.clock()
+            self.recorder.record(
+                run_id, RunState.CANCELLED, "cancelled before it started", now, ended_at=now
+            )
+            self.queue.remove(run_id)
+        else:
+            self._stop(run_id, "cancel")
+        self.recorder.flush()
         return self.get(run_id)
+
+    def prune(self, older_than: float) -> int:
+        """Delete finished runs that ended over ``older_than`` seconds ago, and their folders."""
+        run_ids = self.store.finished_before(self.clock() - older_than, FINAL_STATES)
+        self.recorder.delete(run_ids)
+        for run_id in run_ids:
+            shutil.rmtree(self.state.run_dir(run_id), ignore_errors=True)
+        return len(run_ids)
 
     def is_active(self, run_id: int) -> bool:
         """Whether the run is queued or running right now."""
@@ -278,10 +275,8 @@ class Engine:
         self.recorder.update(run_id, stop_reason=why)
 
     def _stop_on_timer(self, run_id: int, why: str) -> None:
-        try:
+        with contextlib.suppress(StorageError):  # the recorder has degraded the engine
             self._stop(run_id, why)
-        except StorageError as error:
-            self._degrade(error)
 
     def _signal_stop(self, live: LiveRun) -> None:
         live.strays = stopper.descendants(live.pid)
@@ -309,9 +304,8 @@ class Engine:
         try:
             # Seen live: our clock is finer than the exit file's mtime (the kernel's coarse clock).
             self._conclude(record, live.pid, live.stopping, ended_at=self.clock())
-        except StorageError as error:
-            self._degrade(error)  # recovery concludes it from the shim's record
-            return
+        except StorageError:
+            return  # degraded: recovery concludes it from the shim's record
         self._tick()
 
     def _conclude(
@@ -407,7 +401,6 @@ class Engine:
         if self.degraded is None:
             log.error("cannot write the database, starting nothing until it can: %s", error)
         self.degraded = str(error)
-        self.recorder.discard()
         if self._recovery is None and self._loop is not None:
             self._recovery = self._loop.call_later(self.recovery_interval, self._recover)
 
@@ -423,8 +416,7 @@ class Engine:
             self.reconcile()
             self.degraded = None
             self.recorder.flush()
-        except StorageError as error:  # the store has rolled back
-            self._degrade(error)
-            return
+        except StorageError:
+            return  # still degraded; the recorder has scheduled the next attempt
         log.info("the database is writable again; runs re-synchronised from their folders")
         self._tick()

@@ -3,15 +3,18 @@
 Group commit: transitions are written as they happen and committed once per
 event-loop turn, so a burst of exits and starts shares one fsync. Only after
 the commit are events published and waiters of finished runs woken, so nothing
-announced can be taken back by a crash. A commit that fails rolls back (the
-store does that) and is reported once to ``on_failure``.
+announced can be taken back by a crash.
+
+Every write of the daemon goes through here, so one guard handles a store that
+cannot be written: the store has rolled back, pending events are dropped, and
+``on_failure`` is told before the ``StorageError`` goes on to the caller.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from evd.daemon.bus import EventBus
@@ -45,22 +48,43 @@ class Recorder:
         """Schedule flushes on ``loop``."""
         self._loop = loop
 
-    def submitted(self, run_id: int, event_id: int, at: float) -> None:
-        """Note the ``queued`` event the store wrote with a new run."""
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except StorageError as error:  # the store has rolled back everything uncommitted
+            self.discard()
+            self._on_failure(error)
+            raise
+
+    def insert(self, *, at: float, **run: Any) -> int:
+        """Add a queued run (``Store.insert_run``'s fields); return its id."""
+        with self._guard():
+            run_id, event_id = self.store.insert_run(now=at, reason=None, **run)
         self._pending.append(EventRecord(event_id, run_id, RunState.QUEUED, None, at))
+        return run_id
 
     def record(
         self, run_id: int, state: RunState, reason: str | None, at: float, **fields: Any
     ) -> None:
         """Write a transition (and ``fields``); it is committed by the next flush."""
-        event_id = self.store.transition(run_id, state, reason, at, **fields)
+        with self._guard():
+            event_id = self.store.transition(run_id, state, reason, at, **fields)
         self._pending.append(EventRecord(event_id, run_id, state, reason, at))
         self.flush_soon()
 
     def update(self, run_id: int, **fields: Any) -> None:
         """Write fields that are not a state change; committed by the next flush."""
-        self.store.update(run_id, **fields)
+        with self._guard():
+            self.store.update(run_id, **fields)
         self.flush_soon()
+
+    def delete(self, run_ids: list[int]) -> None:
+        """Delete finished runs and their events, and commit."""
+        self.flush()
+        with self._guard():
+            self.store.delete_runs(run_ids)
+        self.flush()
 
     def flush_soon(self) -> None:
         """Flush at the end of this loop turn (once, however many changes come)."""
@@ -77,12 +101,8 @@ class Recorder:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
-        try:
+        with self._guard():
             self.store.commit()
-        except StorageError as error:
-            self.discard()
-            self._on_failure(error)
-            raise
         events, self._pending = self._pending, []
         for event in events:
             if self.bus.has_subscribers:

@@ -84,3 +84,34 @@ def test_engine_degrades_loses_nothing_and_recovers(tmp_path: Path) -> None:
         # Even when an assertion fails mid-way, no job of this test outlives it.
         (tmp_path / "go").touch()
         kill_leftover_jobs(state.root)
+
+
+def test_a_prune_that_cannot_write_degrades_and_keeps_everything(tmp_path: Path) -> None:
+    state = StateDir(tmp_path / "home")
+    state.ensure()
+    store = Store(state.database)
+
+    async def scenario() -> None:
+        engine = Engine(state, store, parallel=2, kill_grace=1, recovery_interval=0.05)
+        engine.start(asyncio.get_running_loop())
+        done = engine.submit(SubmitRequest(command=["true"], cwd="/"))
+        await until(lambda: store.get_run(done.id).state is RunState.SUCCEEDED)
+        await asyncio.sleep(0.01)
+
+        refuse_writes(store, True)
+        with pytest.raises(StorageError, match="could not write"):
+            engine.prune(0)
+        assert engine.degraded is not None
+        assert store.get_run(done.id) is not None
+        assert state.run_dir(done.id).is_dir()  # no folder removed for a row that stayed
+
+        refuse_writes(store, False)
+        await until(lambda: engine.degraded is None)
+        assert engine.prune(0) == 1
+        assert store.get_run(done.id) is None and not state.run_dir(done.id).exists()
+        engine.shutdown()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        kill_leftover_jobs(state.root)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
 
 from fastapi import APIRouter, Request, Response
 
 from evd import __version__
 from evd.daemon.api.common import engine_of, json_response
-from evd.models import FINAL_STATES, Health, PruneRequest, PruneResult, iso
+from evd.models import Health, PruneRequest, PruneResult, iso
 
 router = APIRouter(prefix="/v1", tags=["daemon"])
 
@@ -41,10 +40,4 @@ async def shutdown(request: Request) -> Response:
 @router.post("/prune", response_model=PruneResult)
 async def prune(request: Request, body: PruneRequest) -> Response:
     """Delete finished runs that ended more than ``older_than`` seconds ago, and their folders."""
-    engine = engine_of(request)
-    run_ids = engine.store.finished_before(engine.clock() - body.older_than, FINAL_STATES)
-    engine.store.delete_runs(run_ids)
-    engine.store.commit()
-    for run_id in run_ids:
-        shutil.rmtree(engine.state.run_dir(run_id), ignore_errors=True)
-    return json_response({"removed": len(run_ids)})
+    return json_response({"removed": engine_of(request).prune(body.older_than)})
