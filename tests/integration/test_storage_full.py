@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -34,15 +35,33 @@ async def until(predicate: object, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.01)
 
 
-def test_engine_degrades_loses_nothing_and_recovers(tmp_path: Path) -> None:
+def run_scenario(
+    tmp_path: Path, scenario: Callable[[Engine, Store, StateDir], Awaitable[None]]
+) -> None:
+    """Run ``scenario`` on an in-process engine over a real store; no job outlives the test."""
     state = StateDir(tmp_path / "home")
     state.ensure()
     store = Store(state.database)
 
-    async def scenario() -> None:
+    async def main() -> None:
         engine = Engine(state, store, parallel=2, kill_grace=1, recovery_interval=0.05)
         engine.start(asyncio.get_running_loop())
-        marker = tmp_path / "go"
+        try:
+            await scenario(engine, store, state)
+        finally:
+            engine.shutdown()
+
+    try:
+        asyncio.run(main())
+    finally:
+        # Even when an assertion fails mid-way, no job of this test outlives it.
+        kill_leftover_jobs(state.root)
+
+
+def test_engine_degrades_loses_nothing_and_recovers(tmp_path: Path) -> None:
+    marker = tmp_path / "go"
+
+    async def scenario(engine: Engine, store: Store, _state: StateDir) -> None:
         # A job that outlives the outage; it exits only when told to.
         waiting = engine.submit(
             SubmitRequest(
@@ -73,27 +92,14 @@ def test_engine_degrades_loses_nothing_and_recovers(tmp_path: Path) -> None:
 
         later = engine.submit(SubmitRequest(command=["true"], cwd="/"))
         await until(lambda: store.get_run(later.id).state is RunState.SUCCEEDED)
-        assert [run.id for run in store.list_runs()][
-            1:
-        ] == refused_ids  # nothing lost, nothing invented
-        engine.shutdown()
+        # Nothing lost, nothing invented: the only new run is the one accepted after recovery.
+        assert [run.id for run in store.list_runs()][1:] == refused_ids
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        # Even when an assertion fails mid-way, no job of this test outlives it.
-        (tmp_path / "go").touch()
-        kill_leftover_jobs(state.root)
+    run_scenario(tmp_path, scenario)
 
 
 def test_a_prune_that_cannot_write_degrades_and_keeps_everything(tmp_path: Path) -> None:
-    state = StateDir(tmp_path / "home")
-    state.ensure()
-    store = Store(state.database)
-
-    async def scenario() -> None:
-        engine = Engine(state, store, parallel=2, kill_grace=1, recovery_interval=0.05)
-        engine.start(asyncio.get_running_loop())
+    async def scenario(engine: Engine, store: Store, state: StateDir) -> None:
         done = engine.submit(SubmitRequest(command=["true"], cwd="/"))
         await until(lambda: store.get_run(done.id).state is RunState.SUCCEEDED)
         await asyncio.sleep(0.01)
@@ -109,9 +115,5 @@ def test_a_prune_that_cannot_write_degrades_and_keeps_everything(tmp_path: Path)
         await until(lambda: engine.degraded is None)
         assert engine.prune(0) == 1
         assert store.get_run(done.id) is None and not state.run_dir(done.id).exists()
-        engine.shutdown()
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        kill_leftover_jobs(state.root)
+    run_scenario(tmp_path, scenario)
