@@ -13,10 +13,21 @@ import socket
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from evd.errors import DaemonNotRunning, DaemonUnavailable, EvdError, error_for_status
-from evd.models import Health, PruneRequest, Run, RunState, SubmitRequest
+from evd.models import (
+    EnvBuildRequest,
+    EnvInfo,
+    EnvPruneRequest,
+    Health,
+    PruneRequest,
+    Run,
+    RunState,
+    SubmitRequest,
+    VolumeInfo,
+    VolumeRequest,
+)
 from evd.paths import StateDir
 from evd.sockets import reachable_path
 
@@ -196,3 +207,34 @@ class Client:
     def prune(self, older_than: float) -> int:
         """Delete finished runs that ended more than ``older_than`` seconds ago."""
         return int(self._call("POST", "/v1/prune", PruneRequest(older_than).__dict__)["removed"])
+
+    def result(self, run_id: int) -> Any:
+        """The value the run's ``main`` returned (``Conflict`` if it has none)."""
+        return self._call("GET", f"/v1/runs/{int(run_id)}/result")["result"]
+
+    def list_envs(self) -> list[EnvInfo]:
+        """Built environments."""
+        return [EnvInfo.from_dict(item) for item in self._call("GET", "/v1/envs")]
+
+    def build_env(self, request: EnvBuildRequest, timeout: float | None = 3600) -> EnvInfo:
+        """Build an environment ahead of time; returns once it is ready."""
+        body = {k: v for k, v in request.__dict__.items() if v is not None}
+        return EnvInfo.from_dict(self._call("POST", "/v1/envs/build", body, timeout=timeout))
+
+    def prune_envs(self, older_than: float = 0.0) -> list[str]:
+        """Remove unused environments; returns their hashes."""
+        body = EnvPruneRequest(older_than).__dict__
+        return list(self._call("POST", "/v1/envs/prune", body, timeout=600)["removed"])
+
+    def list_volumes(self) -> list[VolumeInfo]:
+        """Named volumes."""
+        return [VolumeInfo.from_dict(item) for item in self._call("GET", "/v1/volumes")]
+
+    def add_volume(self, name: str, path: str) -> VolumeInfo:
+        """Define a volume."""
+        body = VolumeRequest(name, path).__dict__
+        return VolumeInfo.from_dict(self._call("POST", "/v1/volumes", body))
+
+    def remove_volume(self, name: str) -> None:
+        """Forget a volume (its data stays)."""
+        self._call("DELETE", f"/v1/volumes/{quote(name, safe='')}")

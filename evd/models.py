@@ -55,16 +55,23 @@ EXIT_CANCELLED = 130
 
 @dataclass
 class SubmitRequest:
-    """A job to run: a command, or a Python file with arguments."""
+    """A job to run: a command, or a Python file (and function) with arguments.
+
+    ``env`` is the submitter's environment variables; ``environment`` names the
+    evd environment to run in (``--env NAME|FILE``). ``priority`` ``None`` means
+    "as the job declares, else 0".
+    """
 
     command: list[str] | None = None
     file: str | None = None
+    function: str | None = None
     args: list[str] = field(default_factory=list)
     name: str | None = None
     cwd: str | None = None
     env: dict[str, str] | None = None
+    environment: str | None = None
     timeout: float | None = None
-    priority: int = 0
+    priority: int | None = None
 
 
 @dataclass
@@ -112,6 +119,11 @@ class Run:
     failed_by: FailedBy | None
     pid: int | None
     log_path: str
+    kind: str = "command"  # command | script | job | function
+    env_hash: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    volumes: list[dict[str, Any]] = field(default_factory=list)
+    outputs: list[dict[str, Any]] | None = None  # files in the run's outputs folder (show)
     events: list[RunEvent] | None = None
 
     @classmethod
@@ -139,14 +151,20 @@ class Run:
             failed_by=FailedBy(failed_by) if failed_by else None,
             pid=data.get("pid"),
             log_path=data["log_path"],
+            kind=data.get("kind", "command"),
+            env_hash=data.get("env_hash"),
+            settings=dict(data.get("settings") or {}),
+            volumes=list(data.get("volumes") or []),
+            outputs=data.get("outputs"),
             events=[RunEvent.from_dict(e) for e in events] if events is not None else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form; ``events`` only when loaded."""
+        """The JSON form; ``events`` and ``outputs`` only when loaded."""
         data = asdict(self)
-        if self.events is None:
-            del data["events"]
+        for optional in ("events", "outputs"):
+            if data[optional] is None:
+                del data[optional]
         return data
 
 
@@ -192,3 +210,63 @@ def iso(timestamp: float | None) -> str | None:
 def parse_iso(text: str) -> float:
     """Parse an ISO 8601 time from the API into a Unix time."""
     return datetime.fromisoformat(text).timestamp()
+
+
+@dataclass
+class EnvInfo:
+    """A built environment (``evd envs ls``)."""
+
+    hash: str
+    python: str
+    requirements: list[str]
+    size: int
+    build_seconds: float
+    built_at: str
+    last_used_at: str | None
+    active_runs: int
+    runs: int
+    path: str
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EnvInfo:
+        """Build from the API's JSON."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+
+
+@dataclass
+class VolumeInfo:
+    """A named volume (``evd volumes ls``)."""
+
+    name: str
+    path: str
+    created_at: str
+    exists: bool = True
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VolumeInfo:
+        """Build from the API's JSON."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass
+class VolumeRequest:
+    """Define a volume: a name and an absolute path."""
+
+    name: str
+    path: str
+
+
+@dataclass
+class EnvBuildRequest:
+    """Build the environment a job file (or a named env) needs, without running anything."""
+
+    file: str | None = None
+    environment: str | None = None
+    cwd: str | None = None
+
+
+@dataclass
+class EnvPruneRequest:
+    """Remove environments no queued or running run needs, unused for ``older_than`` s."""
+
+    older_than: float = 0.0

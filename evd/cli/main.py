@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 
 from evd import __version__
-from evd.cli import daemon_ctl, runs
+from evd.cli import daemon_ctl, envs, runs
 from evd.cli.output import error
 from evd.errors import EvdError
 
@@ -23,6 +23,9 @@ HANDLERS: dict[str, Handler] = {
     "wait": runs.cmd_wait,
     "cancel": runs.cmd_cancel,
     "prune": runs.cmd_prune,
+    "result": runs.cmd_result,
+    "envs": envs.cmd_envs,
+    "volumes": envs.cmd_volumes,
 }
 
 
@@ -38,6 +41,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     daemon_ctl.add_parsers(sub)
     runs.run_parser(sub)
     runs.add_listing_parsers(sub)
+    envs.add_parsers(sub)
     return parser, sub.choices["run"]
 
 

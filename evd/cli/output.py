@@ -96,6 +96,26 @@ def details(run: Run) -> str:
     ]
     if run.failed_by:
         lines.insert(3, f"  failed by  {run.failed_by.value}")
+    if run.kind != "command" or run.env:
+        lines.insert(2, f"  kind       {run.kind}")
+    if run.env:
+        env = f"{run.env} ({run.env_hash})" if run.env_hash else run.env
+        lines.append(f"  env        {env}")
+    settings = run.settings
+    if settings.get("python") or settings.get("dependencies"):
+        packages = ", ".join(settings.get("dependencies", [])) or "none"
+        lines.append(f"  python     {settings.get('python') or 'default'}; packages: {packages}")
+    if settings.get("resources"):
+        lines.append(
+            "  resources  " + ", ".join(f"{k}={v}" for k, v in settings["resources"].items())
+        )
+    if settings.get("secrets"):
+        lines.append(f"  secrets    {', '.join(settings['secrets'])} (values never shown)")
+    for volume in run.volumes:
+        lines.append(f"  volume     {volume['name']} = {volume['path']} ({volume['version']})")
+    if run.outputs:
+        lines.append("  outputs")
+        lines.extend(f"    {o['path']}  {o['size']} bytes" for o in run.outputs)
     if run.events:
         lines.append("  history")
         for event in run.events:

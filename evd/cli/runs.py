@@ -14,7 +14,7 @@ from evd.client import Client
 from evd.errors import DaemonNotRunning, DaemonUnavailable, EvdError, InvalidRequest
 from evd.models import ACTIVE_STATES, Run, RunState, SubmitRequest
 
-RUN_VALUE_OPTIONS = frozenset({"--name", "--timeout", "--priority"})
+RUN_VALUE_OPTIONS = frozenset({"--name", "--timeout", "--priority", "--env"})
 
 
 def run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,12 +22,16 @@ def run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser = sub.add_parser(
         "run",
         help="submit a job file or a command",
-        usage="evd run [OPTIONS] FILE.py [ARGS...]\n       evd run [OPTIONS] -- COMMAND [ARGS...]",
+        usage="evd run [OPTIONS] FILE.py[:FUNCTION] [ARGS...]\n"
+        "       evd run [OPTIONS] -- COMMAND [ARGS...]",
         description="Submit a job. Options come before FILE or `--`; later words go to the job.",
     )
     parser.add_argument("--name", help="the run's name (default: the file's or program's name)")
     parser.add_argument("--timeout", type=duration, help="stop the job after this long (30m, 2h)")
-    parser.add_argument("--priority", type=int, default=0, help="higher starts first (default 0)")
+    parser.add_argument("--priority", type=int, help="higher starts first (default 0)")
+    parser.add_argument(
+        "--env", metavar="NAME|FILE", help="run in this environment (envs/NAME.toml or a path)"
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the run id")
     parser.add_argument(
         "-f", "--follow", action="store_true", help="stream the log; exit with the job's code"
@@ -58,6 +62,7 @@ def cmd_run(argv: list[str], parser: argparse.ArgumentParser) -> int:
         env=_environment(),
         timeout=opts.timeout,
         priority=opts.priority,
+        environment=opts.env,
     )
     if split.is_command:
         if not split.job_args:
@@ -65,13 +70,15 @@ def cmd_run(argv: list[str], parser: argparse.ArgumentParser) -> int:
         request.command = split.job_args
     elif split.target is None:
         parser.error("give a FILE.py to run, or a command after `--`")
-    elif not split.target.endswith(".py"):
-        raise InvalidRequest(
-            f"{split.target!r} is not a .py file; to run a command put it after `--`:"
-            f" evd run -- {split.target} ..."
-        )
     else:
-        request.file = split.target
+        file, _, function = split.target.partition(":")
+        if not file.endswith(".py"):
+            raise InvalidRequest(
+                f"{split.target!r} is not a .py file; to run a command put it after `--`:"
+                f" evd run -- {split.target} ..."
+            )
+        request.file = file
+        request.function = function or None
         request.args = split.job_args
     with Client() as client:
         run = client.submit(request)
@@ -81,6 +88,11 @@ def cmd_run(argv: list[str], parser: argparse.ArgumentParser) -> int:
             print(run.id)
         elif not opts.follow:
             print(f"submitted run {run.id} ({run.name}): {run.state.value}")
+        if run.state is RunState.FAILED:
+            # The file was read at submit and something in it is wrong: say so now.
+            if not opts.quiet and not opts.json:
+                error(summary(run))
+            return exit_status(run)
         if opts.follow:
             return _follow(client, run)
     return 0
@@ -125,6 +137,8 @@ def add_listing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     wait.add_argument("ids", type=int, nargs="+", metavar="ID")
     wait.add_argument("-q", "--quiet", action="store_true", help="print nothing")
     wait.add_argument("--timeout", type=duration, help="give up after this long (exit 124)")
+    result = sub.add_parser("result", help="print the value a run's main returned, as JSON")
+    result.add_argument("id", type=int)
     cancel = sub.add_parser("cancel", help="cancel queued or running runs")
     cancel.add_argument("ids", type=int, nargs="+", metavar="ID")
     prune = sub.add_parser("prune", help="delete finished runs and their folders")
@@ -189,6 +203,14 @@ def cmd_wait(args: argparse.Namespace) -> int:
                 print(summary(run))
             code = exit_status(run)
     return code
+
+
+def cmd_result(args: argparse.Namespace) -> int:
+    """Print a run's result as JSON."""
+    with Client() as client:
+        value = client.result(args.id)
+    print(json.dumps(value, indent=2))
+    return 0
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:

@@ -24,8 +24,13 @@ from collections.abc import Callable
 
 import psutil
 
+from evd.daemon import secrets
+from evd.daemon.builds import Builds
 from evd.daemon.bus import EventBus
-from evd.daemon.outcomes import judge, lost_reason
+from evd.daemon.envmanager import Environments
+from evd.daemon.jobenv import job_environment
+from evd.daemon.outcomes import judge, lost_reason, read_tail
+from evd.daemon.prepare import Prepared, Preparer
 from evd.daemon.recorder import Recorder
 from evd.daemon.runtime import LiveRun
 from evd.daemon.validate import validate
@@ -40,6 +45,7 @@ from evd.runner.shim import LOG_FILE, PID_FILE, is_shim_of, read_shim_pid
 from evd.runner.spawn import SpawnError, check_startable, spawn
 from evd.runner.watch import ExitWatcher
 from evd.scheduler import Capacity, QueuedRun, QueueIndex, tick
+from evd.sdk.checks import DeclarationError
 from evd.store import RunRecord, Store
 
 log = logging.getLogger("evd.engine")
@@ -61,6 +67,7 @@ class Engine:
         kill_grace: float = 10.0,
         clock: Callable[[], float] = time.time,
         recovery_interval: float = RECOVERY_INTERVAL,
+        environments: Environments | None = None,
     ) -> None:
         """Set up an engine; ``start`` brings it to life on a loop."""
         self.state = state
@@ -80,6 +87,9 @@ class Engine:
         self.recorder = Recorder(
             store, self.bus, lambda event: event_payload(self, event), self._degrade
         )
+        self.environments = environments or Environments(state, os.environ, {})
+        self.preparer = Preparer(state, store, self.environments)
+        self.builds = Builds(state, self.environments, self.recorder, self._env_ready, clock)
         self._log_timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watcher: ExitWatcher | None = None
@@ -138,28 +148,97 @@ class Engine:
 
     # -- requests -----------------------------------------------------------------
 
-    def submit(self, request: SubmitRequest) -> RunRecord:
-        """Validate, store durably, and start at once if a slot is free."""
+    def _check_accepting(self) -> None:
+        if not self.accepting:
+            raise ShuttingDown("evd is shutting down and takes no new runs; `evd up` restarts it")
+        if self.degraded:
+            raise StorageError(self.degraded)
+
+    async def submit(self, request: SubmitRequest) -> RunRecord:
+        """Validate, prepare, store durably, then build its env or queue it.
+
+        A job file with a mistake still becomes a run, recorded as failed with
+        the reason (see ``evd.daemon.prepare``).
+        """
         if not self.accepting:
             raise ShuttingDown("evd is shutting down and takes no new runs; `evd up` restarts it")
         job = validate(request)
-        if self.degraded:
-            raise StorageError(self.degraded)
+        self._check_accepting()
+        prepared = await self.preparer.prepare(job, request.environment)
+        try:
+            self._check_accepting()  # the world may have changed while the file was read
+            run_id = self._store_prepared(prepared)
+        except BaseException:
+            self.preparer.discard(prepared)
+            raise
+        record = self.get(run_id)
+        if prepared.error is not None:
+            self._fail_at_submit(record, prepared.error, prepared.failed_by)
+        else:
+            self._queue_or_build(record)
+        return self.get(run_id)
+
+    def _store_prepared(self, prepared: Prepared) -> int:
+        """Insert the run, move its staged code into its folder, commit."""
         # Commit what is pending first, so a failure here can only roll back this run.
         self.recorder.flush()
         run_id = self.recorder.insert(
             at=self.clock(),
-            name=job.name,
-            command=job.command,
-            cwd=job.cwd,
-            env=job.env,
-            priority=job.priority,
-            timeout=job.timeout,
+            name=prepared.name,
+            command=prepared.command,
+            cwd=prepared.cwd,
+            env=prepared.env,
+            priority=prepared.priority,
+            timeout=prepared.timeout,
+            spec=prepared.spec or None,
+            env_hash=prepared.env_spec.content_hash if prepared.env_spec else None,
         )
-        self.recorder.flush()  # durable before anyone learns the id
-        self.queue.add(QueuedRun(id=run_id, priority=job.priority))
+        run_dir = self.state.run_dir(run_id)
+        try:
+            if prepared.staging is not None:
+                prepared.finish(run_dir)
+                self.recorder.update(
+                    run_id, command=prepared.command, cwd=prepared.cwd, spec=prepared.spec
+                )
+                # A leftover folder of an id whose insert was rolled back earlier.
+                shutil.rmtree(run_dir, ignore_errors=True)
+                os.replace(prepared.staging, run_dir)
+                prepared.staging = None
+            else:
+                run_dir.mkdir(exist_ok=True)
+            secrets.save_for_run(run_dir, prepared.shell_secrets)
+            self.recorder.flush()  # durable before anyone learns the id
+        except BaseException:
+            self.recorder.discard_uncommitted()
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        return run_id
+
+    def _fail_at_submit(self, record: RunRecord, reason: str, failed_by: FailedBy) -> None:
+        with (
+            contextlib.suppress(OSError),
+            open(self.state.run_dir(record.id) / LOG_FILE, "a", encoding="utf-8") as out,
+        ):
+            out.write(f"evd: {reason}\n")
+        now = self.clock()
+        self.recorder.record(
+            record.id, RunState.FAILED, reason, now, ended_at=now, failed_by=failed_by
+        )
+        self.recorder.flush()
+
+    def _queue_or_build(self, record: RunRecord, why: str = "") -> None:
+        """Queue a run whose venv is ready; build the venv of one whose is not."""
+        if self.builds.needs_build(record):
+            self.builds.start(record, why)
+            return
+        self.queue.add(QueuedRun(id=record.id, priority=record.priority))
         self._tick()
-        return self.get(run_id)
+
+    def _env_ready(self, run_id: int) -> None:
+        record = self.get(run_id)
+        self.recorder.record(run_id, RunState.QUEUED, None, self.clock())
+        self.queue.add(QueuedRun(id=run_id, priority=record.priority))
+        self._tick()
 
     def get(self, run_id: int) -> RunRecord:
         """The run, or ``RunNotFound``."""
@@ -175,12 +254,13 @@ class Engine:
             raise Conflict(f"run {run_id} has already {record.state.value}; nothing to cancel")
         if self.degraded:
             raise StorageError(self.degraded)
-        if run_id in self.queue:
+        if run_id in self.queue or self.builds.cancel(run_id):
             now = self.clock()
             self.recorder.record(
                 run_id, RunState.CANCELLED, "cancelled before it started", now, ended_at=now
             )
-            self.queue.remove(run_id)
+            if run_id in self.queue:
+                self.queue.remove(run_id)
         else:
             self._stop(run_id, "cancel")
         self.recorder.flush()
@@ -196,7 +276,7 @@ class Engine:
 
     def is_active(self, run_id: int) -> bool:
         """Whether the run is queued or running right now."""
-        return run_id in self.queue or run_id in self.live
+        return run_id in self.queue or run_id in self.live or run_id in self.builds.waiting
 
     async def wait_final(self, run_id: int, timeout: float) -> RunRecord:
         """The run once it is final, or as it is after ``timeout`` seconds."""
@@ -215,20 +295,21 @@ class Engine:
             self.queue.remove(run_id)
             self._start(run_id)
 
-    def _job_env(self, record: RunRecord) -> dict[str, str]:
-        env = dict(record.env) if record.env is not None else dict(os.environ)
-        env["EVD_RUN_ID"] = str(record.id)
-        env["EVD_HOME"] = str(self.state.root)
-        return env
-
     def _start(self, run_id: int) -> None:
         record = self.get(run_id)
+        if self.builds.needs_build(record):  # its venv was removed while it queued
+            self.builds.start(record, " again: its venv is gone")
+            return
         run_dir = self.state.run_dir(run_id)
-        env = self._job_env(record)
+        venv = self.environments.builder.path(record.env_hash) if record.env_hash else None
         try:
             run_dir.mkdir(exist_ok=True)
+            env = job_environment(record, self.state, venv)
             check_startable(record.command, record.cwd, env)
             pid = spawn(run_dir, record.cwd, record.command, env)
+        except DeclarationError as error:
+            self._fail_to_start(run_id, str(error), FailedBy.USER)
+            return
         except SpawnError as error:
             self._fail_to_start(run_id, str(error), FailedBy.USER)
             return
@@ -246,6 +327,9 @@ class Engine:
             started_at=started,
             attempts=record.attempts + 1,
         )
+        if record.env_hash is not None:
+            env_hash = record.env_hash
+            self.recorder.write(lambda store: store.touch_env(env_hash, started))
         self._watch(LiveRun(run_id=run_id, pid=pid, run_dir=run_dir), record.timeout, started)
 
     def _fail_to_start(self, run_id: int, reason: str, failed_by: FailedBy) -> None:
@@ -317,6 +401,7 @@ class Engine:
     ) -> None:
         run_dir = self.state.run_dir(record.id)
         cap_log(run_dir / LOG_FILE, self.log_limit)
+        secrets.forget_for_run(run_dir)
         outcome = read_outcome(run_dir)
         verdict = judge(
             outcome,
@@ -325,6 +410,7 @@ class Engine:
             lost_reason=lost_reason(record.started_at, psutil.boot_time(), pid)
             if outcome is None
             else "",
+            log_tail=read_tail(run_dir / LOG_FILE),
         )
         if ended_at is None:
             ended_at = outcome.ended_at if outcome else self.clock()
@@ -363,6 +449,8 @@ class Engine:
             if pid is None:
                 if record.state is RunState.QUEUED:
                     self.queue.add(QueuedRun(id=record.id, priority=record.priority))
+                elif record.state is RunState.BUILDING:
+                    self._queue_or_build(record, " again after a restart")
                 else:
                     self.recorder.record(
                         record.id,
@@ -412,6 +500,7 @@ class Engine:
             self.watcher.unwatch(live.pid)
         self.live.clear()
         self.queue = QueueIndex()
+        self.builds.waiting.clear()
         try:
             self.reconcile()
             self.degraded = None

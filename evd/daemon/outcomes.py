@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
 import signal
 from dataclasses import dataclass
+from pathlib import Path
 
 from evd.models import FailedBy, RunState
 from evd.runner.outcome import Outcome
@@ -39,12 +42,39 @@ def lost_reason(started_at: float | None, boot_time: float, pid: int | None) -> 
     )
 
 
+TAIL_BYTES = 8192
+# The last line of a Python traceback: "ModuleNotFoundError: No module named 'x'".
+_PY_ERROR = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)\b(?::.*)?)$")
+
+
+def read_tail(path: Path) -> str:
+    """The last few KiB of a log ('' if it cannot be read)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - TAIL_BYTES))
+            return handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def python_error(log_tail: str) -> str | None:
+    """The exception a Python job died of, from the end of its log, if it printed one."""
+    lines = [line.rstrip() for line in log_tail.splitlines() if line.strip()]
+    for line in reversed(lines[-20:]):
+        match = _PY_ERROR.match(line)
+        if match:
+            return match.group(1)[:300]
+    return None
+
+
 def judge(
     outcome: Outcome | None,
     *,
     stopping: str | None,
     timeout: float | None,
     lost_reason: str,
+    log_tail: str = "",
 ) -> Verdict:
     """The verdict for a run whose shim has ended.
 
@@ -61,4 +91,8 @@ def judge(
         return Verdict(RunState.LOST, None, lost_reason, FailedBy.MACHINE)
     if outcome.exit_code == 0:
         return Verdict(RunState.SUCCEEDED, 0, None, None)
-    return Verdict(RunState.FAILED, code, _describe_exit(outcome.exit_code), FailedBy.USER)
+    reason = _describe_exit(outcome.exit_code)
+    error = python_error(log_tail) if outcome.exit_code == 1 else None
+    if error:
+        reason = f"{reason}: {error}"
+    return Verdict(RunState.FAILED, code, reason, FailedBy.USER)

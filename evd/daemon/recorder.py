@@ -15,13 +15,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from evd.daemon.bus import EventBus
 from evd.errors import StorageError
 from evd.models import RunState
 from evd.store import Store
 from evd.store.records import EventRecord
+
+T = TypeVar("T")
 
 
 class Recorder:
@@ -79,6 +81,13 @@ class Recorder:
             self.store.update(run_id, **fields)
         self.flush_soon()
 
+    def write(self, action: Callable[[Store], T]) -> T:
+        """Any other write (envs, volumes), guarded; committed by the next flush."""
+        with self._guard():
+            result = action(self.store)
+        self.flush_soon()
+        return result
+
     def delete(self, run_ids: list[int]) -> None:
         """Delete finished runs and their events, and commit."""
         self.flush()
@@ -111,6 +120,11 @@ class Recorder:
                 for future in self._waiters.pop(event.run_id, []):
                     if not future.done():
                         future.set_result(None)
+
+    def discard_uncommitted(self) -> None:
+        """Roll back writes not yet committed (a submit that could not finish)."""
+        self.store.rollback()
+        self.discard()
 
     def discard(self) -> None:
         """Forget pending events: the store rolled their writes back."""

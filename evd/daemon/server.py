@@ -22,7 +22,9 @@ from collections.abc import Iterator
 import uvicorn
 
 from evd.daemon.app import create_app
+from evd.daemon.config import load_config
 from evd.daemon.engine import Engine
+from evd.daemon.envmanager import Environments
 from evd.errors import DaemonAlreadyRunning
 from evd.paths import StateDir
 from evd.sockets import reachable_path
@@ -99,8 +101,17 @@ def setup_logging(state: StateDir, foreground: bool) -> None:
 
 async def serve(state: StateDir, parallel: int, kill_grace: float, log_limit: int) -> None:
     """Run the engine and the API until SIGTERM, SIGINT or ``POST /v1/shutdown``."""
+    settings = load_config(state.root / "config.toml")
     store = Store(state.database)
-    engine = Engine(state, store, parallel=parallel, kill_grace=kill_grace, log_limit=log_limit)
+    environments = Environments(state, os.environ, settings)
+    engine = Engine(
+        state,
+        store,
+        parallel=parallel,
+        kill_grace=kill_grace,
+        log_limit=log_limit,
+        environments=environments,
+    )
     loop = asyncio.get_running_loop()
     engine.start(loop)
     sock = bind_socket(state)

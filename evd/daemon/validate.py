@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import sys
+import re
 from dataclasses import dataclass
 
 from evd.errors import InvalidRequest
@@ -15,18 +15,27 @@ MAX_ARG_BYTES = 128 * 1024 - 1
 MAX_COMMAND_BYTES = 256 * 1024
 MAX_ENV_BYTES = 1024 * 1024
 MAX_NAME_CHARS = 200
+FUNCTION = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
 class Job:
     """A validated submission, ready to be stored and started."""
 
-    name: str
-    command: list[str]
+    name: str | None  # None: named after its file (or its declared Job) later
+    command: list[str]  # empty for a file: what runs is decided by its declarations
     cwd: str
     env: dict[str, str] | None
     timeout: float | None
-    priority: int
+    priority: int | None
+    file: str | None = None  # absolute path of the job file
+    function: str | None = None
+    args: tuple[str, ...] = ()
+
+    @property
+    def name_given(self) -> bool:
+        """Whether the submitter named the run."""
+        return self.name is not None
 
 
 def _utf8_bytes(text: str, what: str) -> int:
@@ -73,14 +82,19 @@ def _check_env(env: dict[str, str]) -> None:
         raise InvalidRequest(f"the environment is {total} bytes; evd accepts {MAX_ENV_BYTES}")
 
 
-def _resolve_file(request: SubmitRequest, cwd: str) -> list[str]:
+def _resolve_file(request: SubmitRequest, cwd: str) -> str:
     assert request.file is not None
     _utf8_bytes(request.file, "the file name")
-    path = os.path.join(cwd, request.file)
+    path = os.path.normpath(os.path.join(cwd, request.file))
     if not os.path.isfile(path):
         raise InvalidRequest(f"job file not found: {path}")
-    # Until environments are built per job, a file runs with the daemon's Python.
-    return [sys.executable, path, *request.args]
+    if request.function is not None and not FUNCTION.fullmatch(request.function):
+        raise InvalidRequest(f"bad function name {request.function!r}: give a Python identifier")
+    for index, arg in enumerate(request.args):
+        _utf8_bytes(arg, f"argument {index}")
+        if "\0" in arg:
+            raise InvalidRequest(f"argument {index} contains a NUL byte, which no program accepts")
+    return path
 
 
 def validate(request: SubmitRequest) -> Job:
@@ -91,22 +105,26 @@ def validate(request: SubmitRequest) -> Job:
     _utf8_bytes(cwd, "the working directory")
     if not os.path.isabs(cwd):
         raise InvalidRequest(f"the working directory must be an absolute path, not {cwd!r}")
+    file = None
     if request.file is not None:
-        command = _resolve_file(request, cwd)
-        default_name = os.path.basename(request.file)
+        file = _resolve_file(request, cwd)
+        command: list[str] = []
+        name = request.name
     else:
         assert request.command is not None
-        if request.args:
-            raise InvalidRequest("`args` go with `file`; put a command's arguments in `command`")
+        if request.args or request.function:
+            raise InvalidRequest(
+                "`args` and `function` go with `file`; put a command's arguments in `command`"
+            )
         command = list(request.command)
-        default_name = os.path.basename(command[0]) if command else ""
-    _check_command(command)
+        _check_command(command)
+        name = os.path.basename(command[0]) if request.name is None else request.name
     if request.env is not None:
         _check_env(request.env)
-    name = default_name if request.name is None else request.name
-    _utf8_bytes(name, "the name")
-    if not name.strip() or len(name) > MAX_NAME_CHARS or any(c in name for c in "\n\r\0"):
-        raise InvalidRequest(f"bad run name {name!r}: use 1 to {MAX_NAME_CHARS} characters")
+    if name is not None:
+        _utf8_bytes(name, "the name")
+        if not name.strip() or len(name) > MAX_NAME_CHARS or any(c in name for c in "\n\r\0"):
+            raise InvalidRequest(f"bad run name {name!r}: use 1 to {MAX_NAME_CHARS} characters")
     if request.timeout is not None and not request.timeout > 0:
         raise InvalidRequest(
             f"the timeout must be a positive number of seconds, not {request.timeout}"
@@ -118,4 +136,7 @@ def validate(request: SubmitRequest) -> Job:
         env=request.env,
         timeout=request.timeout,
         priority=request.priority,
+        file=file,
+        function=request.function,
+        args=tuple(request.args),
     )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evd.daemon.jobenv import OUTPUT_DIR
 from evd.models import Run, RunEvent, RunState, iso
 from evd.runner.shim import LOG_FILE
 from evd.store import RunRecord
@@ -37,8 +40,40 @@ def queued_reason(engine: Engine, record: RunRecord) -> str | None:
     return f"waiting for a free slot ({busy}; {ahead} ahead in the queue)"
 
 
+MAX_LISTED_OUTPUTS = 1000
+
+
+def list_outputs(outputs: Path) -> list[dict[str, Any]]:
+    """The files a run wrote to its outputs folder (path relative to it, size)."""
+    found: list[dict[str, Any]] = []
+    for folder, _dirs, files in os.walk(outputs):
+        for name in sorted(files):
+            path = Path(folder, name)
+            try:
+                size = path.stat().st_size
+            except OSError:
+                continue
+            found.append({"path": str(path.relative_to(outputs)), "size": size})
+            if len(found) >= MAX_LISTED_OUTPUTS:
+                return found
+    return found
+
+
+def env_label(spec: dict[str, Any] | None) -> str | None:
+    """The env a run uses, in a word: its name, or where it came from."""
+    env = (spec or {}).get("env")
+    if not env:
+        return None
+    return str(env.get("name") or env.get("source") or env["hash"][:8])
+
+
 def run_view(engine: Engine, record: RunRecord, *, with_events: bool = False) -> Run:
-    """A run as the API shows it; a queued run's reason is worked out now."""
+    """A run as the API shows it; a queued run's reason is worked out now.
+
+    ``with_events`` (``evd show``) adds the history and the outputs.
+    """
+    spec = record.spec or {}
+    run_dir = engine.state.run_dir(record.id)
     return Run(
         id=record.id,
         name=record.name,
@@ -48,7 +83,7 @@ def run_view(engine: Engine, record: RunRecord, *, with_events: bool = False) ->
         attempts=record.attempts,
         gpus=[],
         progress=1.0 if record.state is RunState.SUCCEEDED else record.progress,
-        env=None,
+        env=env_label(spec),
         created_at=iso(record.created_at) or "",
         started_at=iso(record.started_at),
         ended_at=iso(record.ended_at),
@@ -58,7 +93,12 @@ def run_view(engine: Engine, record: RunRecord, *, with_events: bool = False) ->
         timeout=record.timeout,
         failed_by=record.failed_by,
         pid=record.pid,
-        log_path=str(engine.state.run_dir(record.id) / LOG_FILE),
+        log_path=str(run_dir / LOG_FILE),
+        kind=spec.get("kind", "command"),
+        env_hash=record.env_hash,
+        settings=spec.get("settings", {}),
+        volumes=[{k: v[k] for k in ("name", "path", "version")} for v in spec.get("volumes", [])],
+        outputs=list_outputs(run_dir / OUTPUT_DIR) if with_events else None,
         events=[event_view(e) for e in engine.store.events(record.id)] if with_events else None,
     )
 

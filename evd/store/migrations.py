@@ -54,8 +54,39 @@ def _0001_runs_and_events(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX run_events_run ON run_events (run_id)")
 
 
+def _0002_environments_and_volumes(db: sqlite_utils.Database) -> None:
+    # A run's declaration as evd resolved it at submit (file, function, settings,
+    # env, volumes with their versions; never secret values), and its venv.
+    db.execute("ALTER TABLE runs ADD COLUMN spec TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN env_hash TEXT")
+    db.execute("CREATE INDEX runs_env_hash ON runs (env_hash)")
+    db.execute(
+        """
+        CREATE TABLE envs (
+            hash          TEXT PRIMARY KEY,
+            python        TEXT NOT NULL,
+            requirements  TEXT NOT NULL,
+            size          INTEGER NOT NULL,
+            build_seconds REAL NOT NULL,
+            built_at      REAL NOT NULL,
+            last_used_at  REAL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE volumes (
+            name       TEXT PRIMARY KEY,
+            path       TEXT NOT NULL,
+            created_at REAL NOT NULL
+        )
+        """
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_runs_and_events", _0001_runs_and_events),
+    ("0002_environments_and_volumes", _0002_environments_and_volumes),
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from evd.models import FailedBy, RunState
 
@@ -29,6 +30,8 @@ class RunRecord:
     pid: int | None
     stop_reason: str | None
     progress: float | None
+    spec: dict[str, Any] | None = None  # the declaration as resolved at submit
+    env_hash: str | None = None
 
 
 @dataclass
@@ -40,3 +43,25 @@ class EventRecord:
     state: RunState
     reason: str | None
     at: float
+
+
+@dataclass
+class EnvRecord:
+    """One row of ``envs``: a built venv."""
+
+    hash: str
+    python: str
+    requirements: list[str]
+    size: int
+    build_seconds: float
+    built_at: float
+    last_used_at: float | None
+
+
+@dataclass
+class VolumeRecord:
+    """One row of ``volumes``: a named data folder jobs ask for."""
+
+    name: str
+    path: str
+    created_at: float

@@ -22,16 +22,16 @@ import sqlite_utils
 from evd.errors import StorageError
 from evd.models import FailedBy, RunState
 from evd.store.migrations import migrate
-from evd.store.records import EventRecord, RunRecord
+from evd.store.records import EnvRecord, EventRecord, RunRecord, VolumeRecord
 
 _RUN_COLUMNS = (
     "id, name, state, reason, exit_code, failed_by, attempts, command, cwd, env, priority,"
-    " timeout, created_at, started_at, ended_at, pid, stop_reason, progress"
+    " timeout, created_at, started_at, ended_at, pid, stop_reason, progress, spec, env_hash"
 )
 # Columns a transition or an update may set (guards the f-string in _update).
 _MUTABLE = frozenset(
     {"reason", "exit_code", "failed_by", "attempts", "started_at", "ended_at", "pid",
-     "stop_reason", "progress"}
+     "stop_reason", "progress", "command", "cwd", "spec"}
 )  # fmt: skip
 
 
@@ -60,6 +60,8 @@ def _run_from_row(row: Sequence[Any]) -> RunRecord:
         pid=row[15],
         stop_reason=row[16],
         progress=row[17],
+        spec=json.loads(row[18]) if row[18] is not None else None,
+        env_hash=row[19],
     )
 
 
@@ -118,6 +120,12 @@ class Store:
             except sqlite3.Error as error:
                 self._fail(error)
 
+    def rollback(self) -> None:
+        """Drop every write not yet committed."""
+        with contextlib.suppress(sqlite3.Error):
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+
     def close(self) -> None:
         """Commit and close the database."""
         self.commit()
@@ -136,11 +144,13 @@ class Store:
         timeout: float | None,
         now: float,
         reason: str | None,
+        spec: dict[str, Any] | None = None,
+        env_hash: str | None = None,
     ) -> tuple[int, int]:
         """Add a queued run and its first event; return ``(run_id, event_id)``."""
         cursor = self._write(
             "INSERT INTO runs (name, state, reason, command, cwd, env, priority, timeout,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_at, spec, env_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 name,
                 RunState.QUEUED.value,
@@ -151,6 +161,8 @@ class Store:
                 priority,
                 timeout,
                 now,
+                _dumps(spec) if spec is not None else None,
+                env_hash,
             ),
         )
         run_id = cursor.lastrowid
@@ -176,6 +188,8 @@ class Store:
         for key, value in fields.items():
             if isinstance(value, FailedBy):
                 fields[key] = value.value
+            elif key in ("command", "spec"):
+                fields[key] = _dumps(value)
         assignments = ", ".join(f"{key} = ?" for key in fields)
         self._write(f"UPDATE runs SET {assignments} WHERE id = ?", (*fields.values(), run_id))
 
@@ -247,3 +261,76 @@ class Store:
             marks = ", ".join("?" * len(chunk))
             self._write(f"DELETE FROM run_events WHERE run_id IN ({marks})", chunk)
             self._write(f"DELETE FROM runs WHERE id IN ({marks})", chunk)
+
+    # -- environments -----------------------------------------------------------
+
+    def put_env(self, env: EnvRecord) -> None:
+        """Record a built venv (replacing an older record of the same hash)."""
+        self._write(
+            "INSERT OR REPLACE INTO envs (hash, python, requirements, size, build_seconds,"
+            " built_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                env.hash,
+                env.python,
+                _dumps(env.requirements),
+                env.size,
+                env.build_seconds,
+                env.built_at,
+                env.last_used_at,
+            ),
+        )
+
+    def touch_env(self, content_hash: str, at: float) -> None:
+        """Note that a run started in the venv ``content_hash``."""
+        self._write("UPDATE envs SET last_used_at = ? WHERE hash = ?", (at, content_hash))
+
+    def list_envs(self) -> list[EnvRecord]:
+        """Every recorded venv, most recently used first."""
+        rows = self._conn.execute(
+            "SELECT hash, python, requirements, size, build_seconds, built_at, last_used_at"
+            " FROM envs ORDER BY COALESCE(last_used_at, built_at) DESC"
+        )
+        return [
+            EnvRecord(row[0], row[1], json.loads(row[2]), row[3], row[4], row[5], row[6])
+            for row in rows
+        ]
+
+    def env_users(self, states: Iterable[RunState] | None = None) -> dict[str, int]:
+        """How many runs (in ``states``, or all) use each venv."""
+        sql = "SELECT env_hash, COUNT(*) FROM runs WHERE env_hash IS NOT NULL"
+        params: list[Any] = []
+        if states is not None:
+            wanted = [state.value for state in states]
+            sql += f" AND state IN ({', '.join('?' * len(wanted))})"
+            params.extend(wanted)
+        rows = self._conn.execute(sql + " GROUP BY env_hash", params)
+        return {row[0]: row[1] for row in rows}
+
+    def delete_env(self, content_hash: str) -> None:
+        """Forget a venv (its folder is removed by the caller)."""
+        self._write("DELETE FROM envs WHERE hash = ?", (content_hash,))
+
+    # -- volumes ------------------------------------------------------------------
+
+    def put_volume(self, volume: VolumeRecord) -> None:
+        """Define (or redefine) a named volume."""
+        self._write(
+            "INSERT OR REPLACE INTO volumes (name, path, created_at) VALUES (?, ?, ?)",
+            (volume.name, volume.path, volume.created_at),
+        )
+
+    def get_volume(self, name: str) -> VolumeRecord | None:
+        """The volume ``name``, or ``None``."""
+        row = self._conn.execute(
+            "SELECT name, path, created_at FROM volumes WHERE name = ?", (name,)
+        ).fetchone()
+        return VolumeRecord(*row) if row else None
+
+    def list_volumes(self) -> list[VolumeRecord]:
+        """Every volume, by name."""
+        rows = self._conn.execute("SELECT name, path, created_at FROM volumes ORDER BY name")
+        return [VolumeRecord(*row) for row in rows]
+
+    def delete_volume(self, name: str) -> bool:
+        """Remove a volume's definition (never its data); whether it existed."""
+        return self._write("DELETE FROM volumes WHERE name = ?", (name,)).rowcount > 0

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
 from evd.daemon.api.common import engine_of, json_response
 from evd.daemon.views import run_view
-from evd.errors import InvalidRequest
+from evd.errors import Conflict, InvalidRequest
 from evd.models import Run, RunState, SubmitRequest
+from evd.sdk.launch import RESULT_FILE
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
@@ -20,7 +22,7 @@ MAX_WAIT = 300.0
 async def submit(request: Request, body: SubmitRequest) -> Response:
     """Queue a job; it starts at once when a slot is free."""
     engine = engine_of(request)
-    record = engine.submit(body)
+    record = await engine.submit(body)
     return json_response(run_view(engine, record).to_dict(), status_code=201)
 
 
@@ -68,3 +70,23 @@ async def wait(
     engine = engine_of(request)
     record = await engine.wait_final(run_id, timeout)
     return json_response(run_view(engine, record).to_dict())
+
+
+@router.get("/{run_id}/result")
+async def result(request: Request, run_id: int) -> Response:
+    """The value the job's ``main`` returned (``{"result": ...}``), once the run has ended."""
+    engine = engine_of(request)
+    record = engine.get(run_id)
+    path = engine.state.run_dir(run_id) / RESULT_FILE
+    if not record.state.is_final:
+        raise Conflict(f"run {run_id} is still {record.state.value}; `evd wait {run_id}` first")
+    try:
+        value = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise Conflict(
+            f"run {run_id} has no result: only a job main that returns a JSON value"
+            " (not an int, which is its exit code) leaves one"
+        ) from None
+    except ValueError:
+        raise Conflict(f"run {run_id}'s result file is damaged: {path}") from None
+    return json_response({"result": value})

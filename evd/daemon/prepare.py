@@ -1,0 +1,327 @@
+"""Submit-time preparation of a job file: snapshot, declarations, settings, environment.
+
+For ``evd run FILE.py[:FUNCTION]`` (and every trigger that submits a file):
+
+1. the file is copied into a staging folder (``code/``) that becomes the run's
+   folder: editing the source after queueing changes nothing for the run;
+2. its declarations are read: a PEP 723 block statically, ``Env``/``Job``
+   declarations by ``evd.sdk.declare`` in a sandboxed interpreter (only when
+   the file imports ``evd`` or ``ev``);
+3. the settings are layered (see ``_layer``), included paths copied, volumes
+   and secrets checked, and the Python and packages turned into an ``EnvSpec``.
+
+A mistake in the file (syntax, a bad declaration, no ``@job.main()``, an unknown
+volume, a missing secret or Python) does not reject the submit: the run is
+recorded as failed with the reason, so a dropped or scheduled file always
+leaves a record of what went wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import re
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evd.daemon import secrets, volumes
+from evd.daemon.envmanager import Environments, describe_spec
+from evd.daemon.validate import Job
+from evd.environments import catalog
+from evd.environments.pep723 import settings_from_script
+from evd.environments.project import project_settings
+from evd.environments.pythons import NoPython
+from evd.environments.settings import JobSettings, settings_from_table
+from evd.environments.spec import EnvSpec
+from evd.models import FailedBy
+from evd.paths import StateDir
+from evd.sdk.checks import DeclarationError
+from evd.store import Store
+
+MAX_FILE_BYTES = 10 * 1024 * 1024
+READ_TIMEOUT = 15.0
+CODE_DIR = "code"
+# The file uses evd's SDK (or ev's): its top level must be read to find its jobs.
+_USES_SDK = re.compile(r"^\s*(from\s+evd?(\.\w+)*\s+import|import\s+evd?\b)", re.MULTILINE)
+_READER = (
+    "import sys; sys.path.insert(0, sys.argv.pop(1));"
+    " from evd.sdk.declare import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+@dataclass
+class Prepared:
+    """A submission made ready to store: what to run, where, and in which env."""
+
+    name: str
+    kind: str  # command | script | job | function
+    command: list[str]
+    cwd: str
+    env: dict[str, str] | None
+    timeout: float | None
+    priority: int
+    spec: dict[str, Any] = field(default_factory=dict)
+    env_spec: EnvSpec | None = None
+    staging: Path | None = None
+    shell_secrets: dict[str, str] = field(default_factory=dict)
+    error: str | None = None  # the run is recorded as failed with this reason
+    failed_by: FailedBy = FailedBy.USER
+
+    def finish(self, run_dir: Path) -> None:
+        """Point code paths at the run's folder (known once the run has an id)."""
+        staged = str(self.staging / CODE_DIR) if self.staging else None
+        final = str(run_dir / CODE_DIR)
+        if staged:
+            self.command = [arg.replace(staged, final, 1) for arg in self.command]
+            self.cwd = self.cwd.replace(staged, final, 1)
+            if "file" in self.spec:
+                self.spec["file"] = self.spec["file"].replace(staged, final, 1)
+
+
+class Preparer:
+    """Prepares submissions for the engine (runs on the event loop)."""
+
+    def __init__(self, state: StateDir, store: Store, environments: Environments) -> None:
+        """Prepare into ``state``'s staging folder, resolving volumes from ``store``."""
+        self.state = state
+        self.store = store
+        self.environments = environments
+        self.staging_root = state.root / "staging"
+
+    async def prepare(self, job: Job, environment: str | None) -> Prepared:
+        """Resolve a validated submission; user mistakes end up in ``Prepared.error``."""
+        prepared = Prepared(
+            name=job.name or "",
+            kind="command" if job.file is None else "script",
+            command=list(job.command),
+            cwd=job.cwd,
+            env=job.env,
+            timeout=job.timeout,
+            priority=job.priority or 0,
+        )
+        try:
+            if job.file is None:
+                self._prepare_command(prepared, job, environment)
+            else:
+                await self._prepare_file(prepared, job, environment)
+        except NoPython as error:
+            prepared.error, prepared.failed_by = str(error), FailedBy.BUILD
+        except DeclarationError as error:
+            prepared.error = str(error)
+        return prepared
+
+    # -- commands -----------------------------------------------------------------
+
+    def _prepare_command(self, prepared: Prepared, job: Job, environment: str | None) -> None:
+        if environment is None:
+            return
+        settings = catalog.resolve(environment, job.cwd, self.environments.environ)
+        self._apply(prepared, job, settings, source=f"--env {environment}")
+
+    # -- files --------------------------------------------------------------------
+
+    async def _prepare_file(self, prepared: Prepared, job: Job, environment: str | None) -> None:
+        assert job.file is not None
+        origin = Path(job.file)
+        staging = self.staging_root / uuid.uuid4().hex
+        code = staging / CODE_DIR
+        code.mkdir(parents=True)
+        prepared.staging = staging
+        prepared.name = job.name or origin.name
+        prepared.spec = {"source": str(origin), "function": job.function}
+        size = origin.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise DeclarationError(
+                f"{origin.name} is {size // (1024 * 1024)} MiB; a job file over"
+                f" {MAX_FILE_BYTES // (1024 * 1024)} MiB is not a script evd will run"
+            )
+        snapshot = code / origin.name
+        shutil.copy2(origin, snapshot)
+        prepared.spec["file"] = str(snapshot)
+        try:
+            source = snapshot.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            raise DeclarationError(
+                f"{origin.name} is not UTF-8 text; is it really a Python script?"
+            ) from None
+        script = settings_from_script(source, origin.name)
+        declared, entry = None, job.function
+        if _USES_SDK.search(source):
+            declared, entry = self._choose_job(await self._read(snapshot, origin.parent), job)
+        decl_settings = (
+            settings_from_table(declared["settings"], f"the Job in {origin.name}")
+            if declared
+            else None
+        )
+        env_layer, source_name = self._env_layer(
+            environment=environment,
+            job=job,
+            origin=origin,
+            declared=declared,
+            decl_settings=decl_settings,
+            script=script,
+        )
+        settings = env_layer
+        for layer in (script, decl_settings):
+            if layer is not None and layer is not env_layer:
+                settings = settings.merged(
+                    dataclasses.replace(layer, python=None, dependencies=None)
+                )
+        if declared is not None and not job.name_given:
+            prepared.name = declared["name"]
+        self._copy_includes(settings.include, origin.parent, code)
+        self._apply(prepared, job, settings, source=source_name)
+        assert prepared.env_spec is not None
+        python = str(self.environments.builder.python(prepared.env_spec.content_hash))
+        if entry is not None:
+            prepared.kind = "job" if declared is not None else "function"
+            prepared.command = [
+                python, "-m", "evd.sdk.launch", str(snapshot), entry,
+                "--path", str(origin.parent), "--", *job.args,
+            ]  # fmt: skip
+            if prepared.kind == "job":
+                prepared.cwd = str(code)  # as on the ev platform: the code's root
+        else:
+            prepared.command = [python, str(snapshot), *job.args]
+        prepared.spec["kind"] = prepared.kind
+        prepared.spec["entry"] = entry
+
+    def _env_layer(
+        self,
+        *,
+        environment: str | None,
+        job: Job,
+        origin: Path,
+        declared: dict[str, Any] | None,
+        decl_settings: JobSettings | None,
+        script: JobSettings | None,
+    ) -> tuple[JobSettings, str]:
+        """Where the Python and packages come from, most specific first."""
+        if environment is not None:
+            return catalog.resolve(environment, job.cwd, self.environments.environ), environment
+        if declared is not None and declared["has_env"] and decl_settings is not None:
+            return decl_settings, "job"
+        if script is not None:
+            return script, "pep723"
+        if job.function is not None:
+            project = project_settings(origin)
+            if project is not None:
+                return project, "project"
+        return self.environments.base(), catalog.BASE
+
+    def _choose_job(
+        self, declarations: dict[str, Any], job: Job
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        """The declared job to run and its entry point (or the function asked for)."""
+        jobs = declarations["jobs"]
+        if job.function is not None:
+            if job.function not in declarations["functions"]:
+                names = ", ".join(declarations["functions"]) or "none"
+                raise DeclarationError(
+                    f"{Path(job.file or '').name} has no function {job.function!r}"
+                    f" (its functions: {names})"
+                )
+            owner = [j for j in jobs if j["main"] == job.function]
+            return (owner[0] if owner else None), job.function
+        with_main = [j for j in jobs if j["main"]]
+        if not jobs:
+            return None, None  # a plain script that happens to import the SDK
+        if not with_main:
+            raise DeclarationError(
+                f"Job {jobs[0]['name']!r} has no main: mark its entry point with"
+                f" @job.main() (or run one function with `evd run FILE.py:FUNCTION`)"
+            )
+        if len(with_main) > 1:
+            names = ", ".join(f"{j['name']} ({j['main']})" for j in with_main)
+            raise DeclarationError(
+                f"the file declares {len(with_main)} jobs with a main: {names};"
+                " pick one with `evd run FILE.py:FUNCTION`"
+            )
+        return with_main[0], with_main[0]["main"]
+
+    async def _read(self, snapshot: Path, origin_dir: Path) -> dict[str, Any]:
+        """Run the declaration reader on ``snapshot`` (see ``evd.sdk.declare``)."""
+        out = snapshot.parent.parent / "declarations.json"
+        process = await asyncio.create_subprocess_exec(
+            self.environments.reader_python(), "-I", "-S", "-c", _READER,
+            str(self.environments.sdk_dir), str(snapshot), str(out), str(origin_dir),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            cwd=str(origin_dir) if origin_dir.is_dir() else None,
+            env={"PATH": self.environments.environ.get("PATH", ""), "DO_NOT_TRACK": "1"},
+        )  # fmt: skip
+        try:
+            output, _ = await asyncio.wait_for(process.communicate(), READ_TIMEOUT)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise DeclarationError(
+                f"reading {snapshot.name}'s declarations took over {READ_TIMEOUT:.0f} s:"
+                " a job file's top level should declare its jobs, not do the work"
+            ) from None
+        try:
+            result: dict[str, Any] = json.loads(out.read_text())
+        except (OSError, ValueError):
+            tail = output.decode("utf-8", "replace").strip().splitlines()[-5:]
+            raise DeclarationError(
+                f"could not read {snapshot.name}'s declarations: " + " / ".join(tail)
+            ) from None
+        finally:
+            out.unlink(missing_ok=True)
+        if not result["ok"]:
+            raise DeclarationError(result["error"])
+        return result
+
+    def _copy_includes(self, include: tuple[str, ...], origin_dir: Path, code: Path) -> None:
+        for relative in include:
+            source = origin_dir / relative
+            target = code / relative
+            if source.is_dir():
+                shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
+            elif source.is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+            else:
+                raise DeclarationError(f"include path {relative!r} not found (looked for {source})")
+
+    # -- both ---------------------------------------------------------------------
+
+    def _apply(self, prepared: Prepared, job: Job, settings: JobSettings, *, source: str) -> None:
+        """Settings → the run: env spec, policies, volumes, secrets."""
+        if prepared.timeout is None:
+            prepared.timeout = settings.timeout
+        if job.priority is None and settings.priority is not None:
+            prepared.priority = settings.priority
+        vols = volumes.resolve(settings.volumes, self.store)
+        shell, missing = secrets.gather(
+            settings.secrets, self.state.root / secrets.SECRETS_FILE, job.env
+        )
+        if missing:
+            raise DeclarationError(
+                f"secret(s) {', '.join(missing)} not found: add them to"
+                f" {self.state.root / secrets.SECRETS_FILE} (mode 0600) or export them"
+                " in the shell you submit from"
+            )
+        prepared.shell_secrets = shell
+        if prepared.env is not None:
+            prepared.env = {k: v for k, v in prepared.env.items() if k not in shell}
+        spec = self.environments.spec_for(settings)
+        prepared.env_spec = spec
+        prepared.spec.update(
+            {
+                "settings": settings.to_dict(),
+                "env": describe_spec(spec, settings.name, source),
+                "volumes": vols,
+                "secrets": list(settings.secrets),
+            }
+        )
+
+    def discard(self, prepared: Prepared) -> None:
+        """Remove a staging folder that will not become a run's."""
+        if prepared.staging is not None:
+            shutil.rmtree(prepared.staging, ignore_errors=True)

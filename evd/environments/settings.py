@@ -1,0 +1,177 @@
+"""``JobSettings``: one shape for what every kind of declaration says.
+
+An ``Env``/``Job`` in a file, a PEP 723 ``[tool.evd]`` table, an ``envs/*.toml``
+file and a ``pyproject.toml`` all become ``JobSettings``; later sources override
+earlier ones key by key (``merged``). Validation reuses the SDK's checks, so a
+TOML file and an ``Env(...)`` given the same nonsense say the same thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from evd.sdk.checks import (
+    DeclarationError,
+    check_count,
+    check_duration,
+    check_env_var,
+    check_int,
+    check_name,
+    check_paths,
+    check_python,
+    check_requirements,
+    check_size,
+    check_text,
+    check_volume,
+)
+
+RESOURCE_KEYS = ("cpus", "memory", "gpus", "gpu_memory")
+KNOWN_KEYS = frozenset(
+    {
+        "name", "description", "python", "requires-python", "dependencies", "environ",
+        "secrets", "include", "volumes", "resources", "retries", "timeout", "priority",
+        "schedule", *RESOURCE_KEYS,
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """A job's environment and policies; ``None`` means "not said here"."""
+
+    name: str | None = None
+    description: str | None = None
+    python: str | None = None
+    dependencies: tuple[str, ...] | None = None
+    environ: dict[str, str] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    resources: dict[str, float | int] = field(default_factory=dict)
+    retries: int | None = None
+    timeout: float | None = None
+    priority: int | None = None
+    schedule: str | None = None
+
+    def merged(self, other: JobSettings) -> JobSettings:
+        """These settings with everything ``other`` says on top (lists and tables merge)."""
+        return JobSettings(
+            name=_pick(other.name, self.name),
+            description=_pick(other.description, self.description),
+            python=_pick(other.python, self.python),
+            dependencies=_pick(other.dependencies, self.dependencies),
+            environ={**self.environ, **other.environ},
+            secrets=_union(self.secrets, other.secrets),
+            include=_union(self.include, other.include),
+            volumes=_union(self.volumes, other.volumes),
+            resources={**self.resources, **other.resources},
+            retries=_pick(other.retries, self.retries),
+            timeout=_pick(other.timeout, self.timeout),
+            priority=_pick(other.priority, self.priority),
+            schedule=_pick(other.schedule, self.schedule),
+        )
+
+    def with_name(self, name: str | None) -> JobSettings:
+        """A copy with ``name`` set."""
+        return replace(self, name=name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings that were said, for the run's record."""
+        data = {
+            "name": self.name,
+            "description": self.description,
+            "python": self.python,
+            "dependencies": list(self.dependencies) if self.dependencies is not None else None,
+            "environ": self.environ,
+            "secrets": list(self.secrets),
+            "include": list(self.include),
+            "volumes": list(self.volumes),
+            "resources": self.resources,
+            "retries": self.retries,
+            "timeout": self.timeout,
+            "priority": self.priority,
+            "schedule": self.schedule,
+        }
+        return {key: value for key, value in data.items() if value not in (None, [], {})}
+
+
+def _pick(first: Any, second: Any) -> Any:
+    return first if first is not None else second
+
+
+def _union(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys([*first, *second]))
+
+
+def _strings(value: Any, what: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise DeclarationError(f"{what} must be a list of strings, not {value!r}")
+    return tuple(value)
+
+
+def _resources(table: dict[str, Any], where: str) -> dict[str, float | int]:
+    found: dict[str, float | int] = {}
+    for key in RESOURCE_KEYS:
+        if key not in table:
+            continue
+        value = table[key]
+        checked: float | int | None
+        if key in ("cpus", "gpus"):
+            checked = check_count(value, f"{where}: {key}", fractional=True)
+        else:
+            checked = check_size(value, f"{where}: {key}")
+        if checked is not None:
+            found[key] = checked
+    if found.get("cpus") == 0:
+        raise DeclarationError(f"{where}: cpus must be above 0 (a fraction such as 0.25 is fine)")
+    return found
+
+
+def settings_from_table(table: dict[str, Any], where: str) -> JobSettings:
+    """Validate a settings table (TOML, or an ``Env``'s ``to_dict``) into ``JobSettings``.
+
+    ``where`` names the source in messages (``envs/daft.toml``, ``[tool.evd] in x.py``).
+    """
+    if not isinstance(table, dict):
+        raise DeclarationError(f"{where}: expected a table of settings, not {table!r}")
+    unknown = sorted(set(table) - KNOWN_KEYS)
+    if unknown:
+        raise DeclarationError(
+            f"{where}: unknown setting(s) {', '.join(unknown)};"
+            f" known: {', '.join(sorted(KNOWN_KEYS))}"
+        )
+    try:
+        python = table.get("python", table.get("requires-python"))
+        environ = table.get("environ", {})
+        if not isinstance(environ, dict):
+            raise DeclarationError(f"environ must be a table of strings, not {environ!r}")
+        resources_table = dict(table.get("resources", {}))
+        resources_table.update({k: table[k] for k in RESOURCE_KEYS if k in table})
+        deps = table.get("dependencies")
+        return JobSettings(
+            name=None if table.get("name") is None else check_name(table["name"], "environment"),
+            description=check_text(table.get("description"), "description"),
+            python=check_python(python),
+            dependencies=None if deps is None else tuple(check_requirements(deps)),
+            environ=dict(check_env_var(k, v) for k, v in environ.items()),
+            secrets=tuple(
+                check_env_var(s, "")[0] for s in _strings(table.get("secrets", []), "secrets")
+            ),
+            include=tuple(check_paths(table.get("include", []), "include")),
+            volumes=tuple(check_volume(v) for v in _strings(table.get("volumes", []), "volumes")),
+            resources=_resources(resources_table, where),
+            retries=None
+            if table.get("retries") is None
+            else check_int(table["retries"], "retries", minimum=0),
+            timeout=check_duration(table.get("timeout"), "timeout"),
+            priority=None
+            if table.get("priority") is None
+            else check_int(table["priority"], "priority"),
+            schedule=check_text(table.get("schedule"), "schedule"),
+        )
+    except DeclarationError as error:
+        message = str(error)
+        raise DeclarationError(
+            message if message.startswith(where) else f"{where}: {message}"
+        ) from None
