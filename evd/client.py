@@ -183,9 +183,16 @@ class Client:
             if run.state.is_final or (deadline is not None and time.monotonic() >= deadline):
                 return run
 
-    def logs(self, run_id: int, follow: bool = False, offset: int = 0) -> Iterator[bytes]:
-        """The run's log in chunks; with ``follow``, until the run ends."""
-        query = urlencode({"follow": str(follow).lower(), "offset": offset})
+    def logs(
+        self, run_id: int, follow: bool = False, offset: int = 0, build: bool = False
+    ) -> Iterator[bytes]:
+        """The run's log in chunks; with ``follow``, until the run ends.
+
+        ``build``: the log of building the run's environment instead.
+        """
+        query = urlencode(
+            {"follow": str(follow).lower(), "offset": offset, "build": str(build).lower()}
+        )
         return self._stream(f"/v1/runs/{int(run_id)}/log?{query}")
 
     def events(self, after: int | None = None) -> Iterator[dict[str, Any]]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import os
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +20,10 @@ import pytest
 from evd.client import Client
 from evd.paths import StateDir
 
-ENV_KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "UV_CACHE_DIR")
+ENV_KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "UV_CACHE_DIR", "PYENV_ROOT")
+# One uv cache for the whole session (and across sessions): packages download once.
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("UV_CACHE_DIR", str(REPO / ".cache" / "uv"))
 
 
 def base_env(home: Path) -> dict[str, str]:
@@ -88,6 +94,55 @@ def evd_env(tmp_path: Path) -> Iterator[Evd]:
             with contextlib.suppress(ValueError, OSError):
                 os.kill(evd.daemon_pid(), signal.SIGKILL)
         kill_leftover_jobs(home)
+
+
+def make_wheel(folder: Path, name: str, version: str, requires: tuple[str, ...] = ()) -> Path:
+    """A real pure-Python wheel of ``name`` (module ``name`` with ``VERSION``), for offline builds."""
+    module = name.replace("-", "_")
+    dist_info = f"{module}-{version}.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
+        f"Requires-Dist: {r}\n" for r in requires
+    )
+    files = {
+        f"{module}/__init__.py": f"VERSION = {version!r}\n",
+        f"{dist_info}/METADATA": metadata,
+        f"{dist_info}/WHEEL": (
+            "Wheel-Version: 1.0\nGenerator: evd-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
+    }
+    record = []
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
+        record.append(f"{path},sha256={digest.decode()},{len(text.encode())}")
+    record.append(f"{dist_info}/RECORD,,")
+    files[f"{dist_info}/RECORD"] = "\n".join(record) + "\n"
+    folder.mkdir(parents=True, exist_ok=True)
+    wheel = folder / f"{module}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, text in files.items():
+            archive.writestr(path, text)
+    return wheel
+
+
+@pytest.fixture
+def wheels(tmp_path: Path) -> Path:
+    """A folder of local wheels: evdtest-pkg 1.0 and 2.0, evdtest-dep 1.0."""
+    folder = tmp_path / "wheels"
+    make_wheel(folder, "evdtest-pkg", "1.0")
+    make_wheel(folder, "evdtest-pkg", "2.0", requires=("evdtest-dep==1.0",))
+    make_wheel(folder, "evdtest-dep", "1.0")
+    return folder
+
+
+@pytest.fixture
+def offline_evd(evd_env: Evd, wheels: Path) -> Evd:
+    """A running daemon whose builds use only the local wheels (no index at all)."""
+    evd_env.home.mkdir(parents=True, exist_ok=True)
+    (evd_env.home / "config.toml").write_text(
+        f'[index]\nno_index = true\nfind_links = ["{wheels}"]\n'
+    )
+    evd_env.up()
+    return evd_env
 
 
 @pytest.fixture

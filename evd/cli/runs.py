@@ -88,24 +88,26 @@ def cmd_run(argv: list[str], parser: argparse.ArgumentParser) -> int:
             print(run.id)
         elif not opts.follow:
             print(f"submitted run {run.id} ({run.name}): {run.state.value}")
-        if run.state is RunState.FAILED:
-            # The file was read at submit and something in it is wrong: say so now.
-            if not opts.quiet and not opts.json:
-                error(summary(run))
+        if run.state is RunState.FAILED and not opts.quiet and not opts.json:
+            # It failed before it could start (a mistake in the file, a missing
+            # program): say so now. With -q/--json the caller asks `evd wait`.
+            error(summary(run))
             return exit_status(run)
         if opts.follow:
             return _follow(client, run)
     return 0
 
 
-def _print_log(client: Client, run_id: int, follow: bool) -> None:
+def _print_log(client: Client, run_id: int, follow: bool, build: bool = False) -> None:
     out = sys.stdout.buffer
-    for chunk in client.logs(run_id, follow=follow):
+    for chunk in client.logs(run_id, follow=follow, build=build):
         out.write(chunk)
         out.flush()
 
 
 def _follow(client: Client, run: Run) -> int:
+    if run.state is RunState.BUILDING:
+        error(f"run {run.id}: {run.reason} (`evd logs {run.id} --build -f` shows uv's output)")
     try:
         _print_log(client, run.id, follow=True)
         final = client.wait(run.id)
@@ -132,6 +134,9 @@ def add_listing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     logs.add_argument("id", type=int)
     logs.add_argument(
         "-f", "--follow", action="store_true", help="keep printing until the run ends"
+    )
+    logs.add_argument(
+        "--build", action="store_true", help="the log of building the run's environment (uv)"
     )
     wait = sub.add_parser("wait", help="wait for runs to end; exit with the last one's code")
     wait.add_argument("ids", type=int, nargs="+", metavar="ID")
@@ -170,10 +175,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
     """Print (or follow) a run's log."""
     with Client() as client:
         try:
-            _print_log(client, args.id, args.follow)
+            _print_log(client, args.id, args.follow, args.build)
         except KeyboardInterrupt:
             return 130
-        if args.follow and not _ended(client, args.id):
+        if args.follow and not args.build and not _ended(client, args.id):
             # A follow stream ends early only when the daemon stops: say so.
             error(
                 f"evd stopped while following run {args.id}; the job carries on"

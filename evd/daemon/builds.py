@@ -29,6 +29,8 @@ from evd.store.records import EnvRecord
 
 log = logging.getLogger("evd.builds")
 
+BUILD_LOG = "build.log"  # uv's output, beside the job's own output.log
+
 
 class Builds:
     """Starts builds for runs and tells the engine when a run's venv is ready."""
@@ -71,9 +73,9 @@ class Builds:
         self.recorder.record(record.id, RunState.BUILDING, reason, self.clock())
         self.waiting[record.id] = content_hash
         spec = self.environments.spec_from_record(record.spec["env"])
-        log_file = self.state.run_dir(record.id) / LOG_FILE
+        log_file = self.state.run_dir(record.id) / BUILD_LOG
         if owner is not None:
-            self._note(log_file, f"evd: {reason}; its output is in that run's log\n")
+            self._note(log_file, f"evd: {reason}; uv's output is in that run's build log\n")
         task = asyncio.get_running_loop().create_task(self._build(record.id, spec, log_file))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -120,6 +122,7 @@ class Builds:
         if self.waiting.pop(run_id, None) is None:
             return  # cancelled meanwhile
         self._note(log_file, f"evd: {reason}\n")
+        self._note(self.state.run_dir(run_id) / LOG_FILE, f"evd: {reason}\n")
         now = self.clock()
         with contextlib.suppress(StorageError):
             self.recorder.record(
@@ -136,5 +139,5 @@ def _build_failure(error: BuildFailed, run_id: int) -> str:
     return (
         f"the environment could not be built: {error}\n"
         f"Check the package names, versions and Python version"
-        f" (`evd logs {run_id}` has uv's whole output)."
+        f" (`evd logs {run_id} --build` has uv's whole output)."
     )

@@ -63,8 +63,9 @@ async def build_env(engine: Engine, request: EnvBuildRequest) -> EnvInfo:
     if spec is None:
         raise InvalidRequest("that job runs a plain command: it has no environment to build")
     builder = engine.environments.builder
-    log_file = builder.root / f"{spec.content_hash}.build.log"
-    builder.root.mkdir(parents=True, exist_ok=True)
+    logs = engine.state.root / "builds"
+    logs.mkdir(exist_ok=True)
+    log_file = logs / f"{spec.content_hash}.log"
     try:
         built = await builder.ensure(spec, log_file)
     except BuildFailed as error:

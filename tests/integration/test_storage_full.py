@@ -63,7 +63,7 @@ def test_engine_degrades_loses_nothing_and_recovers(tmp_path: Path) -> None:
 
     async def scenario(engine: Engine, store: Store, _state: StateDir) -> None:
         # A job that outlives the outage; it exits only when told to.
-        waiting = engine.submit(
+        waiting = await engine.submit(
             SubmitRequest(
                 command=["sh", "-c", f"while [ ! -e {marker} ]; do sleep 0.01; done; exit 5"],
                 cwd="/",
@@ -73,10 +73,10 @@ def test_engine_degrades_loses_nothing_and_recovers(tmp_path: Path) -> None:
 
         refuse_writes(store, True)
         with pytest.raises(StorageError, match="could not write"):
-            engine.submit(SubmitRequest(command=["echo", "hi"], cwd="/", env=dict(os.environ)))
+            await engine.submit(SubmitRequest(command=["echo", "hi"], cwd="/", env=dict(os.environ)))
         assert engine.degraded is not None
         with pytest.raises(StorageError, match="could not write"):  # refused at once now
-            engine.submit(SubmitRequest(command=["echo", "hi"], cwd="/"))
+            await engine.submit(SubmitRequest(command=["echo", "hi"], cwd="/"))
         refused_ids = [run.id for run in store.list_runs()]
 
         marker.touch()  # the job ends while nothing can be recorded
@@ -90,7 +90,7 @@ def test_engine_degrades_loses_nothing_and_recovers(tmp_path: Path) -> None:
         assert final is not None
         assert (final.state, final.exit_code) == (RunState.FAILED, 5)  # from the shim's own record
 
-        later = engine.submit(SubmitRequest(command=["true"], cwd="/"))
+        later = await engine.submit(SubmitRequest(command=["true"], cwd="/"))
         await until(lambda: store.get_run(later.id).state is RunState.SUCCEEDED)
         # Nothing lost, nothing invented: the only new run is the one accepted after recovery.
         assert [run.id for run in store.list_runs()][1:] == refused_ids
@@ -100,7 +100,7 @@ def test_engine_degrades_loses_nothing_and_recovers(tmp_path: Path) -> None:
 
 def test_a_prune_that_cannot_write_degrades_and_keeps_everything(tmp_path: Path) -> None:
     async def scenario(engine: Engine, store: Store, state: StateDir) -> None:
-        done = engine.submit(SubmitRequest(command=["true"], cwd="/"))
+        done = await engine.submit(SubmitRequest(command=["true"], cwd="/"))
         await until(lambda: store.get_run(done.id).state is RunState.SUCCEEDED)
         await asyncio.sleep(0.01)
 

@@ -9,14 +9,15 @@ HEAVY = ("fastapi", "pydantic", "starlette", "uvicorn", "sqlite_utils", "psutil"
 
 
 def test_public_names() -> None:
-    assert evd.__all__ == ["__version__"]
+    assert evd.__all__ == ["DeclarationError", "Env", "Job", "Resources", "Volume", "__version__"]
     for name in evd.__all__:
         assert getattr(evd, name)
 
 
 def test_cli_client_and_models_import_only_the_standard_library() -> None:
     code = (
-        "import sys, evd, evd.client, evd.models, evd.errors, evd.cli.main;"
+        "import sys, evd, evd.client, evd.models, evd.errors, evd.cli.main,"
+        " evd.sdk.launch, evd.sdk.declare, evd.sdk.calling;"
         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
     loaded = subprocess.run(

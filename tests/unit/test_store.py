@@ -24,10 +24,11 @@ def add(store: Store, name: str = "job", now: float = 1.0) -> int:
 
 def test_migrations_are_recorded_and_applied_once(tmp_path: Path) -> None:
     path = tmp_path / "evd.db"
-    assert Store(path).applied_migrations == ["0001_runs_and_events"]
+    every = ["0001_runs_and_events", "0002_environments_and_volumes"]
+    assert Store(path).applied_migrations == every
     assert Store(path).applied_migrations == []
     names = [row[0] for row in sqlite3.connect(path).execute("SELECT name FROM _migrations")]
-    assert names == ["0001_runs_and_events"]
+    assert names == every
 
 
 def test_uses_wal(tmp_path: Path) -> None:
@@ -108,7 +109,7 @@ def test_events_after_resumes_a_stream(tmp_path: Path) -> None:
 def test_refuses_to_update_unknown_columns(tmp_path: Path) -> None:
     store = Store(tmp_path / "evd.db")
     with pytest.raises(ValueError, match="not updatable"):
-        store.update(add(store), command="rm -rf /")
+        store.update(add(store), created_at=0.0)
 
 
 def fill_to_the_brim(store: Store) -> None:

@@ -12,11 +12,19 @@ def test_a_command_gets_its_program_name() -> None:
     assert (job.name, job.command, job.cwd) == ("env", ["/usr/bin/env", "true"], "/tmp")
 
 
-def test_a_file_runs_with_python(tmp_path: Path) -> None:
+def test_a_file_is_resolved_against_the_working_directory(tmp_path: Path) -> None:
     (tmp_path / "job.py").write_text("print(1)\n")
-    job = validate(SubmitRequest(file="job.py", args=["--x", "1"], cwd=str(tmp_path)))
-    assert job.name == "job.py"
-    assert job.command[1:] == [str(tmp_path / "job.py"), "--x", "1"]
+    job = validate(
+        SubmitRequest(file="job.py", function="main", args=["--x", "1"], cwd=str(tmp_path))
+    )
+    assert job.name is None  # named later, from the file or its declared Job
+    assert (job.file, job.function, job.args) == (str(tmp_path / "job.py"), "main", ("--x", "1"))
+
+
+def test_a_bad_function_name_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "job.py").write_text("print(1)\n")
+    with pytest.raises(InvalidRequest, match="bad function name"):
+        validate(SubmitRequest(file="job.py", function="1; rm", cwd=str(tmp_path)))
 
 
 @pytest.mark.parametrize(
@@ -34,7 +42,7 @@ def test_a_file_runs_with_python(tmp_path: Path) -> None:
         (SubmitRequest(command=["echo"], name="two\nlines"), "bad run name"),
         (SubmitRequest(command=["echo"], timeout=0), "positive number"),
         (SubmitRequest(command=["echo"], env={"A=B": "1"}), "environment variable"),
-        (SubmitRequest(command=["echo"], args=["x"]), "`args` go with `file`"),
+        (SubmitRequest(command=["echo"], args=["x"]), "`args` and `function` go with `file`"),
         (SubmitRequest(file="/no/such/job.py"), "job file not found"),
     ],
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from evd.daemon.api.common import engine_of
+from evd.daemon.builds import BUILD_LOG
 from evd.daemon.engine import Engine
 from evd.runner.shim import LOG_FILE
 
@@ -23,7 +24,11 @@ MIN_POLL, MAX_POLL = 0.005, 0.1
 
 
 async def _follow(
-    engine: Engine, run_id: int, path: Path, offset: int, follow: bool
+    engine: Engine,
+    path: Path,
+    offset: int,
+    follow: bool,
+    active: Callable[[], bool],
 ) -> AsyncIterator[bytes]:
     delay = MIN_POLL
     handle = None
@@ -42,7 +47,7 @@ async def _follow(
                 continue
             if not follow or not engine.accepting:
                 return
-            if not engine.is_active(run_id):
+            if not active():
                 if handle is not None:
                     rest = handle.read()
                     if rest:
@@ -64,11 +69,27 @@ async def log(
     run_id: int,
     follow: bool = False,
     offset: Annotated[int, Query(ge=0)] = 0,
+    build: Annotated[bool, Query(description="the environment build's log instead")] = False,
 ) -> StreamingResponse:
-    """The run's combined stdout and stderr, from ``offset``; with ``follow``, until it ends."""
+    """The run's combined stdout and stderr, from ``offset``; with ``follow``, until it ends.
+
+    With ``build``, uv's output from building the run's environment (followed
+    while the run is ``building``).
+    """
     engine = engine_of(request)
     engine.get(run_id)
-    path = engine.state.run_dir(run_id) / LOG_FILE
+    run_dir = engine.state.run_dir(run_id)
+    if build:
+        path = run_dir / BUILD_LOG
+
+        def active() -> bool:
+            return run_id in engine.builds.waiting
+    else:
+        path = run_dir / LOG_FILE
+
+        def active() -> bool:
+            return engine.is_active(run_id)
+
     return StreamingResponse(
-        _follow(engine, run_id, path, offset, follow), media_type="text/plain; charset=utf-8"
+        _follow(engine, path, offset, follow, active), media_type="text/plain; charset=utf-8"
     )
