@@ -73,7 +73,9 @@ def test_engine_degrades_loses_nothing_and_recovers(tmp_path: Path) -> None:
 
         refuse_writes(store, True)
         with pytest.raises(StorageError, match="could not write"):
-            await engine.submit(SubmitRequest(command=["echo", "hi"], cwd="/", env=dict(os.environ)))
+            await engine.submit(
+                SubmitRequest(command=["echo", "hi"], cwd="/", env=dict(os.environ))
+            )
         assert engine.degraded is not None
         with pytest.raises(StorageError, match="could not write"):  # refused at once now
             await engine.submit(SubmitRequest(command=["echo", "hi"], cwd="/"))

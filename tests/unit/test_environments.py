@@ -81,7 +81,7 @@ def test_pip_conf_is_opt_in_and_then_uses_pips_semantics(tmp_path: Path) -> None
     assert "--index" not in index_settings(environ, {}).args
     opted = index_settings({**environ, "EVD_PIP_CONF": "1"}, {}).args
     assert opted[-2:] == ("--index-strategy", "unsafe-best-match")
-    assert ("--index", "file:///opt/pypi/simple") == opted[opted.index("--index") :][:2]
+    assert opted[opted.index("--index") :][:2] == ("--index", "file:///opt/pypi/simple")
 
 
 def test_the_hash_covers_python_requirements_and_index(tmp_path: Path) -> None:
