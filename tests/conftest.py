@@ -20,7 +20,12 @@ import pytest
 from evd.client import Client
 from evd.paths import StateDir
 
-ENV_KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "UV_CACHE_DIR", "PYENV_ROOT")
+ENV_KEEP = (
+    *("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "UV_CACHE_DIR", "PYENV_ROOT"),
+    # How this machine reaches the package registry (CA bundle, proxies).
+    *("SSL_CERT_FILE", "SSL_CERT_DIR", "UV_NATIVE_TLS", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY"),
+    *("https_proxy", "http_proxy", "no_proxy"),
+)
 # One uv cache for the whole session (and across sessions): packages download once.
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("UV_CACHE_DIR", str(REPO / ".cache" / "uv"))
@@ -97,7 +102,7 @@ def evd_env(tmp_path: Path) -> Iterator[Evd]:
 
 
 def make_wheel(folder: Path, name: str, version: str, requires: tuple[str, ...] = ()) -> Path:
-    """A real pure-Python wheel of ``name`` (module ``name`` with ``VERSION``), for offline builds."""
+    """A real pure-Python wheel of ``name`` (its module holds ``VERSION``), for offline builds."""
     module = name.replace("-", "_")
     dist_info = f"{module}-{version}.dist-info"
     metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(

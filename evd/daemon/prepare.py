@@ -204,7 +204,7 @@ class Preparer:
         if environment is not None:
             return catalog.resolve(environment, job.cwd, self.environments.environ), environment
         if declared is not None and declared["has_env"] and decl_settings is not None:
-            return decl_settings, "job"
+            return decl_settings, origin.name  # "the Env declared in this file"
         if script is not None:
             return script, "pep723"
         if job.function is not None:

@@ -1,4 +1,4 @@
-"""`make demo`: a daemon in a throwaway state dir, a real job, its log and result, stop.
+"""`make demo`: a daemon in a throwaway state dir, a real Daft job in its own env, stop.
 
 Runs the real `evd` command, printing each command and what it printed, so the
 output reads like a terminal session.
@@ -35,13 +35,16 @@ def main() -> int:
         print(f"# a throwaway state dir: EVD_HOME={env['EVD_HOME']}\n")
         evd("up", env=env)
         try:
-            run_id = evd("run", "-q", "examples/wordcount.py", env=env).strip()
+            # A Daft job in the ev style: evd builds its own venv (uv), then runs it.
+            run_id = evd("run", "-q", "examples/daft_sales.py", env=env).strip()
             waited = subprocess.run(
                 [*EVD, "wait", run_id], env=env, capture_output=True, text=True, check=False
             )
             print(f"$ evd wait {run_id}\n{waited.stdout}", end="")
             evd("logs", run_id, env=env)
+            evd("result", run_id, env=env)
             evd("show", run_id, env=env)
+            evd("envs", "ls", env=env)
             evd("ps", "--all", env=env)
         finally:
             evd("down", env=env)

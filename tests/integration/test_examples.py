@@ -35,3 +35,32 @@ def test_wordcount_counts(evd: Evd) -> None:
     assert "chunk 5/5: 100000 words so far" in log
     top = [line.split() for line in log.split("top words:\n")[1].splitlines()]
     assert len(top) == 5 and sum(int(count) for _, count in top) < 100_000
+
+
+def test_daft_example_returns_the_right_totals_and_its_second_run_reuses_the_env(
+    evd: Evd,
+) -> None:
+    example = next(path for path in EXAMPLES if path.name == "daft_sales.py")
+    expected: dict[str, float] = {}
+    names = ["north", "south", "east", "west"]
+    for order in range(1000):
+        amount = float((order * 37) % 100)
+        if amount >= 10:
+            region = names[order % 4]
+            expected[region] = expected.get(region, 0.0) + amount
+    with evd.client() as client:
+        runs = [
+            client.wait(
+                client.submit(
+                    SubmitRequest(file=str(example), args=["--orders", "1000"], cwd="/")
+                ).id,
+                timeout=300,
+            )
+            for _ in range(2)
+        ]
+        assert [run.state for run in runs] == [RunState.SUCCEEDED] * 2, runs[0].reason
+        assert client.result(runs[0].id) == expected
+        second = client.get_run(runs[1].id)
+    assert second.env_hash == runs[0].env_hash
+    assert second.events is not None
+    assert RunState.BUILDING not in [event.state for event in second.events]

@@ -13,7 +13,10 @@ from evd.environments.builder import link_sdk
 from evd.environments.pep723 import settings_from_script
 from evd.sdk.checks import DeclarationError
 
-READER = "import sys; sys.path.insert(0, sys.argv.pop(1)); from evd.sdk.declare import main; main(sys.argv[1:])"
+READER = (
+    "import sys; sys.path.insert(0, sys.argv.pop(1));"
+    " from evd.sdk.declare import main; main(sys.argv[1:])"
+)
 
 
 def read(tmp_path: Path, source: str) -> dict[str, Any]:
