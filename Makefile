@@ -34,6 +34,7 @@ test: lint
 
 bench: install
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/envs.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import json
 import re
 import shutil
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,7 @@ from evd.store import Store
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 READ_TIMEOUT = 15.0
+READ_CACHE_SIZE = 256
 CODE_DIR = "code"
 # The file uses evd's SDK (or ev's): its top level must be read to find its jobs.
 _USES_SDK = re.compile(r"^\s*(from\s+evd?(\.\w+)*\s+import|import\s+evd?\b)", re.MULTILINE)
@@ -91,6 +94,7 @@ class Preparer:
         self.store = store
         self.environments = environments
         self.staging_root = state.root / "staging"
+        self._read_cache: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
 
     async def prepare(self, job: Job, environment: str | None) -> Prepared:
         """Resolve a validated submission; user mistakes end up in ``Prepared.error``."""
@@ -151,7 +155,8 @@ class Preparer:
         script = settings_from_script(source, origin.name)
         declared, entry = None, job.function
         if _USES_SDK.search(source):
-            declared, entry = self._choose_job(await self._read(snapshot, origin.parent), job)
+            declarations = await self._declarations(snapshot, origin.parent, source)
+            declared, entry = self._choose_job(declarations, job)
         decl_settings = (
             settings_from_table(declared["settings"], f"the Job in {origin.name}")
             if declared
@@ -242,6 +247,23 @@ class Preparer:
                 " pick one with `evd run FILE.py:FUNCTION`"
             )
         return with_main[0], with_main[0]["main"]
+
+    async def _declarations(self, snapshot: Path, origin_dir: Path, source: str) -> dict[str, Any]:
+        """The file's declarations, from the cache when this exact source was read before.
+
+        Declarations are a function of the source (and, rarely, of modules it
+        imports from its folder): a resubmitted file skips the ~40 ms reader.
+        """
+        key = (hashlib.sha256(source.encode()).hexdigest(), str(origin_dir))
+        cached = self._read_cache.get(key)
+        if cached is not None:
+            self._read_cache.move_to_end(key)
+            return cached
+        result = await self._read(snapshot, origin_dir)
+        self._read_cache[key] = result
+        if len(self._read_cache) > READ_CACHE_SIZE:
+            self._read_cache.popitem(last=False)
+        return result
 
     async def _read(self, snapshot: Path, origin_dir: Path) -> dict[str, Any]:
         """Run the declaration reader on ``snapshot`` (see ``evd.sdk.declare``)."""
