@@ -101,10 +101,17 @@ def evd_env(tmp_path: Path) -> Iterator[Evd]:
         kill_leftover_jobs(home)
 
 
-def make_wheel(folder: Path, name: str, version: str, requires: tuple[str, ...] = ()) -> Path:
+def make_wheel(
+    folder: Path,
+    name: str,
+    version: str,
+    requires: tuple[str, ...] = (),
+    module: str | None = None,
+) -> Path:
     """A real pure-Python wheel of ``name`` (its module holds ``VERSION``), for offline builds."""
-    module = name.replace("-", "_")
-    dist_info = f"{module}-{version}.dist-info"
+    dist = name.replace("-", "_")
+    module = module or dist
+    dist_info = f"{dist}-{version}.dist-info"
     metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
         f"Requires-Dist: {r}\n" for r in requires
     )
@@ -122,7 +129,7 @@ def make_wheel(folder: Path, name: str, version: str, requires: tuple[str, ...] 
     record.append(f"{dist_info}/RECORD,,")
     files[f"{dist_info}/RECORD"] = "\n".join(record) + "\n"
     folder.mkdir(parents=True, exist_ok=True)
-    wheel = folder / f"{module}-{version}-py3-none-any.whl"
+    wheel = folder / f"{dist}-{version}-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as archive:
         for path, text in files.items():
             archive.writestr(path, text)

@@ -9,7 +9,7 @@ import textwrap
 import threading
 from pathlib import Path
 
-from tests.conftest import Evd, wait_for
+from tests.conftest import Evd, make_wheel, wait_for
 
 EV_JOB = """
 from ev import Env, Job
@@ -315,3 +315,47 @@ def test_envs_prune_keeps_what_active_runs_need(offline_evd: Evd, tmp_path: Path
     offline_evd.cli("wait", "-q", held_id, timeout=60)
     again = run(offline_evd, str(job))  # a pruned env is simply built again
     assert again["state"] == "succeeded" and "building" in states(again)
+
+
+def test_named_envs_serve_files_and_commands(offline_evd: Evd, tmp_path: Path) -> None:
+    envs = tmp_path / "myenvs"
+    write(envs, "tools.toml", 'dependencies = ["evdtest-pkg==1.0"]\n[environ]\nTOOL = "yes"\n')
+    offline_evd.env["EVD_ENVS_PATH"] = str(envs)  # read by the CLI's caller only: pass a path
+    script = write(tmp_path, "uses.py", "import evdtest_pkg, os\nprint(os.environ['TOOL'])\n")
+    by_path = run(offline_evd, "--env", str(envs / "tools.toml"), str(script))
+    assert by_path["state"] == "succeeded" and by_path["env"] == "tools"
+    assert log_of(offline_evd, by_path).strip() == "yes"
+    command = run(offline_evd, "--env", str(envs / "tools.toml"), "--", "python", "-c",
+                  "import evdtest_pkg; print(evdtest_pkg.VERSION)")  # fmt: skip
+    assert command["state"] == "succeeded" and log_of(offline_evd, command).strip() == "1.0"
+    assert command["env_hash"] == by_path["env_hash"]
+    unknown = offline_evd.cli("run", "--env", "nope", str(script))
+    assert unknown.returncode != 0 and "no environment named 'nope'" in unknown.stderr
+
+
+def test_envs_build_ahead_of_time(offline_evd: Evd, tmp_path: Path) -> None:
+    job = write(tmp_path, "greet.py", EV_JOB)
+    out = offline_evd.cli("envs", "build", str(job), check=True, timeout=120).stdout
+    assert out.startswith("environment ") and "ready" in out
+    shown = run(offline_evd, str(job))
+    assert "building" not in states(shown)
+
+
+def test_a_job_env_that_installs_the_real_ev_sdk_gets_it(
+    offline_evd: Evd, tmp_path: Path, wheels: Path
+) -> None:
+    make_wheel(wheels, "ev-sdk", "9.9", module="ev")  # a stand-in for the real ev-sdk
+    job = write(
+        tmp_path,
+        "real_ev.py",
+        """\
+        # /// script
+        # dependencies = ["ev-sdk==9.9"]
+        # ///
+        import ev, evd
+        print("ev", getattr(ev, "VERSION", "is evd's alias"), "evd", evd.__version__)
+        """,
+    )
+    shown = run(offline_evd, str(job))
+    assert shown["state"] == "succeeded", log_of(offline_evd, shown)
+    assert log_of(offline_evd, shown).startswith("ev 9.9 evd ")
