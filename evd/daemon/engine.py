@@ -113,6 +113,8 @@ class Engine:
         self._loop = loop
         self._watcher = ExitWatcher(loop)
         self.recorder.attach(loop)
+        # Submits that were being prepared when the last daemon stopped.
+        shutil.rmtree(self.preparer.staging_root, ignore_errors=True)
         self.reconcile()
         self.recorder.flush()
         self._tick()

@@ -109,7 +109,7 @@ class Preparer:
         )
         try:
             if job.file is None:
-                self._prepare_command(prepared, job, environment)
+                await self._prepare_command(prepared, job, environment)
             else:
                 await self._prepare_file(prepared, job, environment)
         except NoPython as error:
@@ -120,11 +120,11 @@ class Preparer:
 
     # -- commands -----------------------------------------------------------------
 
-    def _prepare_command(self, prepared: Prepared, job: Job, environment: str | None) -> None:
+    async def _prepare_command(self, prepared: Prepared, job: Job, environment: str | None) -> None:
         if environment is None:
             return
         settings = catalog.resolve(environment, job.cwd, self.environments.environ)
-        self._apply(prepared, job, settings, source=f"--env {environment}")
+        await self._apply(prepared, job, settings, source=f"--env {environment}")
 
     # -- files --------------------------------------------------------------------
 
@@ -179,7 +179,7 @@ class Preparer:
         if declared is not None and not job.name_given:
             prepared.name = declared["name"]
         self._copy_includes(settings.include, origin.parent, code)
-        self._apply(prepared, job, settings, source=source_name)
+        await self._apply(prepared, job, settings, source=source_name)
         assert prepared.env_spec is not None
         python = str(self.environments.builder.python(prepared.env_spec.content_hash))
         if entry is not None:
@@ -313,13 +313,17 @@ class Preparer:
 
     # -- both ---------------------------------------------------------------------
 
-    def _apply(self, prepared: Prepared, job: Job, settings: JobSettings, *, source: str) -> None:
+    async def _apply(
+        self, prepared: Prepared, job: Job, settings: JobSettings, *, source: str
+    ) -> None:
         """Settings → the run: env spec, policies, volumes, secrets."""
         if prepared.timeout is None:
             prepared.timeout = settings.timeout
         if job.priority is None and settings.priority is not None:
             prepared.priority = settings.priority
         vols = volumes.resolve(settings.volumes, self.store)
+        for volume in vols:  # hashing a file may take a while: off the loop
+            volume["version"] = await asyncio.to_thread(volumes.version_of, Path(volume["path"]))
         shell, missing = secrets.gather(
             settings.secrets, self.state.root / secrets.SECRETS_FILE, job.env
         )

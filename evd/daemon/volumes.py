@@ -43,7 +43,11 @@ def version_of(path: Path) -> str:
 
 
 def resolve(names: tuple[str, ...], store: Store) -> list[dict[str, Any]]:
-    """Each volume's name, path, variable and version; ``DeclarationError`` if one is unknown."""
+    """Each volume's name, path and variable; ``DeclarationError`` if one is unknown.
+
+    ``version`` is left for the caller to fill with ``version_of`` (it may read
+    a whole file, so the daemon does it off its loop).
+    """
     found = []
     for name in names:
         volume = store.get_volume(name)
@@ -64,7 +68,7 @@ def resolve(names: tuple[str, ...], store: Store) -> list[dict[str, Any]]:
                 "name": name,
                 "path": str(path),
                 "env_var": volume_env_var(name),
-                "version": version_of(path),
+                "version": "",
             }
         )
     return found

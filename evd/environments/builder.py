@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ctypes
 import json
 import logging
 import os
 import shutil
+import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -33,6 +35,25 @@ log = logging.getLogger("evd.builder")
 READY_FILE = "evd-env.json"
 SDK_PTH = "_evd_sdk.pth"
 TAIL_LINES = 25
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_daemon(daemon_pid: int) -> Callable[[], None]:
+    """A ``preexec_fn``: the build is killed if the daemon dies (SIGKILL included).
+
+    Otherwise an orphaned uv could go on writing into a venv folder that the
+    next daemon has removed and is building again.
+    """
+
+    def preexec() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != daemon_pid:  # the daemon died before prctl took effect
+            os._exit(1)
+
+    return preexec
 
 
 class BuildFailed(Exception):
@@ -194,6 +215,7 @@ class Builder:
             stderr=asyncio.subprocess.STDOUT,
             env={**self.environ, **(extra or {})},
             cwd=self.root,  # not the daemon's cwd: no project's uv settings leak in
+            preexec_fn=_die_with_daemon(os.getpid()),
         )
         assert process.stdout is not None
         tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)

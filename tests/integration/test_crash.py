@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import sys
+import tarfile
 from pathlib import Path
 
 from evd.models import RunState, SubmitRequest, parse_iso
@@ -104,3 +106,94 @@ def test_down_leaves_jobs_running_and_up_readopts_them(evd: Evd) -> None:
     final = evd.client().wait(run.id, timeout=30)
     assert final.state is RunState.SUCCEEDED
     assert Path(final.log_path).read_text() == "done\n"
+
+
+SLOW_BACKEND = """
+import os, time, zipfile
+
+METADATA = "Metadata-Version: 2.1\\nName: evdtest-slow\\nVersion: 1.0\\n"
+WHEEL = "Wheel-Version: 1.0\\nGenerator: t\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    time.sleep(float(os.environ.get("EVDTEST_BUILD_SECONDS", "3")))
+    name = "evdtest_slow-1.0-py3-none-any.whl"
+    info = "evdtest_slow-1.0.dist-info"
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as wheel:
+        wheel.writestr("evdtest_slow/__init__.py", "VERSION = '1.0'\\n")
+        wheel.writestr(f"{info}/METADATA", METADATA)
+        wheel.writestr(f"{info}/WHEEL", WHEEL)
+        wheel.writestr(f"{info}/RECORD", "")
+    return name
+"""
+
+
+def slow_sdist(folder: Path) -> None:
+    """A source package whose (dependency-free, in-tree) build backend takes 3 s."""
+    files = {
+        "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "backend"\n'
+        'backend-path = ["."]\n[project]\nname = "evdtest-slow"\nversion = "1.0"\n',
+        "backend.py": f"# {folder}\n{SLOW_BACKEND}",  # new to uv's cache: really built
+        "PKG-INFO": "Metadata-Version: 2.1\nName: evdtest-slow\nVersion: 1.0\n",
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(folder / "evdtest_slow-1.0.tar.gz", "w:gz") as archive:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"evdtest_slow-1.0/{name}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+
+
+def test_kill_9_during_a_build_builds_again_after_restart(
+    offline_evd: Evd, wheels: Path, tmp_path: Path
+) -> None:
+    slow_sdist(wheels)
+    job = tmp_path / "slow.py"
+    job.write_text(
+        "# /// script\n# dependencies = ['evdtest-slow==1.0']\n# ///\n"
+        "import evdtest_slow\nprint('slow', evdtest_slow.VERSION)\n"
+    )
+    with offline_evd.client() as client:
+        run = client.submit(SubmitRequest(file=str(job), cwd=str(tmp_path)))
+        assert run.state is RunState.BUILDING
+    build_log = Path(run.log_path).parent / "build.log"
+    wait_for(lambda: build_log.exists() and "uv pip install" in build_log.read_text())
+    crash(offline_evd)
+    offline_evd.up()
+    with offline_evd.client() as client:
+        final = client.wait(run.id, timeout=60)
+        log = b"".join(client.logs(run.id)).decode()
+        events = client.get_run(run.id).events
+    assert final.state is RunState.SUCCEEDED, final.reason
+    assert log.strip() == "slow 1.0"
+    assert events is not None
+    reasons = [e.reason or "" for e in events if e.state is RunState.BUILDING]
+    assert reasons[-1].endswith("again after a restart")
+    venvs = [p for p in (offline_evd.home / "envs").iterdir() if p.is_dir()]
+    assert all((p / "evd-env.json").exists() for p in venvs)
+
+
+def test_a_build_dies_with_its_daemon(offline_evd: Evd, wheels: Path, tmp_path: Path) -> None:
+    slow_sdist(wheels)
+    job = tmp_path / "slow.py"
+    job.write_text("# /// script\n# dependencies = ['evdtest-slow==1.0']\n# ///\n")
+    with offline_evd.client() as client:
+        run = client.submit(SubmitRequest(file=str(job), cwd=str(tmp_path)))
+    build_log = Path(run.log_path).parent / "build.log"
+    wait_for(lambda: build_log.exists() and "uv pip install" in build_log.read_text())
+    daemon = offline_evd.daemon_pid()
+    builders = [
+        int(pid) for pid in os.listdir("/proc") if pid.isdigit() and _parent_of(int(pid)) == daemon
+    ]
+    assert builders, "no uv process under the daemon"
+    crash(offline_evd)
+    for pid in builders:
+        wait_for(lambda pid=pid: process_gone(pid))  # type: ignore[misc]
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
