@@ -182,13 +182,21 @@ def test_a_build_dies_with_its_daemon(offline_evd: Evd, wheels: Path, tmp_path: 
     build_log = Path(run.log_path).parent / "build.log"
     wait_for(lambda: build_log.exists() and "uv pip install" in build_log.read_text())
     daemon = offline_evd.daemon_pid()
-    builders = [
-        int(pid) for pid in os.listdir("/proc") if pid.isdigit() and _parent_of(int(pid)) == daemon
-    ]
-    assert builders, "no uv process under the daemon"
+    builders: list[int] = []
+
+    def uv_started() -> bool:
+        builders[:] = [
+            int(pid)
+            for pid in os.listdir("/proc")
+            if pid.isdigit() and _parent_of(int(pid)) == daemon
+        ]
+        return bool(builders)
+
+    wait_for(uv_started)  # the log line is written just before uv starts
     crash(offline_evd)
     for pid in builders:
-        wait_for(lambda pid=pid: process_gone(pid))  # type: ignore[misc]
+        # Well before its 3 s build could end by itself.
+        wait_for(lambda pid=pid: process_gone(pid), timeout=1.5)  # type: ignore[misc]
 
 
 def _parent_of(pid: int) -> int | None:
