@@ -116,7 +116,10 @@ def _follow(client: Client, run: Run) -> int:
             f"stopped following; run {run.id} goes on (`evd logs {run.id} -f` to follow it again)"
         )
         return 130
-    if final.state is not RunState.SUCCEEDED:
+    if final.started_at is None and final.state is RunState.FAILED:
+        # The log just printed ends with the reason: say only that it never ran.
+        error(f"run {final.id} ({final.name}) failed before it started")
+    elif final.state is not RunState.SUCCEEDED:
         error(summary(final))
     return exit_status(final)
 

@@ -217,15 +217,7 @@ class Engine:
         return run_id
 
     def _fail_at_submit(self, record: RunRecord, reason: str, failed_by: FailedBy) -> None:
-        with (
-            contextlib.suppress(OSError),
-            open(self.state.run_dir(record.id) / LOG_FILE, "a", encoding="utf-8") as out,
-        ):
-            out.write(f"evd: {reason}\n")
-        now = self.clock()
-        self.recorder.record(
-            record.id, RunState.FAILED, reason, now, ended_at=now, failed_by=failed_by
-        )
+        self._fail_to_start(record.id, reason, failed_by)
         self.recorder.flush()
 
     def _queue_or_build(self, record: RunRecord, why: str = "") -> None:
@@ -335,6 +327,12 @@ class Engine:
         self._watch(LiveRun(run_id=run_id, pid=pid, run_dir=run_dir), record.timeout, started)
 
     def _fail_to_start(self, run_id: int, reason: str, failed_by: FailedBy) -> None:
+        """Record a run that never started; its log says why too (watched folders file it)."""
+        with (
+            contextlib.suppress(OSError),
+            open(self.state.run_dir(run_id) / LOG_FILE, "a", encoding="utf-8") as out,
+        ):
+            out.write(f"evd: {reason}\n")
         now = self.clock()
         self.recorder.record(
             run_id, RunState.FAILED, reason, now, ended_at=now, failed_by=failed_by
