@@ -9,6 +9,9 @@ import textwrap
 import threading
 from pathlib import Path
 
+import pytest
+
+from evd.environments.pythons import Pythons, own
 from tests.conftest import Evd, make_wheel, wait_for
 
 EV_JOB = """
@@ -359,3 +362,26 @@ def test_a_job_env_that_installs_the_real_ev_sdk_gets_it(
     shown = run(offline_evd, str(job))
     assert shown["state"] == "succeeded", log_of(offline_evd, shown)
     assert log_of(offline_evd, shown).startswith("ev 9.9 evd ")
+
+
+def test_a_python_off_path_is_found_for_a_version_range(offline_evd: Evd, tmp_path: Path) -> None:
+    """Like Daft's own scripts (`requires-python = ">=3.12, <3.13"`): any Python evd finds."""
+    others = [p for p in Pythons(offline_evd.env).all() if p.version[:2] != own().version[:2]]
+    if not others:
+        pytest.skip("this machine has only one Python version")
+    wanted = others[0]
+    major, minor = wanted.version[:2]
+    script = write(
+        tmp_path,
+        "pinned.py",
+        f"""\
+        # /// script
+        # requires-python = ">={major}.{minor}, <{major}.{minor + 1}"
+        # ///
+        import sys
+        print(".".join(map(str, sys.version_info[:3])))
+        """,
+    )
+    shown = run(offline_evd, str(script))
+    assert shown["state"] == "succeeded", log_of(offline_evd, shown)
+    assert log_of(offline_evd, shown).strip() == wanted.version_text
