@@ -115,6 +115,8 @@ class Engine:
         self.recorder.attach(loop)
         # Submits that were being prepared when the last daemon stopped.
         shutil.rmtree(self.preparer.staging_root, ignore_errors=True)
+        # Find the machine's Pythons off the loop (a few probes) before the first submit needs them.
+        loop.run_in_executor(None, self.environments.pythons.all)
         self.reconcile()
         self.recorder.flush()
         self._tick()
@@ -162,10 +164,8 @@ class Engine:
         A job file with a mistake still becomes a run, recorded as failed with
         the reason (see ``evd.daemon.prepare``).
         """
-        if not self.accepting:
-            raise ShuttingDown("evd is shutting down and takes no new runs; `evd up` restarts it")
-        job = validate(request)
         self._check_accepting()
+        job = validate(request)
         prepared = await self.preparer.prepare(job, request.environment)
         try:
             self._check_accepting()  # the world may have changed while the file was read

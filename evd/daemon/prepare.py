@@ -116,6 +116,11 @@ class Preparer:
             prepared.error, prepared.failed_by = str(error), FailedBy.BUILD
         except DeclarationError as error:
             prepared.error = str(error)
+        except FileNotFoundError as error:
+            prepared.error = f"the job file vanished while evd read it: {error.filename}"
+        except OSError as error:  # a full disk, permissions: not the job's fault
+            prepared.error = f"evd could not copy the job into its run folder: {error}"
+            prepared.failed_by = FailedBy.EVD
         return prepared
 
     # -- commands -----------------------------------------------------------------
@@ -335,7 +340,9 @@ class Preparer:
             )
         prepared.shell_secrets = shell
         if prepared.env is not None:
-            prepared.env = {k: v for k, v in prepared.env.items() if k not in shell}
+            # Whatever their source, secrets' values never reach the database.
+            hidden = set(settings.secrets)
+            prepared.env = {k: v for k, v in prepared.env.items() if k not in hidden}
         spec = self.environments.spec_for(settings)
         prepared.env_spec = spec
         prepared.spec.update(

@@ -33,7 +33,6 @@ description        yes  yes  yes                    no
 
 from __future__ import annotations
 
-import copy
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,20 +211,32 @@ class Env:
         return volume
 
     def clone_with(self, **changes: Any) -> Env:
-        """A copy of this Env with some settings replaced (the original is unchanged)."""
-        clone = copy.deepcopy(self)
-        compute = {key: changes.pop(key) for key in _COMPUTE if key in changes}
-        if "resources" in changes:
-            clone.resources = merge_resources(changes.pop("resources"))
-        if compute:
-            clone.resources = merge_resources(Resources(**clone.resources), **compute)
-        for key, value in changes.items():
-            setter = _CLONE_SETTERS.get(key)
-            if setter is None:
-                known = ", ".join(sorted([*_CLONE_SETTERS, "resources", *_COMPUTE]))
-                raise DeclarationError(f"clone_with got an unknown setting {key!r}; known: {known}")
-            setter(clone, value)
-        return clone
+        """A copy of this Env with some settings replaced (the original is unchanged).
+
+        Takes ``Env(...)``'s keyword arguments; compute settings (``cpus=``...)
+        merge into the current resources rather than replacing them.
+        """
+        current: dict[str, Any] = {
+            "python": self.python,
+            "name": self.name,
+            "dependencies": list(self.packages),
+            "environ": dict(self.environ),
+            "secrets": list(self.secrets),
+            "include": list(self.includes),
+            "volumes": [v.name for v in self.volumes],
+            "resources": None if "resources" in changes else Resources(**self.resources),
+            "retries": self.retries,
+            "timeout": self.timeout,
+            "priority": self.priority,
+            "description": self.description,
+        }
+        known = sorted({*current, *_COMPUTE})
+        unknown = sorted(set(changes) - set(known))
+        if unknown:
+            raise DeclarationError(
+                f"clone_with got an unknown setting {unknown[0]!r}; known: {', '.join(known)}"
+            )
+        return Env(**{**current, **changes})
 
     def to_dict(self) -> dict[str, Any]:
         """The declaration as evd reads it (the same keys as a ``[tool.evd]`` table)."""
@@ -264,64 +275,3 @@ def merge_resources(
     merged = resources.to_dict() if resources else {}
     merged.update(Resources(cpus=cpus, memory=memory, gpus=gpus, gpu_memory=gpu_memory).to_dict())
     return merged
-
-
-def _set_python(env: Env, value: Any) -> None:
-    env.python = check_python(value)
-
-
-def _set_dependencies(env: Env, value: Any) -> None:
-    env.packages = check_requirements(value)
-
-
-def _set_environ(env: Env, value: Any) -> None:
-    env.environ = Environ(value)
-
-
-def _set_secrets(env: Env, value: Any) -> None:
-    env.secrets = []
-    for name in value:
-        env.secret(name)
-
-
-def _set_include(env: Env, value: Any) -> None:
-    env.includes = check_paths(value, "include")
-
-
-def _set_volumes(env: Env, value: Any) -> None:
-    env.volumes = [Volume(name) for name in value]
-
-
-def _set_name(env: Env, value: Any) -> None:
-    env.name = None if value is None else check_name(value, "environment")
-
-
-def _set_retries(env: Env, value: Any) -> None:
-    env.retries = check_int(value, "retries", minimum=0)
-
-
-def _set_timeout(env: Env, value: Any) -> None:
-    env.timeout = check_duration(value, "timeout")
-
-
-def _set_priority(env: Env, value: Any) -> None:
-    env.priority = None if value is None else check_int(value, "priority")
-
-
-def _set_description(env: Env, value: Any) -> None:
-    env.description = check_text(value, "description")
-
-
-_CLONE_SETTERS = {
-    "python": _set_python,
-    "dependencies": _set_dependencies,
-    "environ": _set_environ,
-    "secrets": _set_secrets,
-    "include": _set_include,
-    "volumes": _set_volumes,
-    "name": _set_name,
-    "retries": _set_retries,
-    "timeout": _set_timeout,
-    "priority": _set_priority,
-    "description": _set_description,
-}

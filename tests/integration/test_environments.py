@@ -269,10 +269,11 @@ def test_secrets_reach_the_job_and_nothing_else(offline_evd: Evd, tmp_path: Path
         """,
     )
     offline_evd.env["SHELL_TOKEN"] = "shell-s3cr3t"
+    offline_evd.env["FILE_TOKEN"] = "a-shell-copy-s3cr3t"  # the file's value wins
     try:
         shown = run(offline_evd, str(job))
     finally:
-        del offline_evd.env["SHELL_TOKEN"]
+        del offline_evd.env["SHELL_TOKEN"], offline_evd.env["FILE_TOKEN"]
     assert shown["state"] == "succeeded", log_of(offline_evd, shown)
     assert "s3cr3t" not in json.dumps(shown)
     assert "s3cr3t" not in offline_evd.cli("show", str(shown["id"])).stdout
