@@ -23,7 +23,6 @@ from evd.environments.spec import EnvSpec
 from evd.errors import StorageError
 from evd.models import FailedBy, RunState
 from evd.paths import StateDir
-from evd.runner.shim import LOG_FILE
 from evd.store import RunRecord
 from evd.store.records import EnvRecord
 
@@ -40,14 +39,21 @@ class Builds:
         state: StateDir,
         environments: Environments,
         recorder: Recorder,
+        *,
         on_ready: Callable[[int], None],
+        on_failed: Callable[[int, str, FailedBy], None],
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """``on_ready(run_id)`` is called (on the loop) when a waiting run may be queued."""
+        """Tell the engine through ``on_ready`` and ``on_failed``, on the loop.
+
+        ``on_ready(run_id)``: the run's venv is ready, it may be queued.
+        ``on_failed(run_id, reason, failed_by)``: its venv cannot be built.
+        """
         self.state = state
         self.environments = environments
         self.recorder = recorder
         self.on_ready = on_ready
+        self.on_failed = on_failed
         self.clock = clock
         self.waiting: dict[int, str] = {}  # run id -> the env hash it waits for
         self._builders: dict[str, int] = {}  # env hash -> the run whose log gets the output
@@ -122,12 +128,8 @@ class Builds:
         if self.waiting.pop(run_id, None) is None:
             return  # cancelled meanwhile
         self._note(log_file, f"evd: {reason}\n")
-        self._note(self.state.run_dir(run_id) / LOG_FILE, f"evd: {reason}\n")
-        now = self.clock()
         with contextlib.suppress(StorageError):
-            self.recorder.record(
-                run_id, RunState.FAILED, reason, now, ended_at=now, failed_by=failed_by
-            )
+            self.on_failed(run_id, reason, failed_by)
 
     @staticmethod
     def _note(log_file: Path, text: str) -> None:

@@ -89,7 +89,14 @@ class Engine:
         )
         self.environments = environments or Environments(state, os.environ, {})
         self.preparer = Preparer(state, store, self.environments)
-        self.builds = Builds(state, self.environments, self.recorder, self._env_ready, clock)
+        self.builds = Builds(
+            state,
+            self.environments,
+            self.recorder,
+            on_ready=self._env_ready,
+            on_failed=self._fail_to_start,
+            clock=clock,
+        )
         self._log_timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watcher: ExitWatcher | None = None
@@ -173,11 +180,11 @@ class Engine:
         except BaseException:
             self.preparer.discard(prepared)
             raise
-        record = self.get(run_id)
         if prepared.error is not None:
-            self._fail_at_submit(record, prepared.error, prepared.failed_by)
+            self._fail_to_start(run_id, prepared.error, prepared.failed_by)
+            self.recorder.flush()
         else:
-            self._queue_or_build(record)
+            self._queue_or_build(self.get(run_id))
         return self.get(run_id)
 
     def _store_prepared(self, prepared: Prepared) -> int:
@@ -208,17 +215,14 @@ class Engine:
                 prepared.staging = None
             else:
                 run_dir.mkdir(exist_ok=True)
-            secrets.save_for_run(run_dir, prepared.shell_secrets)
+            if prepared.error is None:
+                secrets.save_for_run(run_dir, prepared.shell_secrets)
             self.recorder.flush()  # durable before anyone learns the id
         except BaseException:
             self.recorder.discard_uncommitted()
             shutil.rmtree(run_dir, ignore_errors=True)
             raise
         return run_id
-
-    def _fail_at_submit(self, record: RunRecord, reason: str, failed_by: FailedBy) -> None:
-        self._fail_to_start(record.id, reason, failed_by)
-        self.recorder.flush()
 
     def _queue_or_build(self, record: RunRecord, why: str = "") -> None:
         """Queue a run whose venv is ready; build the venv of one whose is not."""
@@ -228,11 +232,13 @@ class Engine:
         self.queue.add(QueuedRun(id=record.id, priority=record.priority))
         self._tick()
 
-    def _env_ready(self, run_id: int) -> None:
+    def _env_ready(self, run_id: int, *, tick: bool = True) -> None:
+        """A run's venv is ready: back to ``queued``, to wait for a slot."""
         record = self.get(run_id)
         self.recorder.record(run_id, RunState.QUEUED, None, self.clock())
         self.queue.add(QueuedRun(id=run_id, priority=record.priority))
-        self._tick()
+        if tick:
+            self._tick()
 
     def get(self, run_id: int) -> RunRecord:
         """The run, or ``RunNotFound``."""
@@ -253,6 +259,7 @@ class Engine:
             self.recorder.record(
                 run_id, RunState.CANCELLED, "cancelled before it started", now, ended_at=now
             )
+            secrets.forget_for_run(self.state.run_dir(run_id))
             if run_id in self.queue:
                 self.queue.remove(run_id)
         else:
@@ -301,10 +308,7 @@ class Engine:
             env = job_environment(record, self.state, venv)
             check_startable(record.command, record.cwd, env)
             pid = spawn(run_dir, record.cwd, record.command, env)
-        except DeclarationError as error:
-            self._fail_to_start(run_id, str(error), FailedBy.USER)
-            return
-        except SpawnError as error:
+        except (DeclarationError, SpawnError) as error:  # a secret gone, a program missing
             self._fail_to_start(run_id, str(error), FailedBy.USER)
             return
         except OSError as error:
@@ -328,9 +332,11 @@ class Engine:
 
     def _fail_to_start(self, run_id: int, reason: str, failed_by: FailedBy) -> None:
         """Record a run that never started; its log says why too (watched folders file it)."""
+        run_dir = self.state.run_dir(run_id)
+        secrets.forget_for_run(run_dir)
         with (
             contextlib.suppress(OSError),
-            open(self.state.run_dir(run_id) / LOG_FILE, "a", encoding="utf-8") as out,
+            open(run_dir / LOG_FILE, "a", encoding="utf-8") as out,
         ):
             out.write(f"evd: {reason}\n")
         now = self.clock()
@@ -449,8 +455,10 @@ class Engine:
             if pid is None:
                 if record.state is RunState.QUEUED:
                     self.queue.add(QueuedRun(id=record.id, priority=record.priority))
+                elif not self.builds.needs_build(record):  # built, or its build finished
+                    self._env_ready(record.id, tick=False)
                 elif record.state is RunState.BUILDING:
-                    self._queue_or_build(record, " again after a restart")
+                    self.builds.start(record, " again after a restart")
                 else:
                     self.recorder.record(
                         record.id,
