@@ -142,21 +142,8 @@ class Preparer:
         prepared.staging = staging
         prepared.name = job.name or origin.name
         prepared.spec = {"source": str(origin), "function": job.function}
-        size = origin.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise DeclarationError(
-                f"{origin.name} is {size // (1024 * 1024)} MiB; a job file over"
-                f" {MAX_FILE_BYTES // (1024 * 1024)} MiB is not a script evd will run"
-            )
-        snapshot = code / origin.name
-        shutil.copy2(origin, snapshot)
+        snapshot, source = self._snapshot(origin, code)
         prepared.spec["file"] = str(snapshot)
-        try:
-            source = snapshot.read_bytes().decode("utf-8")
-        except UnicodeDecodeError:
-            raise DeclarationError(
-                f"{origin.name} is not UTF-8 text; is it really a Python script?"
-            ) from None
         script = settings_from_script(source, origin.name)
         declared, entry = None, job.function
         if _USES_SDK.search(source):
@@ -175,12 +162,7 @@ class Preparer:
             decl_settings=decl_settings,
             script=script,
         )
-        settings = env_layer
-        for layer in (script, decl_settings):
-            if layer is not None and layer is not env_layer:
-                settings = settings.merged(
-                    dataclasses.replace(layer, python=None, dependencies=None)
-                )
+        settings = _layer(env_layer, script, decl_settings)
         if declared is not None and not job.name_given:
             prepared.name = declared["name"]
         self._copy_includes(settings.include, origin.parent, code)
@@ -199,6 +181,24 @@ class Preparer:
             prepared.command = [python, str(snapshot), *job.args]
         prepared.spec["kind"] = prepared.kind
         prepared.spec["entry"] = entry
+
+    @staticmethod
+    def _snapshot(origin: Path, code: Path) -> tuple[Path, str]:
+        """Copy the job file into ``code``; return the copy and its text."""
+        size = origin.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise DeclarationError(
+                f"{origin.name} is {size // (1024 * 1024)} MiB; a job file over"
+                f" {MAX_FILE_BYTES // (1024 * 1024)} MiB is not a script evd will run"
+            )
+        snapshot = code / origin.name
+        shutil.copy2(origin, snapshot)
+        try:
+            return snapshot, snapshot.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            raise DeclarationError(
+                f"{origin.name} is not UTF-8 text; is it really a Python script?"
+            ) from None
 
     def _env_layer(
         self,
@@ -358,3 +358,12 @@ class Preparer:
         """Remove a staging folder that will not become a run's."""
         if prepared.staging is not None:
             shutil.rmtree(prepared.staging, ignore_errors=True)
+
+
+def _layer(env_layer: JobSettings, *others: JobSettings | None) -> JobSettings:
+    """``env_layer`` (which alone picks the Python and packages) with the others on top."""
+    settings = env_layer
+    for layer in others:
+        if layer is not None and layer is not env_layer:
+            settings = settings.merged(dataclasses.replace(layer, python=None, dependencies=None))
+    return settings
