@@ -215,6 +215,11 @@ class Client:
         """Delete finished runs that ended more than ``older_than`` seconds ago."""
         return int(self._call("POST", "/v1/prune", PruneRequest(older_than).__dict__)["removed"])
 
+    def gpus(self) -> dict[str, Any]:
+        """The machine's CPUs, memory and GPUs (``Inventory.to_dict``), read now."""
+        data: dict[str, Any] = self._call("GET", "/v1/gpus")
+        return data
+
     def result(self, run_id: int) -> Any:
         """The value the run's ``main`` returned (``Conflict`` if it has none)."""
         return self._call("GET", f"/v1/runs/{int(run_id)}/result")["result"]

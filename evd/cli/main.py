@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 
 from evd import __version__
-from evd.cli import daemon_ctl, envs, runs
+from evd.cli import daemon_ctl, envs, machine, runs
 from evd.cli.output import error
 from evd.errors import EvdError
 
@@ -26,6 +26,7 @@ HANDLERS: dict[str, Handler] = {
     "result": runs.cmd_result,
     "envs": envs.cmd_envs,
     "volumes": envs.cmd_volumes,
+    "gpus": machine.cmd_gpus,
 }
 
 
@@ -42,6 +43,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     runs.run_parser(sub)
     runs.add_listing_parsers(sub)
     envs.add_parsers(sub)
+    machine.add_parsers(sub)
     return parser, sub.choices["run"]
 
 

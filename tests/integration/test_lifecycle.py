@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -102,3 +103,15 @@ def test_down_releases_streams_and_waiters_with_a_message(evd: Evd) -> None:
     assert waiter.returncode == 1 and "carries on under its shim" in wait_err
     _, follow_err = follower.communicate(timeout=10)
     assert follower.returncode == 1 and "evd stopped while following run" in follow_err
+
+
+def test_evd_gpus_shows_fake_gpus_and_what_the_daemons_cuda_visible_devices_hides(
+    evd_env: Evd,
+) -> None:
+    evd_env.env.update({"EVD_FAKE_GPUS": "3x24GiB", "CUDA_VISIBLE_DEVICES": "0,2"})
+    evd_env.up()
+    shown = evd_env.cli("gpus", check=True).stdout
+    assert "GPUs from fake" in shown and "Fake GPU 24 GiB" in shown
+    assert "hidden by the daemon's CUDA_VISIBLE_DEVICES: GPU 1" in shown
+    listing = json.loads(evd_env.cli("gpus", "--json", check=True).stdout)
+    assert [gpu["index"] for gpu in listing["gpus"]] == [0, 2]

@@ -1,0 +1,200 @@
+"""What the machine has: CPUs and memory (psutil), GPUs (NVML through ``nvidia-ml-py``).
+
+No NVIDIA driver is not an error: the machine simply has no GPUs. ``EVD_FAKE_GPUS``
+(``4x24GiB``, or a list such as ``2x80GiB,1x24GiB``) describes GPUs for machines
+without them; the scheduler and the runner treat them exactly like real ones,
+so CI exercises every GPU path. A ``CUDA_VISIBLE_DEVICES`` set on the daemon
+limits which devices evd may use (by index or UUID).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import psutil
+
+from evd.units import parse_size
+
+_FAKE_PART = re.compile(r"(?:(\d+)\s*x\s*)?(\d+(?:\.\d+)?\s*[A-Za-z]*)")
+
+
+@dataclass(frozen=True)
+class GpuProcess:
+    """A process NVML sees on a device, and the device memory it holds (bytes, if known)."""
+
+    pid: int
+    used_memory: int | None
+
+
+@dataclass(frozen=True)
+class Gpu:
+    """One device as NVML (or ``EVD_FAKE_GPUS``) describes it."""
+
+    index: int
+    uuid: str
+    name: str
+    memory_total: int
+    memory_used: int = 0
+    utilization: int | None = None  # percent, when NVML reports it
+    processes: tuple[GpuProcess, ...] = ()
+    problem: str | None = None  # why the device must not be used (ECC errors, lost), if any
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API's form."""
+        return {
+            "index": self.index,
+            "uuid": self.uuid,
+            "name": self.name,
+            "memory_total": self.memory_total,
+            "memory_used": self.memory_used,
+            "utilization": self.utilization,
+            "processes": [{"pid": p.pid, "used_memory": p.used_memory} for p in self.processes],
+            "problem": self.problem,
+        }
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """The machine's capacity as evd may use it."""
+
+    cpus: int
+    memory: int
+    gpus: tuple[Gpu, ...] = ()
+    source: str = "none"  # nvml | fake | none
+    note: str | None = None  # why there are no GPUs, when there are none
+    hidden: tuple[int, ...] = field(default=())  # devices CUDA_VISIBLE_DEVICES keeps from evd
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API's form."""
+        return {
+            "cpus": self.cpus,
+            "memory": self.memory,
+            "source": self.source,
+            "note": self.note,
+            "hidden": list(self.hidden),
+            "gpus": [gpu.to_dict() for gpu in self.gpus],
+        }
+
+
+def parse_fake_gpus(text: str) -> list[Gpu]:
+    """``4x24GiB`` → four 24 GiB GPUs; parts separated by commas (``2x80GiB,1x24GiB``)."""
+    gpus: list[Gpu] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        match = _FAKE_PART.fullmatch(part)
+        if not match:
+            raise ValueError(
+                f"bad EVD_FAKE_GPUS part {part!r}:"
+                " write COUNTxSIZE, e.g. 4x24GiB or 2x80GiB,1x24GiB"
+            )
+        count = int(match.group(1) or 1)
+        size = parse_size(match.group(2))
+        for _ in range(count):
+            index = len(gpus)
+            gpus.append(
+                Gpu(
+                    index=index,
+                    uuid=f"GPU-fake-{index:04d}",
+                    name=f"Fake GPU {size // 1024**3} GiB",
+                    memory_total=size,
+                )
+            )
+    return gpus
+
+
+class Nvml(Protocol):
+    """The part of ``pynvml`` evd uses (a small fake stands in for it in tests)."""
+
+    def nvmlInit(self) -> None: ...  # noqa: D102
+    def nvmlDeviceGetCount(self) -> int: ...  # noqa: D102
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> Any: ...  # noqa: D102
+    def nvmlDeviceGetUUID(self, handle: Any) -> str: ...  # noqa: D102
+    def nvmlDeviceGetName(self, handle: Any) -> str: ...  # noqa: D102
+    def nvmlDeviceGetMemoryInfo(self, handle: Any) -> Any: ...  # noqa: D102
+    def nvmlDeviceGetUtilizationRates(self, handle: Any) -> Any: ...  # noqa: D102
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: Any) -> list[Any]: ...  # noqa: D102
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def read_nvml(nvml: Nvml) -> list[Gpu]:
+    """Every device NVML reports, with its memory, utilisation and processes.
+
+    A device whose details cannot be read is kept, marked with the problem, so
+    it is drained rather than silently lost.
+    """
+    gpus = []
+    for index in range(nvml.nvmlDeviceGetCount()):
+        try:
+            handle = nvml.nvmlDeviceGetHandleByIndex(index)
+            memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+            uuid = _text(nvml.nvmlDeviceGetUUID(handle))
+            name = _text(nvml.nvmlDeviceGetName(handle))
+        except Exception as error:  # NVMLError_GpuIsLost and friends
+            gpus.append(Gpu(index, f"GPU-unreadable-{index}", "unknown", 0, problem=str(error)))
+            continue
+        try:
+            utilization: int | None = int(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+        except Exception:  # not supported on every device
+            utilization = None
+        try:
+            processes = tuple(
+                GpuProcess(int(p.pid), p.usedGpuMemory)
+                for p in nvml.nvmlDeviceGetComputeRunningProcesses(handle)
+            )
+        except Exception:
+            processes = ()
+        gpus.append(
+            Gpu(index, uuid, name, int(memory.total), int(memory.used), utilization, processes)
+        )
+    return gpus
+
+
+def visible(gpus: list[Gpu], cuda_visible_devices: str | None) -> tuple[list[Gpu], list[int]]:
+    """The devices a ``CUDA_VISIBLE_DEVICES`` on the daemon allows, and the indexes of the rest.
+
+    Entries are indexes or UUID prefixes (``GPU-8f3a``), as CUDA reads them.
+    """
+    if cuda_visible_devices is None:
+        return gpus, []
+    wanted = [item.strip() for item in cuda_visible_devices.split(",") if item.strip()]
+    prefixes = [item for item in wanted if item.startswith("GPU-")]
+    allowed = [
+        gpu
+        for gpu in gpus
+        if str(gpu.index) in wanted or any(gpu.uuid.startswith(p) for p in prefixes)
+    ]
+    hidden = [gpu.index for gpu in gpus if gpu not in allowed]
+    return allowed, hidden
+
+
+def _load_nvml() -> tuple[Nvml | None, str | None]:
+    try:
+        import pynvml  # noqa: PLC0415 (the daemon only, and only when there is no fake)
+    except ImportError:
+        return None, "nvidia-ml-py is not installed: no GPUs"
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError as error:
+        return None, f"no NVIDIA driver ({error}): this machine has no GPUs evd can use"
+    nvml: Nvml = pynvml
+    return nvml, None
+
+
+def discover(environ: Mapping[str, str]) -> Inventory:
+    """The machine's CPUs, memory and GPUs, as evd may use them."""
+    cpus = os.cpu_count() or 1
+    memory = psutil.virtual_memory().total
+    fake = environ.get("EVD_FAKE_GPUS")
+    if fake:
+        gpus, source, note = parse_fake_gpus(fake), "fake", None
+    else:
+        nvml, note = _load_nvml()
+        gpus, source = (read_nvml(nvml), "nvml") if nvml is not None else ([], "none")
+    allowed, hidden = visible(gpus, environ.get("CUDA_VISIBLE_DEVICES"))
+    return Inventory(cpus, memory, tuple(allowed), source, note, tuple(hidden))
