@@ -72,6 +72,10 @@ class SubmitRequest:
     environment: str | None = None
     timeout: float | None = None
     priority: int | None = None
+    cpus: float | None = None  # None: as the job declares, else 1
+    memory: int | None = None  # bytes reserved; None: as declared, else none
+    gpus: float | None = None  # whole devices, or a fraction of one; None: as declared, else 0
+    gpu_memory: int | None = None  # bytes per device
 
 
 @dataclass

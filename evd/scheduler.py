@@ -1,25 +1,28 @@
-"""The scheduler: a pure function from the queue and what runs to the runs to start.
+"""The scheduler: a pure function from the queue and the machine's pool to the runs to start.
 
-``tick(now, queued, running, capacity)`` does no I/O and never sleeps, so tests
-step it with any clock. Ordering and start conditions:
+``tick(now, queued, running, capacity, pool)`` does no I/O and never sleeps, so
+tests step it with any clock. Ordering and start conditions:
 
 1. Queued runs are considered by priority (higher first), then submit order
-   (lower id first). ``QueueIndex`` keeps them in that order incrementally, so a
-   tick costs O(runs started), not a sort of the whole queue.
-2. A run starts while a slot is free: at most ``capacity.slots`` runs are active
-   at once (``--parallel``; whole-machine CPU/GPU capacity replaces slots when
-   resources are scheduled).
-3. Nothing starts while ``capacity.draining``.
-
-Because the first run that cannot start blocks all after it, submit order is
-kept within a priority and nothing starves.
+   (lower id first). ``QueueIndex`` keeps them in that order incrementally.
+2. A run starts when its ``Request`` fits what is free in the pool (CPUs,
+   memory, whole GPUs, or a share of one packed by GPU memory; see
+   ``evd.resources.pool``) and fewer than ``capacity.slots`` runs are active.
+3. Backfill without starvation: the first run that does not fit has what it
+   waits for set aside (the free CPUs and memory it needs, the free devices it
+   would take); later runs may start only on what is left. What it waits for
+   can therefore only grow, so it starts as soon as enough is released.
+4. Nothing starts while ``capacity.draining``.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+
+from evd.resources.pool import Allocation, Pool, Reserved
+from evd.resources.request import EPSILON, GIB, Request
 
 
 @dataclass(frozen=True, order=True)
@@ -29,6 +32,7 @@ class QueuedRun:
     sort_key: tuple[int, int] = field(init=False, repr=False)
     id: int
     priority: int = 0
+    request: Request = field(default=Request(), compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sort_key", (-self.priority, self.id))
@@ -36,29 +40,98 @@ class QueuedRun:
 
 @dataclass(frozen=True)
 class Capacity:
-    """What the machine can take right now."""
+    """Limits beyond the pool: a cap on active runs (``--parallel``), and drain mode."""
 
     slots: int
     draining: bool = False
 
 
-def tick(now: float, queued: Iterable[QueuedRun], running: int, capacity: Capacity) -> list[int]:
-    """Return the ids of the runs to start now, in start order.
+def _reserve(pool: Pool, request: Request, reserved: Reserved) -> None:
+    """Set aside, for a run that does not fit, the free part of what it needs."""
+    reserved.cpus = min(request.cpus, max(0.0, pool.cpus_free))
+    reserved.memory = min(request.memory, max(0, pool.memory_free))
+    usable = pool.usable()
+    if request.whole_gpus:
+        idle = [d.index for d in usable if not d.holders]
+        reserved.devices = set(idle[: request.whole_gpus])
+    elif request.gpu_share:
+        shareable = [d for d in usable if not d.whole]
+        if shareable:
+            roomiest = max(shareable, key=lambda d: (d.memory_free, -d.index))
+            reserved.devices = {roomiest.index}
+
+
+def tick(
+    now: float, queued: Iterable[QueuedRun], running: int, capacity: Capacity, pool: Pool
+) -> list[Allocation]:
+    """The runs to start now, each with what it gets, in start order.
 
     ``queued`` must be in start order (a ``QueueIndex`` is); ``running`` counts
-    the runs already holding a slot. ``now`` is unused until time-based
+    the active runs; ``pool`` is left untouched (the caller takes each
+    allocation once its run has started). ``now`` is unused until time-based
     policies (queue timeouts, retry backoff) are scheduled here.
     """
     del now
-    free = capacity.slots - running
-    if capacity.draining or free <= 0:
+    slots = capacity.slots - running
+    if capacity.draining or slots <= 0:
         return []
-    starts = []
+    work = pool.copy()
+    reserved = Reserved()
+    blocked = False
+    starts: list[Allocation] = []
     for run in queued:
-        starts.append(run.id)
-        if len(starts) == free:
+        allocation = work.fit(run.id, run.request, reserved)
+        if allocation is None:
+            if not blocked:
+                _reserve(work, run.request, reserved)
+                blocked = True
+            if work.cpus_free - reserved.cpus <= EPSILON:
+                break  # every run needs some CPU: nothing more can start
+            continue
+        work.take(allocation)
+        starts.append(allocation)
+        slots -= 1
+        if slots == 0:
             break
     return starts
+
+
+def _holders(device_holders: set[int], names: Callable[[int], str]) -> str:
+    return ", ".join(names(run_id) for run_id in sorted(device_holders))
+
+
+def why_waiting(request: Request, pool: Pool, ahead: int, names: Callable[[int], str]) -> str:
+    """Why a queued run has not started, in words a person can act on.
+
+    ``names(run_id)`` gives ``run 12 (alpha)``. The first shortfall found is
+    named: GPUs, then CPUs, then memory; otherwise the runs ahead of it.
+    """
+    usable = pool.usable()
+    if request.whole_gpus:
+        idle = [d for d in usable if not d.holders and d.memory_free >= request.gpu_memory]
+        if len(idle) < request.whole_gpus:
+            held = "; ".join(
+                f"GPU{d.index} held by {_holders(d.holders, names)}" for d in usable if d.holders
+            )
+            return f"needs {request.describe()}; {len(idle)} GPU(s) free" + (
+                f": {held}" if held else ""
+            )
+    elif request.gpu_share and pool.fit(-1, request) is None:
+        states = "; ".join(
+            f"GPU{d.index} has {d.memory_free / GIB:.1f} GiB and"
+            f" {max(0.0, 1 - d.share_used):.2f} of its share free"
+            + (f" ({_holders(d.holders, names)})" if d.holders else "")
+            for d in usable
+        )
+        return f"needs {request.describe()}: {states}"
+    if request.cpus > pool.cpus_free + EPSILON:
+        return f"needs {request.describe()}; {max(0.0, pool.cpus_free):g} CPU(s) free"
+    if request.memory > pool.memory_free:
+        return (
+            f"needs {request.describe()};"
+            f" {max(0, pool.memory_free) / GIB:.1f} GiB of memory unreserved"
+        )
+    return f"waiting for its turn: {ahead} run(s) ahead of it in the queue"
 
 
 class QueueIndex:

@@ -9,12 +9,14 @@ import sys
 
 from evd.cli.argsplit import split_run_argv
 from evd.cli.output import details, error, exit_status, summary, table
-from evd.cli.types import duration
+from evd.cli.types import duration, size
 from evd.client import Client
 from evd.errors import DaemonNotRunning, DaemonUnavailable, EvdError, InvalidRequest
 from evd.models import ACTIVE_STATES, Run, RunState, SubmitRequest
 
-RUN_VALUE_OPTIONS = frozenset({"--name", "--timeout", "--priority", "--env"})
+RUN_VALUE_OPTIONS = frozenset(
+    {"--name", "--timeout", "--priority", "--env", "--cpus", "--memory", "--gpus", "--gpu-memory"}
+)
 
 
 def run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,6 +34,12 @@ def run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument(
         "--env", metavar="NAME|FILE", help="run in this environment (envs/NAME.toml or a path)"
     )
+    parser.add_argument("--cpus", type=float, help="CPUs it needs, may be fractional (default 1)")
+    parser.add_argument("--memory", type=size, help="memory to reserve (4GiB; default none)")
+    parser.add_argument(
+        "--gpus", type=float, help="whole GPUs, or a fraction (0.5) sharing one (default 0)"
+    )
+    parser.add_argument("--gpu-memory", type=size, help="GPU memory per device (10GiB)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the run id")
     parser.add_argument(
         "-f", "--follow", action="store_true", help="stream the log; exit with the job's code"
@@ -63,6 +71,10 @@ def cmd_run(argv: list[str], parser: argparse.ArgumentParser) -> int:
         timeout=opts.timeout,
         priority=opts.priority,
         environment=opts.env,
+        cpus=opts.cpus,
+        memory=opts.memory,
+        gpus=opts.gpus,
+        gpu_memory=opts.gpu_memory,
     )
     if split.is_command:
         if not split.job_args:

@@ -38,6 +38,9 @@ from evd.daemon.views import event_payload
 from evd.errors import Conflict, RunNotFound, ShuttingDown, StorageError
 from evd.models import ACTIVE_STATES, FINAL_STATES, FailedBy, RunState, SubmitRequest
 from evd.paths import StateDir
+from evd.resources.inventory import Inventory, discover
+from evd.resources.pool import Allocation, Pool
+from evd.resources.request import Request
 from evd.runner import stop as stopper
 from evd.runner.logcap import cap_log
 from evd.runner.outcome import read_outcome
@@ -68,6 +71,7 @@ class Engine:
         clock: Callable[[], float] = time.time,
         recovery_interval: float = RECOVERY_INTERVAL,
         environments: Environments | None = None,
+        inventory: Inventory | None = None,
     ) -> None:
         """Set up an engine; ``start`` brings it to life on a loop."""
         self.state = state
@@ -88,6 +92,8 @@ class Engine:
             store, self.bus, lambda event: event_payload(self, event), self._degrade
         )
         self.environments = environments or Environments(state, os.environ, {})
+        self.inventory = inventory or discover(os.environ)
+        self.pool = Pool.from_inventory(self.inventory)
         self.preparer = Preparer(state, store, self.environments)
         self.builds = Builds(
             state,
@@ -174,6 +180,9 @@ class Engine:
         self._check_accepting()
         job = validate(request)
         prepared = await self.preparer.prepare(job, request.environment)
+        never = self.pool.never_fits(prepared.request)
+        if never is not None and prepared.error is None:
+            prepared.error = f"it can never start on this machine: it {never}"
         try:
             self._check_accepting()  # the world may have changed while the file was read
             run_id = self._store_prepared(prepared)
@@ -201,6 +210,7 @@ class Engine:
             timeout=prepared.timeout,
             spec=prepared.spec or None,
             env_hash=prepared.env_spec.content_hash if prepared.env_spec else None,
+            resources=prepared.request.to_dict(),
         )
         run_dir = self.state.run_dir(run_id)
         try:
@@ -229,14 +239,14 @@ class Engine:
         if self.builds.needs_build(record):
             self.builds.start(record, why)
             return
-        self.queue.add(QueuedRun(id=record.id, priority=record.priority))
+        self.queue.add(_queued(record))
         self._tick()
 
     def _env_ready(self, run_id: int, *, tick: bool = True) -> None:
         """A run's venv is ready: back to ``queued``, to wait for a slot."""
         record = self.get(run_id)
         self.recorder.record(run_id, RunState.QUEUED, None, self.clock())
-        self.queue.add(QueuedRun(id=run_id, priority=record.priority))
+        self.queue.add(_queued(record))
         if tick:
             self._tick()
 
@@ -292,11 +302,12 @@ class Engine:
     def _tick(self) -> None:
         draining = not self.accepting or self.degraded is not None
         capacity = Capacity(slots=self.parallel, draining=draining)
-        for run_id in tick(self.clock(), self.queue, len(self.live), capacity):
-            self.queue.remove(run_id)
-            self._start(run_id)
+        for allocation in tick(self.clock(), self.queue, len(self.live), capacity, self.pool):
+            self.queue.remove(allocation.run_id)
+            self._start(allocation)
 
-    def _start(self, run_id: int) -> None:
+    def _start(self, allocation: Allocation) -> None:
+        run_id = allocation.run_id
         record = self.get(run_id)
         if self.builds.needs_build(record):  # its venv was removed while it queued
             self.builds.start(record, " again: its venv is gone")
@@ -305,7 +316,7 @@ class Engine:
         venv = self.environments.builder.path(record.env_hash) if record.env_hash else None
         try:
             run_dir.mkdir(exist_ok=True)
-            env = job_environment(record, self.state, venv)
+            env = job_environment(record, self.state, venv, allocation)
             check_startable(record.command, record.cwd, env)
             pid = spawn(run_dir, record.cwd, record.command, env)
         except (DeclarationError, SpawnError) as error:  # a secret gone, a program missing
@@ -315,6 +326,7 @@ class Engine:
             log.exception("could not start run %s", run_id)
             self._fail_to_start(run_id, f"evd could not start the job: {error}", FailedBy.EVD)
             return
+        self.pool.take(allocation)
         started = self.clock()
         self.recorder.record(
             run_id,
@@ -324,6 +336,7 @@ class Engine:
             pid=pid,
             started_at=started,
             attempts=record.attempts + 1,
+            gpus=list(allocation.gpus),
         )
         if record.env_hash is not None:
             env_hash = record.env_hash
@@ -386,6 +399,7 @@ class Engine:
         live = self.live.pop(run_id, None)
         if live is None:
             return
+        self.pool.release(run_id)
         live.cancel_timers()
         if live.stopping:
             # Whatever of the job ignored SIGTERM or was still winding down goes now.
@@ -454,7 +468,7 @@ class Engine:
             pid = read_shim_pid(run_dir)
             if pid is None:
                 if record.state is RunState.QUEUED:
-                    self.queue.add(QueuedRun(id=record.id, priority=record.priority))
+                    self.queue.add(_queued(record))
                 elif not self.builds.needs_build(record):  # built, or its build finished
                     self._env_ready(record.id, tick=False)
                 elif record.state is RunState.BUILDING:
@@ -486,6 +500,8 @@ class Engine:
                 log.info("run %s: re-adopted its running job (pid %s)", record.id, pid)
                 live = LiveRun(run_id=record.id, pid=pid, run_dir=run_dir)
                 live.stopping = record.stop_reason
+                request = Request.from_dict(record.resources)
+                self.pool.take(self.pool.allocation_of(record.id, request, record.gpus or []))
                 self._watch(live, record.timeout, record.started_at or self.clock())
             else:
                 self._conclude(record, pid, record.stop_reason)
@@ -508,6 +524,7 @@ class Engine:
             self.watcher.unwatch(live.pid)
         self.live.clear()
         self.queue = QueueIndex()
+        self.pool = Pool.from_inventory(self.inventory)
         self.builds.waiting.clear()
         try:
             self.reconcile()
@@ -517,3 +534,10 @@ class Engine:
             return  # still degraded; the recorder has scheduled the next attempt
         log.info("the database is writable again; runs re-synchronised from their folders")
         self._tick()
+
+
+def _queued(record: RunRecord) -> QueuedRun:
+    """A stored run as the scheduler sees it."""
+    return QueuedRun(
+        id=record.id, priority=record.priority, request=Request.from_dict(record.resources)
+    )

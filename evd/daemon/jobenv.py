@@ -7,18 +7,37 @@ The submitter's environment (or the daemon's), then the job's venv (``PATH``,
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
 from evd.daemon import secrets
 from evd.paths import StateDir
+from evd.resources.pool import Allocation
 from evd.store import RunRecord
 
 OUTPUT_DIR = "outputs"
 
 
-def job_environment(record: RunRecord, state: StateDir, venv: Path | None) -> dict[str, str]:
-    """The variables for ``record``'s job; ``DeclarationError`` if a secret is gone."""
+# Libraries that size their thread pools from these follow the run's CPUs.
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "RAYON_NUM_THREADS",
+)
+
+
+def job_environment(
+    record: RunRecord, state: StateDir, venv: Path | None, allocation: Allocation | None
+) -> dict[str, str]:
+    """The variables for ``record``'s job; ``DeclarationError`` if a secret is gone.
+
+    The devices in ``CUDA_VISIBLE_DEVICES`` are the run's own and cannot be
+    overridden by the job's declarations; thread counts can.
+    """
     env = dict(record.env) if record.env is not None else dict(os.environ)
     spec = record.spec or {}
     run_dir = state.run_dir(record.id)
@@ -30,7 +49,14 @@ def job_environment(record: RunRecord, state: StateDir, venv: Path | None) -> di
         # The script runs from its snapshot; its own folder still serves its imports.
         origin = str(Path(spec["source"]).parent)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [origin, env.get("PYTHONPATH")]))
+    if allocation is not None:
+        threads = str(max(1, math.ceil(allocation.cpus - 1e-9)))
+        env.update(dict.fromkeys(THREAD_VARIABLES, threads))
     env.update(spec.get("settings", {}).get("environ", {}))
+    if allocation is not None:
+        # NVML's numbering is PCI bus order; CUDA's default ("fastest first") may differ.
+        env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, allocation.gpus))
     for volume in spec.get("volumes", []):
         env[volume["env_var"]] = volume["path"]
     names = spec.get("secrets", [])

@@ -41,6 +41,7 @@ from evd.environments.settings import JobSettings, settings_from_table
 from evd.environments.spec import EnvSpec
 from evd.models import FailedBy
 from evd.paths import StateDir
+from evd.resources.request import Request
 from evd.sdk.checks import DeclarationError
 from evd.store import Store
 
@@ -71,6 +72,7 @@ class Prepared:
     env_spec: EnvSpec | None = None
     staging: Path | None = None
     shell_secrets: dict[str, str] = field(default_factory=dict)
+    request: Request = field(default_factory=Request)  # the compute it asks for
     error: str | None = None  # the run is recorded as failed with this reason
     failed_by: FailedBy = FailedBy.USER
 
@@ -112,6 +114,8 @@ class Preparer:
                 await self._prepare_command(prepared, job, environment)
             else:
                 await self._prepare_file(prepared, job, environment)
+            declared = prepared.spec.get("settings", {}).get("resources", {})
+            prepared.request = Request.from_dict({**declared, **job.resources})
         except NoPython as error:
             prepared.error, prepared.failed_by = str(error), FailedBy.BUILD
         except DeclarationError as error:

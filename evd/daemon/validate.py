@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from evd.environments.settings import settings_from_table
 from evd.errors import InvalidRequest
 from evd.models import SubmitRequest
+from evd.sdk.checks import DeclarationError
 
 # Linux refuses a single argument of 128 KiB or more (MAX_ARG_STRLEN) and shares
 # ARG_MAX (2 MiB) between the arguments and the environment.
@@ -31,6 +33,7 @@ class Job:
     file: str | None = None  # absolute path of the job file
     function: str | None = None
     args: tuple[str, ...] = ()
+    resources: dict[str, float] = field(default_factory=dict)  # what the submitter asked for
 
     @property
     def name_given(self) -> bool:
@@ -129,6 +132,17 @@ def validate(request: SubmitRequest) -> Job:
         raise InvalidRequest(
             f"the timeout must be a positive number of seconds, not {request.timeout}"
         )
+    try:
+        resources = settings_from_table(
+            {
+                key: value
+                for key in ("cpus", "memory", "gpus", "gpu_memory")
+                if (value := getattr(request, key)) is not None
+            },
+            "the request",
+        ).resources
+    except DeclarationError as error:
+        raise InvalidRequest(str(error)) from None
     return Job(
         name=name,
         command=command,
@@ -139,4 +153,5 @@ def validate(request: SubmitRequest) -> Job:
         file=file,
         function=request.function,
         args=tuple(request.args),
+        resources=dict(resources),
     )

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from evd.daemon.jobenv import OUTPUT_DIR
 from evd.models import Run, RunEvent, RunState, iso
+from evd.resources.request import Request
 from evd.runner.shim import LOG_FILE
+from evd.scheduler import why_waiting
 from evd.store import RunRecord
 from evd.store.records import EventRecord
 
@@ -36,8 +38,15 @@ def queued_reason(engine: Engine, record: RunRecord) -> str | None:
     if engine.degraded:
         return "waiting: evd cannot write its database (see evd.log)"
     ahead = engine.queue.position(record.id) or 0
-    busy = f"{len(engine.live)} of {engine.parallel} slots busy"
-    return f"waiting for a free slot ({busy}; {ahead} ahead in the queue)"
+    if len(engine.live) >= engine.parallel:
+        busy = f"{len(engine.live)} of {engine.parallel} slots busy"
+        return f"waiting for a free slot ({busy}; {ahead} ahead in the queue)"
+
+    def name(run_id: int) -> str:
+        holder = engine.store.get_run(run_id)
+        return f"run {run_id} ({holder.name})" if holder else f"run {run_id}"
+
+    return why_waiting(Request.from_dict(record.resources), engine.pool, ahead, name)
 
 
 MAX_LISTED_OUTPUTS = 1000
@@ -81,7 +90,7 @@ def run_view(engine: Engine, record: RunRecord, *, with_events: bool = False) ->
         reason=queued_reason(engine, record),
         exit_code=record.exit_code,
         attempts=record.attempts,
-        gpus=[],
+        gpus=list(record.gpus or []),
         progress=1.0 if record.state is RunState.SUCCEEDED else record.progress,
         env=env_label(spec),
         created_at=iso(record.created_at) or "",

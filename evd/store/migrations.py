@@ -84,9 +84,16 @@ def _0002_environments_and_volumes(db: sqlite_utils.Database) -> None:
     )
 
 
+def _0003_resources(db: sqlite_utils.Database) -> None:
+    # What a run asked for (cpus, memory, gpus, gpu_memory) and the devices it got.
+    db.execute("ALTER TABLE runs ADD COLUMN resources TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN gpus TEXT")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_runs_and_events", _0001_runs_and_events),
     ("0002_environments_and_volumes", _0002_environments_and_volumes),
+    ("0003_resources", _0003_resources),
 ]
 
 

@@ -32,6 +32,8 @@ class RunRecord:
     progress: float | None
     spec: dict[str, Any] | None = None  # the declaration as resolved at submit
     env_hash: str | None = None
+    resources: dict[str, Any] | None = None  # the Request (cpus, memory, gpus, gpu_memory)
+    gpus: list[int] | None = None  # the devices it holds (or held)
 
 
 @dataclass

@@ -26,12 +26,13 @@ from evd.store.records import EnvRecord, EventRecord, RunRecord, VolumeRecord
 
 _RUN_COLUMNS = (
     "id, name, state, reason, exit_code, failed_by, attempts, command, cwd, env, priority,"
-    " timeout, created_at, started_at, ended_at, pid, stop_reason, progress, spec, env_hash"
+    " timeout, created_at, started_at, ended_at, pid, stop_reason, progress, spec, env_hash,"
+    " resources, gpus"
 )
 # Columns a transition or an update may set (guards the f-string in _update).
 _MUTABLE = frozenset(
     {"reason", "exit_code", "failed_by", "attempts", "started_at", "ended_at", "pid",
-     "stop_reason", "progress", "command", "cwd", "spec"}
+     "stop_reason", "progress", "command", "cwd", "spec", "gpus"}
 )  # fmt: skip
 
 
@@ -62,6 +63,8 @@ def _run_from_row(row: Sequence[Any]) -> RunRecord:
         progress=row[17],
         spec=json.loads(row[18]) if row[18] is not None else None,
         env_hash=row[19],
+        resources=json.loads(row[20]) if row[20] is not None else None,
+        gpus=json.loads(row[21]) if row[21] is not None else None,
     )
 
 
@@ -146,11 +149,13 @@ class Store:
         reason: str | None,
         spec: dict[str, Any] | None = None,
         env_hash: str | None = None,
+        resources: dict[str, Any] | None = None,
     ) -> tuple[int, int]:
         """Add a queued run and its first event; return ``(run_id, event_id)``."""
         cursor = self._write(
             "INSERT INTO runs (name, state, reason, command, cwd, env, priority, timeout,"
-            " created_at, spec, env_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_at, spec, env_hash, resources)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 name,
                 RunState.QUEUED.value,
@@ -163,6 +168,7 @@ class Store:
                 now,
                 _dumps(spec) if spec is not None else None,
                 env_hash,
+                _dumps(resources) if resources is not None else None,
             ),
         )
         run_id = cursor.lastrowid
@@ -188,7 +194,7 @@ class Store:
         for key, value in fields.items():
             if isinstance(value, FailedBy):
                 fields[key] = value.value
-            elif key in ("command", "spec"):
+            elif key in ("command", "spec", "gpus"):
                 fields[key] = _dumps(value)
         assignments = ", ".join(f"{key} = ?" for key in fields)
         self._write(f"UPDATE runs SET {assignments} WHERE id = ?", (*fields.values(), run_id))

@@ -1,0 +1,64 @@
+"""``Request``: the compute one run asks for (the scheduler's unit)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+GIB = 1024**3
+EPSILON = 1e-9
+
+
+@dataclass(frozen=True)
+class Request:
+    """CPUs (may be fractional), memory, GPUs (whole, or a fraction of one), GPU memory.
+
+    Defaults: 1 CPU, no memory reserved, no GPU. ``gpu_memory`` is per device;
+    for a fraction of a GPU that does not say, it is that fraction of the
+    device's memory.
+    """
+
+    cpus: float = 1.0
+    memory: int = 0
+    gpus: float = 0.0
+    gpu_memory: int = 0
+
+    @property
+    def whole_gpus(self) -> int:
+        """Whole devices wanted (0 for none or a fraction)."""
+        return int(self.gpus) if self.gpus >= 1 else 0
+
+    @property
+    def gpu_share(self) -> float:
+        """The fraction of one device wanted (0 unless ``0 < gpus < 1``)."""
+        return self.gpus if 0 < self.gpus < 1 else 0.0
+
+    def describe(self) -> str:
+        """``2 GPUs, 4 CPUs, 16.0 GiB`` for reasons and tables."""
+        parts = []
+        if self.whole_gpus:
+            parts.append(f"{self.whole_gpus} GPU" + ("s" if self.whole_gpus > 1 else ""))
+        elif self.gpu_share:
+            parts.append(f"{self.gpu_share:g} of a GPU")
+        if self.gpu_memory:
+            parts.append(f"{self.gpu_memory / GIB:.1f} GiB of GPU memory")
+        parts.append(f"{self.cpus:g} CPU" + ("s" if self.cpus != 1 else ""))
+        if self.memory:
+            parts.append(f"{self.memory / GIB:.1f} GiB")
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """For the store and the API."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Request:
+        """From the store (``None``: the defaults)."""
+        if not data:
+            return cls()
+        return cls(
+            cpus=float(data.get("cpus", 1.0)),
+            memory=int(data.get("memory", 0)),
+            gpus=float(data.get("gpus", 0.0)),
+            gpu_memory=int(data.get("gpu_memory", 0)),
+        )

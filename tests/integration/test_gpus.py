@@ -1,0 +1,100 @@
+"""GPU scheduling on fake GPUs: confinement, sharing, waiting reasons, impossible requests."""
+
+import json
+from pathlib import Path
+
+from tests.conftest import Evd, wait_for
+
+REPORT = 'echo "cuda=[$CUDA_VISIBLE_DEVICES] order=$CUDA_DEVICE_ORDER omp=$OMP_NUM_THREADS"'
+
+
+def gpu_daemon(evd_env: Evd, gpus: str = "4x24GiB", parallel: str = "8") -> Evd:
+    evd_env.env["EVD_FAKE_GPUS"] = gpus
+    evd_env.cli("up", "--parallel", parallel, "--kill-grace", "1", check=True)
+    return evd_env
+
+
+def show(evd: Evd, run_id: str) -> dict[str, object]:
+    shown: dict[str, object] = json.loads(evd.cli("show", "--json", run_id, check=True).stdout)
+    return shown
+
+
+def test_concurrent_one_gpu_jobs_each_see_their_own_device(evd_env: Evd, tmp_path: Path) -> None:
+    evd = gpu_daemon(evd_env)
+    gate = tmp_path / "gate"
+    hold = f"{REPORT}; while [ ! -e {gate} ]; do sleep 0.02; done"
+    ids = [
+        evd.cli(
+            "run", "-q", "--gpus", "1", "--cpus", "0.25", "--", "sh", "-c", hold, check=True
+        ).stdout.strip()
+        for _ in range(5)
+    ]
+    wait_for(lambda: [show(evd, i)["state"] for i in ids[:4]] == ["running"] * 4)
+    fifth = show(evd, ids[4])
+    assert fifth["state"] == "queued"
+    assert "0 GPU(s) free" in str(fifth["reason"]) and "GPU3 held by run" in str(fifth["reason"])
+    gate.touch()
+    evd.cli("wait", "-q", *ids, timeout=60)
+    devices = [show(evd, i)["gpus"] for i in ids]
+    assert sorted(d[0] for d in devices[:4]) == [0, 1, 2, 3]  # type: ignore[index]
+    logs = [evd.cli("logs", i).stdout.strip() for i in ids]
+    for shown_devices, log in zip(devices, logs, strict=True):
+        assert log == f"cuda=[{shown_devices[0]}] order=PCI_BUS_ID omp=1"  # type: ignore[index]
+
+
+def test_cpu_only_jobs_see_no_gpu_and_threads_follow_cpus(evd_env: Evd) -> None:
+    evd = gpu_daemon(evd_env)
+    run_id = evd.cli("run", "-q", "--cpus", "2", "--", "sh", "-c", REPORT, check=True).stdout
+    evd.cli("wait", "-q", run_id.strip())
+    assert evd.cli("logs", run_id.strip()).stdout.strip() == "cuda=[] order=PCI_BUS_ID omp=2"
+
+
+def test_fractions_share_a_device_without_overcommitting_memory(
+    evd_env: Evd, tmp_path: Path
+) -> None:
+    evd = gpu_daemon(evd_env, gpus="1x24GiB")
+    gate = tmp_path / "gate"
+    hold = f"{REPORT}; while [ ! -e {gate} ]; do sleep 0.02; done"
+    ids = [
+        evd.cli(
+            "run", "-q", "--gpus", "0.5", "--gpu-memory", "10GiB", "--cpus", "0.25",
+            "--", "sh", "-c", hold, check=True,
+        ).stdout.strip()
+        for _ in range(3)
+    ]  # fmt: skip
+    wait_for(lambda: [show(evd, i)["state"] for i in ids[:2]] == ["running"] * 2)
+    third = show(evd, ids[2])
+    assert third["state"] == "queued" and "GPU0 has 4.0 GiB" in str(third["reason"])
+    gate.touch()
+    evd.cli("wait", "-q", *ids, timeout=60)
+    assert all(show(evd, i)["gpus"] == [0] for i in ids)
+
+
+def test_a_request_the_machine_can_never_satisfy_fails_at_submit(evd_env: Evd) -> None:
+    evd = gpu_daemon(evd_env, gpus="2x24GiB")
+    too_many = evd.cli("run", "--gpus", "3", "--", "true")
+    assert too_many.returncode == 125
+    assert "can never start on this machine: it asks for 3 GPUs; this machine has 2" in (
+        too_many.stderr
+    )
+    too_big = evd.cli("run", "--gpus", "1", "--gpu-memory", "80GiB", "--", "true")
+    assert "the largest GPU here has 24.0 GiB" in too_big.stderr
+    bad = evd.cli("run", "--gpus", "1.5", "--", "true")
+    assert bad.returncode == 2 and "only whole numbers" in bad.stderr
+
+
+def test_a_jobs_declared_resources_are_scheduled(evd_env: Evd, tmp_path: Path) -> None:
+    evd = gpu_daemon(evd_env, gpus="2x24GiB")
+    job = tmp_path / "train.py"
+    job.write_text(
+        "import os\n"
+        "from evd import Env, Job\n"
+        'job = Job("train", Env(), gpus=2, cpus=0.5)\n\n'
+        "@job.main()\n"
+        "def main() -> str:\n"
+        '    return os.environ["CUDA_VISIBLE_DEVICES"]\n'
+    )
+    run_id = evd.cli("run", "-q", str(job), check=True).stdout.strip()
+    evd.cli("wait", "-q", run_id, timeout=60)
+    assert json.loads(evd.cli("result", run_id, check=True).stdout) == "0,1"
+    assert show(evd, run_id)["gpus"] == [0, 1]
