@@ -35,6 +35,7 @@ test: lint
 bench: install
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/envs.py
+	$(BIN)/python bench/schedule.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

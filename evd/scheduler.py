@@ -78,10 +78,16 @@ def tick(
     work = pool.copy()
     reserved = Reserved()
     blocked = False
+    # Within a tick what is free only shrinks, so a shape that did not fit never
+    # will: 10,000 queued runs of a few shapes cost a few fits, not 10,000.
+    cannot: set[Request] = set()
     starts: list[Allocation] = []
     for run in queued:
+        if run.request in cannot:
+            continue
         allocation = work.fit(run.id, run.request, reserved)
         if allocation is None:
+            cannot.add(run.request)
             if not blocked:
                 _reserve(work, run.request, reserved)
                 blocked = True

@@ -15,7 +15,7 @@ applies the same ``take`` to its own pool once a start succeeded, and
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 from dataclasses import dataclass, field
 
 from evd.resources.inventory import Inventory
@@ -84,8 +84,15 @@ class Pool:
         return Allocation(run_id, request.cpus, request.memory, known, share, claim)
 
     def copy(self) -> Pool:
-        """A scratch copy for a tick to try starts on."""
-        return copy.deepcopy(self)
+        """A scratch copy for a tick to try starts on (allocations are immutable: shared)."""
+        twin = Pool(self.cpus, self.memory, [])
+        twin.devices = {
+            index: dataclasses.replace(device, holders=set(device.holders))
+            for index, device in self.devices.items()
+        }
+        twin.cpus_used, twin.memory_used = self.cpus_used, self.memory_used
+        twin.held = dict(self.held)
+        return twin
 
     @property
     def cpus_free(self) -> float:
