@@ -215,6 +215,10 @@ class Client:
         """Delete finished runs that ended more than ``older_than`` seconds ago."""
         return int(self._call("POST", "/v1/prune", PruneRequest(older_than).__dict__)["removed"])
 
+    def drain(self, on: bool) -> Health:
+        """``evd drain`` (``on``) or ``evd resume``."""
+        return Health.from_dict(self._call("POST", "/v1/drain" if on else "/v1/resume"))
+
     def gpus(self) -> dict[str, Any]:
         """The machine's CPUs, memory and GPUs (``Inventory.to_dict``), read now."""
         data: dict[str, Any] = self._call("GET", "/v1/gpus")

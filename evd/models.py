@@ -183,6 +183,7 @@ class Health:
     parallel: int
     accepting: bool
     degraded: str | None = None  # why the database cannot be written, while it cannot
+    draining: bool = False  # `evd drain`: nothing new starts
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Health:

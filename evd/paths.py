@@ -63,6 +63,11 @@ class StateDir:
         return self.root / "evd.db"
 
     @property
+    def drain_file(self) -> Path:
+        """Present while ``evd drain`` is in force."""
+        return self.root / "draining"
+
+    @property
     def runs(self) -> Path:
         """The folder holding one folder per run."""
         return self.root / "runs"

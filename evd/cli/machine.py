@@ -15,6 +15,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     """Add ``gpus``."""
     gpus = sub.add_parser("gpus", help="the machine's GPUs, their memory and who uses them")
     gpus.add_argument("--json", action="store_true", help="print JSON")
+    sub.add_parser("drain", help="start nothing new (running runs finish) until `evd resume`")
+    sub.add_parser("resume", help="start queued runs again after `evd drain`")
 
 
 def _gpu_line(gpu: dict[str, Any]) -> str:
@@ -48,4 +50,22 @@ def cmd_gpus(args: argparse.Namespace) -> int:
     if inventory["hidden"]:
         hidden = ", ".join(map(str, inventory["hidden"]))
         print(f"hidden by the daemon's CUDA_VISIBLE_DEVICES: GPU {hidden}")
+    return 0
+
+
+def cmd_drain(args: argparse.Namespace) -> int:
+    """Start nothing new."""
+    del args
+    with Client() as client:
+        client.drain(True)
+    print("draining: nothing new starts; running runs finish (`evd resume` to undo)")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """Start queued runs again."""
+    del args
+    with Client() as client:
+        client.drain(False)
+    print("resumed: queued runs start as resources free up")
     return 0

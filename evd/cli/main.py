@@ -27,6 +27,8 @@ HANDLERS: dict[str, Handler] = {
     "envs": envs.cmd_envs,
     "volumes": envs.cmd_volumes,
     "gpus": machine.cmd_gpus,
+    "drain": machine.cmd_drain,
+    "resume": machine.cmd_resume,
 }
 
 

@@ -299,8 +299,21 @@ class Engine:
 
     # -- scheduling and processes ---------------------------------------------------
 
+    @property
+    def draining(self) -> bool:
+        """Whether ``evd drain`` is in force (a file, so it survives restarts)."""
+        return self.state.drain_file.exists()
+
+    def drain(self, on: bool) -> None:
+        """``evd drain`` (start nothing new; running runs finish) or ``evd resume``."""
+        if on:
+            self.state.drain_file.touch()
+        else:
+            self.state.drain_file.unlink(missing_ok=True)
+            self._tick()
+
     def _tick(self) -> None:
-        draining = not self.accepting or self.degraded is not None
+        draining = not self.accepting or self.degraded is not None or self.draining
         capacity = Capacity(slots=self.parallel, draining=draining)
         for allocation in tick(self.clock(), self.queue, len(self.live), capacity, self.pool):
             self.queue.remove(allocation.run_id)

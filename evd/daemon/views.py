@@ -33,6 +33,8 @@ def queued_reason(engine: Engine, record: RunRecord) -> str | None:
     """Why a queued run waits, in words (worked out now, so never stale)."""
     if record.state is not RunState.QUEUED:
         return record.reason
+    if engine.draining:
+        return "waiting: evd is draining (`evd resume` starts runs again)"
     if not engine.accepting:
         return "waiting: evd is shutting down"
     if engine.degraded:

@@ -98,3 +98,26 @@ def test_a_jobs_declared_resources_are_scheduled(evd_env: Evd, tmp_path: Path) -
     evd.cli("wait", "-q", run_id, timeout=60)
     assert json.loads(evd.cli("result", run_id, check=True).stdout) == "0,1"
     assert show(evd, run_id)["gpus"] == [0, 1]
+
+
+def test_drain_starts_nothing_new_survives_a_restart_and_resume_starts_again(
+    evd: Evd, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    running = evd.cli(
+        "run", "-q", "--", "sh", "-c", f"while [ ! -e {gate} ]; do sleep 0.02; done", check=True
+    ).stdout.strip()
+    wait_for(lambda: show(evd, running)["state"] == "running")
+    assert "draining" in evd.cli("drain", check=True).stdout
+    queued = evd.cli("run", "-q", "--", "echo", "later", check=True).stdout.strip()
+    assert (
+        show(evd, queued)["reason"] == "waiting: evd is draining (`evd resume` starts runs again)"
+    )
+    gate.touch()
+    evd.cli("wait", "-q", running, timeout=30)  # the running one finishes
+    evd.cli("down", check=True)
+    evd.up()
+    assert show(evd, queued)["state"] == "queued"  # still draining after the restart
+    assert evd.client().health().draining
+    evd.cli("resume", check=True)
+    assert evd.cli("wait", "-q", queued, timeout=30).returncode == 0

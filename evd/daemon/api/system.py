@@ -25,6 +25,7 @@ async def health(request: Request) -> Response:
             "started_at": iso(request.app.state.started_at),
             "parallel": engine.parallel,
             "accepting": engine.accepting,
+            "draining": engine.draining,
             "degraded": engine.degraded,
         }
     )
@@ -41,3 +42,17 @@ async def shutdown(request: Request) -> Response:
 async def prune(request: Request, body: PruneRequest) -> Response:
     """Delete finished runs that ended more than ``older_than`` seconds ago, and their folders."""
     return json_response({"removed": engine_of(request).prune(body.older_than)})
+
+
+@router.post("/drain", response_model=Health)
+async def drain(request: Request) -> Response:
+    """Start nothing new until ``resume``; running runs finish. Survives restarts."""
+    engine_of(request).drain(True)
+    return await health(request)
+
+
+@router.post("/resume", response_model=Health)
+async def resume(request: Request) -> Response:
+    """Start queued runs again after ``drain``."""
+    engine_of(request).drain(False)
+    return await health(request)
