@@ -54,18 +54,12 @@ def cmd_gpus(args: argparse.Namespace) -> int:
 
 
 def cmd_drain(args: argparse.Namespace) -> int:
-    """Start nothing new."""
-    del args
+    """``evd drain`` (start nothing new) or ``evd resume`` (start again)."""
+    on = args.command == "drain"
     with Client() as client:
-        client.drain(True)
-    print("draining: nothing new starts; running runs finish (`evd resume` to undo)")
-    return 0
-
-
-def cmd_resume(args: argparse.Namespace) -> int:
-    """Start queued runs again."""
-    del args
-    with Client() as client:
-        client.drain(False)
-    print("resumed: queued runs start as resources free up")
+        client.drain(on)
+    if on:
+        print("draining: nothing new starts; running runs finish (`evd resume` to undo)")
+    else:
+        print("resumed: queued runs start as resources free up")
     return 0

@@ -28,7 +28,7 @@ HANDLERS: dict[str, Handler] = {
     "volumes": envs.cmd_volumes,
     "gpus": machine.cmd_gpus,
     "drain": machine.cmd_drain,
-    "resume": machine.cmd_resume,
+    "resume": machine.cmd_drain,
 }
 
 

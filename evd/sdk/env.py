@@ -33,6 +33,7 @@ description        yes  yes  yes                    no
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,21 +217,11 @@ class Env:
         Takes ``Env(...)``'s keyword arguments; compute settings (``cpus=``...)
         merge into the current resources rather than replacing them.
         """
-        current: dict[str, Any] = {
-            "python": self.python,
-            "name": self.name,
-            "dependencies": list(self.packages),
-            "environ": dict(self.environ),
-            "secrets": list(self.secrets),
-            "include": list(self.includes),
-            "volumes": [v.name for v in self.volumes],
-            "resources": None if "resources" in changes else Resources(**self.resources),
-            "retries": self.retries,
-            "timeout": self.timeout,
-            "priority": self.priority,
-            "description": self.description,
-        }
-        known = sorted({*current, *_COMPUTE})
+        current = self.to_dict()  # its keys are Env's own arguments
+        resources = current.pop("resources", {})
+        if "resources" not in changes:
+            current["resources"] = Resources(**resources)
+        known = sorted({*inspect.signature(Env).parameters, *_COMPUTE})
         unknown = sorted(set(changes) - set(known))
         if unknown:
             raise DeclarationError(
