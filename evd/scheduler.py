@@ -52,8 +52,8 @@ def _reserve(pool: Pool, request: Request, reserved: Reserved) -> None:
     reserved.memory = min(request.memory, max(0, pool.memory_free))
     usable = pool.usable()
     if request.whole_gpus:
-        idle = [d.index for d in usable if not d.holders]
-        reserved.devices = set(idle[: request.whole_gpus])
+        idle = pool.idle(request.gpu_memory)
+        reserved.devices = {d.index for d in idle[: request.whole_gpus]}
     elif request.gpu_share:
         shareable = [d for d in usable if not d.whole]
         if shareable:
@@ -114,7 +114,7 @@ def why_waiting(request: Request, pool: Pool, ahead: int, names: Callable[[int],
     """
     usable = pool.usable()
     if request.whole_gpus:
-        idle = [d for d in usable if not d.holders and d.memory_free >= request.gpu_memory]
+        idle = pool.idle(request.gpu_memory)
         if len(idle) < request.whole_gpus:
             held = "; ".join(
                 f"GPU{d.index} held by {_holders(d.holders, names)}" for d in usable if d.holders

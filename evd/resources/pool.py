@@ -19,7 +19,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from evd.resources.inventory import Inventory
-from evd.resources.request import EPSILON, Request
+from evd.resources.request import EPSILON, GIB, Request
 
 
 @dataclass
@@ -108,6 +108,15 @@ class Pool:
         """Devices that may be handed out."""
         return [d for d in self.devices.values() if d.problem is None]
 
+    def idle(self, gpu_memory: int = 0, excluded: set[int] | None = None) -> list[Device]:
+        """Devices a whole-GPU request could take: usable, unheld, with ``gpu_memory`` free."""
+        excluded = excluded or set()
+        return [
+            d
+            for d in self.usable()
+            if not d.holders and d.index not in excluded and d.memory_free >= gpu_memory
+        ]
+
     def never_fits(self, request: Request) -> str | None:
         """Why ``request`` could not start even on an idle machine, or ``None``."""
         usable = self.usable()
@@ -115,8 +124,8 @@ class Pool:
             return f"asks for {request.cpus:g} CPUs; this machine has {self.cpus:g}"
         if request.memory > self.memory:
             return (
-                f"asks for {request.memory / 1024**3:.1f} GiB of memory;"
-                f" this machine has {self.memory / 1024**3:.1f} GiB"
+                f"asks for {request.memory / GIB:.1f} GiB of memory;"
+                f" this machine has {self.memory / GIB:.1f} GiB"
             )
         if request.gpus > 0 and not usable:
             return (
@@ -128,8 +137,8 @@ class Pool:
         largest = max((d.memory_total for d in usable), default=0)
         if request.gpu_memory > largest:
             return (
-                f"asks for {request.gpu_memory / 1024**3:.1f} GiB of GPU memory per device;"
-                f" the largest GPU here has {largest / 1024**3:.1f} GiB"
+                f"asks for {request.gpu_memory / GIB:.1f} GiB of GPU memory per device;"
+                f" the largest GPU here has {largest / GIB:.1f} GiB"
             )
         return None
 
@@ -149,13 +158,7 @@ class Pool:
         return Allocation(run_id, request.cpus, request.memory)
 
     def _fit_whole(self, run_id: int, request: Request, reserved: Reserved) -> Allocation | None:
-        free = [
-            d
-            for d in self.usable()
-            if not d.holders
-            and d.index not in reserved.devices
-            and d.memory_free >= request.gpu_memory
-        ]
+        free = self.idle(request.gpu_memory, reserved.devices)
         if len(free) < request.whole_gpus:
             return None
         chosen = tuple(sorted(d.index for d in free[: request.whole_gpus]))
