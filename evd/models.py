@@ -45,6 +45,7 @@ class FailedBy(enum.StrEnum):
     BUILD = "build"  # building the job's environment
     MACHINE = "machine"  # OOM, reboot, a process killed from outside
     EVD = "evd"  # a bug or fault in evd itself
+    DEPENDENCY = "dependency"  # a run it was to start after did not succeed
 
 
 # Exit codes of `evd wait` for runs that have no exit code of their own.
@@ -76,6 +77,10 @@ class SubmitRequest:
     memory: int | None = None  # bytes reserved; None: as declared, else none
     gpus: float | None = None  # whole devices, or a fraction of one; None: as declared, else 0
     gpu_memory: int | None = None  # bytes per device
+    retries: int | None = None  # more attempts after a failed one; None: as declared, else 0
+    restart: str | None = None  # no | on-failure | always; None: as declared, else no
+    after: list[int] = field(default_factory=list)  # start once these runs have succeeded
+    queue_timeout: float | None = None  # give up if not started this long after submit
 
 
 @dataclass
@@ -129,6 +134,8 @@ class Run:
     volumes: list[dict[str, Any]] = field(default_factory=list)
     outputs: list[dict[str, Any]] | None = None  # files in the run's outputs folder (show)
     events: list[RunEvent] | None = None
+    resources: dict[str, Any] = field(default_factory=dict)  # cpus, memory, gpus, gpu_memory
+    policy: dict[str, Any] = field(default_factory=dict)  # retries, restart, after, queue_timeout
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Run:
@@ -161,6 +168,8 @@ class Run:
             volumes=list(data.get("volumes") or []),
             outputs=data.get("outputs"),
             events=[RunEvent.from_dict(e) for e in events] if events is not None else None,
+            resources=dict(data.get("resources") or {}),
+            policy=dict(data.get("policy") or {}),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -180,7 +189,7 @@ class Health:
     pid: int
     home: str
     started_at: str
-    parallel: int
+    parallel: int | None  # None: no cap beyond what the runs' resources allow
     accepting: bool
     degraded: str | None = None  # why the database cannot be written, while it cannot
     draining: bool = False  # `evd drain`: nothing new starts

@@ -42,7 +42,7 @@ class QueuedRun:
 class Capacity:
     """Limits beyond the pool: a cap on active runs (``--parallel``), and drain mode."""
 
-    slots: int
+    slots: int | None  # None: no cap beyond the pool
     draining: bool = False
 
 
@@ -72,8 +72,8 @@ def tick(
     policies (queue timeouts, retry backoff) are scheduled here.
     """
     del now
-    slots = capacity.slots - running
-    if capacity.draining or slots <= 0:
+    slots = None if capacity.slots is None else capacity.slots - running
+    if capacity.draining or (slots is not None and slots <= 0):
         return []
     work = pool.copy()
     reserved = Reserved()
@@ -96,9 +96,10 @@ def tick(
             continue
         work.take(allocation)
         starts.append(allocation)
-        slots -= 1
-        if slots == 0:
-            break
+        if slots is not None:
+            slots -= 1
+            if slots == 0:
+                break
     return starts
 
 

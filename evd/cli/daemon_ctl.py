@@ -29,8 +29,15 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         parser.add_argument(
             "--parallel",
             type=int,
-            default=os.cpu_count() or 1,
-            help="at most this many jobs run at once (default: the CPU count)",
+            help="at most this many jobs run at once (default: as many as their CPU, memory"
+            " and GPU requests allow)",
+        )
+        parser.add_argument(
+            "--retry-delay",
+            type=float,
+            default=2.0,
+            help="seconds before a job's first retry or restart, doubling after each"
+            " (at most 5 min; default 2)",
         )
         parser.add_argument(
             "--log-limit",
@@ -54,19 +61,22 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 def cmd_daemon(args: argparse.Namespace) -> int:
     """Run in the foreground (what `evd up` starts)."""
-    from evd.daemon.server import run_daemon  # noqa: PLC0415 - the only heavy import, kept off the hot path
+    from evd.daemon.server import DaemonOptions, run_daemon  # noqa: PLC0415 - heavy, off the hot path
 
-    if args.parallel < 1:
+    if args.parallel is not None and args.parallel < 1:
         error("--parallel must be at least 1")
         return 2
+    if not args.retry_delay >= 0:
+        error("--retry-delay must be 0 or more seconds")
+        return 2
     try:
-        run_daemon(
-            StateDir.from_env(),
+        options = DaemonOptions(
             parallel=args.parallel,
             kill_grace=args.kill_grace,
             log_limit=args.log_limit,
-            foreground=not args.detached,
+            retry_delay=args.retry_delay,
         )
+        run_daemon(StateDir.from_env(), options, foreground=not args.detached)
     except DaemonAlreadyRunning as exc:
         error(str(exc))
         return EXIT_ALREADY_RUNNING
@@ -93,8 +103,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     except DaemonNotRunning:
         pass
     state.ensure()
-    argv = [sys.executable, "-m", "evd", "daemon", "--detached", "--parallel", str(args.parallel)]
+    argv = [sys.executable, "-m", "evd", "daemon", "--detached"]
+    if args.parallel is not None:
+        argv += ["--parallel", str(args.parallel)]
     argv += ["--kill-grace", str(args.kill_grace), "--log-limit", str(args.log_limit)]
+    argv += ["--retry-delay", str(args.retry_delay)]
     with open(state.log_file, "ab") as log:
         process = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True

@@ -15,8 +15,17 @@ from evd.errors import DaemonNotRunning, DaemonUnavailable, EvdError, InvalidReq
 from evd.models import ACTIVE_STATES, Run, RunState, SubmitRequest
 
 RUN_VALUE_OPTIONS = frozenset(
-    {"--name", "--timeout", "--priority", "--env", "--cpus", "--memory", "--gpus", "--gpu-memory"}
-)
+    {"--name", "--timeout", "--priority", "--env", "--cpus", "--memory", "--gpus", "--gpu-memory",
+     "--retries", "--restart", "--after", "--queue-timeout"}
+)  # fmt: skip
+
+
+def run_ids(text: str) -> list[int]:
+    """``12`` or ``12,14``: ids of runs (for ``--after``)."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not parts or not all(part.isdigit() and int(part) > 0 for part in parts):
+        raise argparse.ArgumentTypeError(f"expected run ids such as 12 or 12,14, not {text!r}")
+    return [int(part) for part in parts]
 
 
 def run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,6 +49,26 @@ def run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--gpus", type=float, help="whole GPUs, or a fraction (0.5) sharing one (default 0)"
     )
     parser.add_argument("--gpu-memory", type=size, help="GPU memory per device (10GiB)")
+    parser.add_argument(
+        "--retries", type=int, help="attempts to add after a failed one, with backoff (default 0)"
+    )
+    parser.add_argument(
+        "--restart",
+        choices=("no", "on-failure", "always"),
+        help="keep a service running: start it again (with backoff) until `evd cancel`",
+    )
+    parser.add_argument(
+        "--after",
+        type=run_ids,
+        action="append",
+        metavar="ID",
+        help="start only after run ID succeeded (repeat, or 12,14); fails if it does not",
+    )
+    parser.add_argument(
+        "--queue-timeout",
+        type=duration,
+        help="give up (timed_out) if the job has not started this long after submit",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the run id")
     parser.add_argument(
         "-f", "--follow", action="store_true", help="stream the log; exit with the job's code"
@@ -75,6 +104,10 @@ def cmd_run(argv: list[str], parser: argparse.ArgumentParser) -> int:
         memory=opts.memory,
         gpus=opts.gpus,
         gpu_memory=opts.gpu_memory,
+        retries=opts.retries,
+        restart=opts.restart,
+        after=[run_id for ids in opts.after or [] for run_id in ids],
+        queue_timeout=opts.queue_timeout,
     )
     if split.is_command:
         if not split.job_args:

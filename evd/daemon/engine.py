@@ -21,6 +21,8 @@ import shutil
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -28,28 +30,39 @@ from evd.daemon import secrets
 from evd.daemon.builds import Builds
 from evd.daemon.bus import EventBus
 from evd.daemon.envmanager import Environments
+from evd.daemon.holds import Holds
 from evd.daemon.jobenv import job_environment
-from evd.daemon.outcomes import judge, lost_reason, read_tail
+from evd.daemon.outcomes import Verdict, judge, lost_reason, read_tail
 from evd.daemon.prepare import Prepared, Preparer
 from evd.daemon.recorder import Recorder
 from evd.daemon.runtime import LiveRun
 from evd.daemon.validate import validate
-from evd.daemon.views import event_payload
-from evd.errors import Conflict, RunNotFound, ShuttingDown, StorageError
+from evd.daemon.views import event_payload, queued_reason
+from evd.errors import Conflict, InvalidRequest, RunNotFound, ShuttingDown, StorageError
 from evd.models import ACTIVE_STATES, FINAL_STATES, FailedBy, RunState, SubmitRequest
 from evd.paths import StateDir
+from evd.policy import (
+    STEADY_SECONDS,
+    Again,
+    Policy,
+    dependency_block,
+    describe_again,
+    queue_deadline,
+    run_again,
+)
 from evd.resources.inventory import Inventory, discover
 from evd.resources.pool import Allocation, Pool
 from evd.resources.request import Request
 from evd.runner import stop as stopper
 from evd.runner.logcap import cap_log
 from evd.runner.outcome import read_outcome
-from evd.runner.shim import LOG_FILE, PID_FILE, is_shim_of, read_shim_pid
+from evd.runner.shim import EXIT_FILE, LOG_FILE, PID_FILE, is_shim_of, read_shim_pid
 from evd.runner.spawn import SpawnError, check_startable, spawn
 from evd.runner.watch import ExitWatcher
 from evd.scheduler import Capacity, QueuedRun, QueueIndex, tick
 from evd.sdk.checks import DeclarationError
 from evd.store import RunRecord, Store
+from evd.units import format_duration
 
 log = logging.getLogger("evd.engine")
 
@@ -65,13 +78,14 @@ class Engine:
         state: StateDir,
         store: Store,
         *,
-        parallel: int,
+        parallel: int | None,
         log_limit: int = 100 * 1024 * 1024,
         kill_grace: float = 10.0,
         clock: Callable[[], float] = time.time,
         recovery_interval: float = RECOVERY_INTERVAL,
         environments: Environments | None = None,
         inventory: Inventory | None = None,
+        retry_base: float = 2.0,
     ) -> None:
         """Set up an engine; ``start`` brings it to life on a loop."""
         self.state = state
@@ -81,10 +95,12 @@ class Engine:
         self.kill_grace = kill_grace
         self.clock = clock
         self.recovery_interval = recovery_interval
+        self.retry_base = retry_base  # the first retry's or restart's delay; then doubling
         self.degraded: str | None = None  # why the store cannot be written, while it cannot
         self._recovery: asyncio.TimerHandle | None = None
         self.bus = EventBus()
         self.queue = QueueIndex()
+        self.holds = Holds()
         self.live: dict[int, LiveRun] = {}
         self.accepting = True
         self.on_shutdown_request: Callable[[], None] = self.release_clients
@@ -183,6 +199,12 @@ class Engine:
         never = self.pool.never_fits(prepared.request)
         if never is not None and prepared.error is None:
             prepared.error = f"it can never start on this machine: it {never}"
+        for dependency in job.after:
+            if self.store.get_run(dependency) is None:
+                self.preparer.discard(prepared)
+                raise InvalidRequest(
+                    f"--after {dependency}: no run with that id (`evd ps --all` lists runs)"
+                )
         try:
             self._check_accepting()  # the world may have changed while the file was read
             run_id = self._store_prepared(prepared)
@@ -192,7 +214,7 @@ class Engine:
         if prepared.error is not None:
             self._fail_to_start(run_id, prepared.error, prepared.failed_by)
             self.recorder.flush()
-        else:
+        elif self._admit(self.get(run_id)):
             self._queue_or_build(self.get(run_id))
         return self.get(run_id)
 
@@ -211,6 +233,7 @@ class Engine:
             spec=prepared.spec or None,
             env_hash=prepared.env_spec.content_hash if prepared.env_spec else None,
             resources=prepared.request.to_dict(),
+            policy=prepared.policy.to_dict(),
         )
         run_dir = self.state.run_dir(run_id)
         try:
@@ -234,20 +257,156 @@ class Engine:
             raise
         return run_id
 
-    def _queue_or_build(self, record: RunRecord, why: str = "") -> None:
+    def _queue_or_build(self, record: RunRecord, why: str = "", *, tick: bool = True) -> None:
         """Queue a run whose venv is ready; build the venv of one whose is not."""
         if self.builds.needs_build(record):
             self.builds.start(record, why)
             return
+        self._enqueue(record, tick=tick)
+
+    def _enqueue(self, record: RunRecord, *, tick: bool = True) -> None:
+        """Put a run in the scheduler's queue, unless it still waits for a dependency or backoff."""
+        if record.id in self.holds or record.id in self.builds.waiting:
+            return  # released to the queue when that wait ends
         self.queue.add(_queued(record))
-        self._tick()
+        if tick:
+            self._tick()
 
     def _env_ready(self, run_id: int, *, tick: bool = True) -> None:
         """A run's venv is ready: back to ``queued``, to wait for a slot."""
         record = self.get(run_id)
         self.recorder.record(run_id, RunState.QUEUED, None, self.clock())
-        self.queue.add(_queued(record))
-        if tick:
+        self._enqueue(record, tick=tick)
+
+    # -- policies: dependencies, retries, restarts, queue timeouts -----------------------
+
+    def _admit(self, record: RunRecord) -> bool:
+        """Hold a new or re-read queued run for what its policy says; ``False`` if it failed.
+
+        Arms its queue timeout, holds it for the runs it must start after (or
+        fails it if one of them already failed), and, after a restart of the
+        daemon, holds it for the rest of its retry backoff.
+        """
+        policy = Policy.from_dict(record.policy)
+        if record.retry and record.state is RunState.QUEUED and record.retry["at"] > self.clock():
+            again = Again(
+                0.0, record.attempts + 1, _attempts_in_all(policy), record.retry["outcome"]
+            )
+            self._retry_later(record.id, again, float(record.retry["at"]))
+        if policy.after:
+            states = {i: self._state_of(i) for i in policy.after}
+            pending, broken = dependency_block(policy.after, states)
+            if broken is not None:
+                self._fail_dependant(record.id, broken)
+                return False
+            self.holds.wait_for(record.id, pending)
+        deadline = queue_deadline(policy, record.created_at, record.attempts > 0)
+        if deadline is not None:
+            delay = max(0.0, deadline - self.clock())
+            timer = self.loop.call_later(delay, self._queue_timed_out, record.id)
+            self.holds.set_deadline(record.id, timer)
+        return True
+
+    def _state_of(self, run_id: int) -> RunState | None:
+        record = self.store.get_run(run_id)
+        return None if record is None else record.state
+
+    def _record(
+        self, run_id: int, state: RunState, reason: str | None, at: float, **fields: Any
+    ) -> None:
+        """Record a transition; a final one settles the runs that wait for this one."""
+        self.recorder.record(run_id, state, reason, at, **fields)
+        if state.is_final:
+            self._settle_dependants(run_id, state)
+
+    def _settle_dependants(self, run_id: int, state: RunState) -> None:
+        self.holds.clear_deadline(run_id)
+        self.holds.quick_ends.pop(run_id, None)
+        for dependant in sorted(self.holds.dependants(run_id)):
+            if state is not RunState.SUCCEEDED:
+                self._fail_dependant(dependant, run_id)
+            elif self.holds.satisfied(dependant, run_id):
+                self._enqueue(self.get(dependant))
+
+    def _fail_dependant(self, run_id: int, dependency: int) -> None:
+        """``run_id`` was to start after ``dependency`` succeeded, which it never will."""
+        self.holds.release(run_id)
+        self.builds.cancel(run_id)
+        self.queue.remove(run_id)
+        other = self.store.get_run(dependency)
+        what = (
+            f"run {dependency} ({other.name}) {other.state.value}"
+            if other
+            else (f"run {dependency} was removed before it succeeded")
+        )
+        self._fail_to_start(
+            run_id, f"{what}; this run was to start after it succeeded", FailedBy.DEPENDENCY
+        )
+
+    def _retry_later(self, run_id: int, again: Again, not_before: float) -> None:
+        delay = max(0.0, not_before - self.clock())
+        timer = self.loop.call_later(delay, self._retry_due, run_id)
+        self.holds.retry_later(run_id, again, not_before, timer)
+
+    def _retry_due(self, run_id: int) -> None:
+        if self.holds.woken(run_id):
+            with contextlib.suppress(StorageError):
+                self._queue_or_build(self.get(run_id), " again for its next attempt")
+
+    def _again(
+        self, record: RunRecord, verdict: Verdict, stopping: str | None, ended: float
+    ) -> bool:
+        """Queue the run for another attempt if its policy says so; return whether it did."""
+        policy = Policy.from_dict(record.policy)
+        if not policy.retries and policy.restart == "no":
+            return False
+        ran_for = ended - (record.started_at or ended)
+        quick = self.holds.quick_ends.get(record.id, 0) + 1 if ran_for < STEADY_SECONDS else 1
+        again = run_again(
+            policy,
+            attempts=record.attempts,
+            state=verdict.state,
+            failed_by=verdict.failed_by,
+            stopped=stopping,
+            outcome=verdict.reason or "succeeded",
+            quick_ends=quick,
+            base=self.retry_base,
+        )
+        if again is None:
+            return False
+        self.holds.quick_ends[record.id] = quick
+        not_before = ended + again.delay
+        self.recorder.record(
+            record.id,
+            RunState.QUEUED,
+            describe_again(again, again.delay),
+            ended,
+            retry={"since": ended, "at": not_before, "outcome": again.outcome},
+        )
+        self._retry_later(record.id, again, not_before)
+        return True
+
+    def _queue_timed_out(self, run_id: int) -> None:
+        """A run has not started within its ``--queue-timeout``: it ends ``timed_out``."""
+        record = self.store.get_run(run_id)
+        if record is None or record.state.is_final or run_id in self.live:
+            return
+        waiting = queued_reason(self, record) or record.state.value
+        policy = Policy.from_dict(record.policy)
+        limit = format_duration(policy.queue_timeout or 0)
+        self.queue.remove(run_id)
+        self.holds.release(run_id)
+        self.builds.cancel(run_id)
+        now = self.clock()
+        secrets.forget_for_run(self.state.run_dir(run_id))
+        with contextlib.suppress(StorageError):
+            self._record(
+                run_id,
+                RunState.TIMED_OUT,
+                f"did not start within its queue timeout ({limit}): {waiting}",
+                now,
+                ended_at=now,
+            )
             self._tick()
 
     def get(self, run_id: int) -> RunRecord:
@@ -264,14 +423,15 @@ class Engine:
             raise Conflict(f"run {run_id} has already {record.state.value}; nothing to cancel")
         if self.degraded:
             raise StorageError(self.degraded)
-        if run_id in self.queue or self.builds.cancel(run_id):
+        queued = run_id in self.queue
+        held = self.holds.release(run_id)
+        building = self.builds.cancel(run_id)
+        if queued or held or building:
             now = self.clock()
-            self.recorder.record(
-                run_id, RunState.CANCELLED, "cancelled before it started", now, ended_at=now
-            )
+            self.queue.remove(run_id)
+            when = "between attempts" if record.attempts else "before it started"
+            self._record(run_id, RunState.CANCELLED, f"cancelled {when}", now, ended_at=now)
             secrets.forget_for_run(self.state.run_dir(run_id))
-            if run_id in self.queue:
-                self.queue.remove(run_id)
         else:
             self._stop(run_id, "cancel")
         self.recorder.flush()
@@ -287,7 +447,12 @@ class Engine:
 
     def is_active(self, run_id: int) -> bool:
         """Whether the run is queued or running right now."""
-        return run_id in self.queue or run_id in self.live or run_id in self.builds.waiting
+        return (
+            run_id in self.queue
+            or run_id in self.live
+            or run_id in self.builds.waiting
+            or run_id in self.holds
+        )
 
     async def wait_final(self, run_id: int, timeout: float) -> RunRecord:
         """The run once it is final, or as it is after ``timeout`` seconds."""
@@ -329,6 +494,8 @@ class Engine:
         venv = self.environments.builder.path(record.env_hash) if record.env_hash else None
         try:
             run_dir.mkdir(exist_ok=True)
+            if record.attempts:
+                _begin_attempt(run_dir, record)
             env = job_environment(record, self.state, venv, allocation)
             check_startable(record.command, record.cwd, env)
             pid = spawn(run_dir, record.cwd, record.command, env)
@@ -340,6 +507,7 @@ class Engine:
             self._fail_to_start(run_id, f"evd could not start the job: {error}", FailedBy.EVD)
             return
         self.pool.take(allocation)
+        self.holds.clear_deadline(run_id)
         started = self.clock()
         self.recorder.record(
             run_id,
@@ -350,6 +518,7 @@ class Engine:
             started_at=started,
             attempts=record.attempts + 1,
             gpus=list(allocation.gpus),
+            retry=None,
         )
         if record.env_hash is not None:
             env_hash = record.env_hash
@@ -366,9 +535,7 @@ class Engine:
         ):
             out.write(f"evd: {reason}\n")
         now = self.clock()
-        self.recorder.record(
-            run_id, RunState.FAILED, reason, now, ended_at=now, failed_by=failed_by
-        )
+        self._record(run_id, RunState.FAILED, reason, now, ended_at=now, failed_by=failed_by)
 
     def _watch(self, live: LiveRun, timeout: float | None, started_at: float) -> None:
         self.live[live.run_id] = live
@@ -434,7 +601,6 @@ class Engine:
     ) -> None:
         run_dir = self.state.run_dir(record.id)
         cap_log(run_dir / LOG_FILE, self.log_limit)
-        secrets.forget_for_run(run_dir)
         outcome = read_outcome(run_dir)
         verdict = judge(
             outcome,
@@ -448,7 +614,10 @@ class Engine:
         if ended_at is None:
             ended_at = outcome.ended_at if outcome else self.clock()
         ended = max(ended_at, record.started_at or ended_at)
-        self.recorder.record(
+        if self._again(record, verdict, stopping, ended):
+            return
+        secrets.forget_for_run(run_dir)
+        self._record(
             record.id,
             verdict.state,
             verdict.reason,
@@ -479,22 +648,10 @@ class Engine:
             record = stored
             run_dir = self.state.run_dir(record.id)
             pid = read_shim_pid(run_dir)
+            if pid is not None and _left_by_last_attempt(record, run_dir):
+                pid = None
             if pid is None:
-                if record.state is RunState.QUEUED:
-                    self.queue.add(_queued(record))
-                elif not self.builds.needs_build(record):  # built, or its build finished
-                    self._env_ready(record.id, tick=False)
-                elif record.state is RunState.BUILDING:
-                    self.builds.start(record, " again after a restart")
-                else:
-                    self.recorder.record(
-                        record.id,
-                        RunState.LOST,
-                        "its run folder holds no trace of the job starting",
-                        self.clock(),
-                        failed_by=FailedBy.EVD,
-                        ended_at=self.clock(),
-                    )
+                self._readmit(record)
                 continue
             if record.state is not RunState.RUNNING:
                 # The daemon died between spawning and committing the start.
@@ -519,6 +676,27 @@ class Engine:
             else:
                 self._conclude(record, pid, record.stop_reason)
 
+    def _readmit(self, record: RunRecord) -> None:
+        """A run that had not started when the daemon stopped: queue it, or build its env."""
+        if record.state is RunState.QUEUED:
+            if self._admit(record):
+                self._enqueue(record, tick=False)
+        elif not self.builds.needs_build(record):  # built, or its build finished
+            if self._admit(record):
+                self._env_ready(record.id, tick=False)
+        elif record.state is RunState.BUILDING:
+            if self._admit(record):
+                self.builds.start(record, " again after a restart")
+        else:
+            self._record(
+                record.id,
+                RunState.LOST,
+                "its run folder holds no trace of the job starting",
+                self.clock(),
+                failed_by=FailedBy.EVD,
+                ended_at=self.clock(),
+            )
+
     # -- storage failures ---------------------------------------------------------------
 
     def _degrade(self, error: StorageError) -> None:
@@ -539,6 +717,7 @@ class Engine:
         self.queue = QueueIndex()
         self.pool = Pool.from_inventory(self.inventory)
         self.builds.waiting.clear()
+        self.holds.clear()
         try:
             self.reconcile()
             self.degraded = None
@@ -554,3 +733,32 @@ def _queued(record: RunRecord) -> QueuedRun:
     return QueuedRun(
         id=record.id, priority=record.priority, request=Request.from_dict(record.resources)
     )
+
+
+def _attempts_in_all(policy: Policy) -> int | None:
+    """How many attempts a run may make (``None``: a service, until cancelled)."""
+    return None if policy.restart != "no" else policy.retries + 1
+
+
+def _begin_attempt(run_dir: Path, record: RunRecord) -> None:
+    """Clear the last attempt's shim records and mark the log where the next attempt begins."""
+    for name in (EXIT_FILE, PID_FILE):
+        (run_dir / name).unlink(missing_ok=True)
+    total = _attempts_in_all(Policy.from_dict(record.policy))
+    of = f" of {total}" if total else ""
+    with open(run_dir / LOG_FILE, "a", encoding="utf-8") as out:
+        out.write(f"evd: attempt {record.attempts + 1}{of}\n")
+
+
+def _left_by_last_attempt(record: RunRecord, run_dir: Path) -> bool:
+    """Whether the shim records in a run folder are those of an attempt that already ended.
+
+    A run waiting to retry still holds its last attempt's ``shim.pid``; a pid
+    file written before the run was queued again is that one.
+    """
+    if record.state is not RunState.QUEUED or not record.retry:
+        return False
+    try:
+        return (run_dir / PID_FILE).stat().st_mtime <= float(record.retry["since"])
+    except OSError:
+        return False

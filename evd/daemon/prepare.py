@@ -41,6 +41,7 @@ from evd.environments.settings import JobSettings, settings_from_table
 from evd.environments.spec import EnvSpec
 from evd.models import FailedBy
 from evd.paths import StateDir
+from evd.policy import Policy
 from evd.resources.request import Request
 from evd.sdk.checks import DeclarationError
 from evd.store import Store
@@ -73,6 +74,7 @@ class Prepared:
     staging: Path | None = None
     shell_secrets: dict[str, str] = field(default_factory=dict)
     request: Request = field(default_factory=Request)  # the compute it asks for
+    policy: Policy = field(default_factory=Policy)  # retries, restart, after, queue timeout
     error: str | None = None  # the run is recorded as failed with this reason
     failed_by: FailedBy = FailedBy.USER
 
@@ -114,8 +116,9 @@ class Preparer:
                 await self._prepare_command(prepared, job, environment)
             else:
                 await self._prepare_file(prepared, job, environment)
-            declared = prepared.spec.get("settings", {}).get("resources", {})
-            prepared.request = Request.from_dict({**declared, **job.resources})
+            declared = prepared.spec.get("settings", {})
+            prepared.request = Request.from_dict({**declared.get("resources", {}), **job.resources})
+            prepared.policy = _policy(job, declared)
         except NoPython as error:
             prepared.error, prepared.failed_by = str(error), FailedBy.BUILD
         except DeclarationError as error:
@@ -362,6 +365,24 @@ class Preparer:
         """Remove a staging folder that will not become a run's."""
         if prepared.staging is not None:
             shutil.rmtree(prepared.staging, ignore_errors=True)
+
+
+def _policy(job: Job, declared: dict[str, Any]) -> Policy:
+    """The submitter's policy flags over the job's declared ones (a flag wins over a setting)."""
+    retries, restart = declared.get("retries"), declared.get("restart")
+    if job.retries is not None or job.restart is not None:
+        retries, restart = job.retries, job.restart
+    if retries and restart not in (None, "no"):
+        raise DeclarationError(
+            f"the job declares both retries={retries} and restart={restart!r}: keep one"
+            " (retries for a batch job, restart for a service)"
+        )
+    return Policy(
+        retries=retries or 0,
+        restart=restart or "no",
+        after=job.after,
+        queue_timeout=job.queue_timeout,
+    )
 
 
 def _layer(env_layer: JobSettings, *others: JobSettings | None) -> JobSettings:

@@ -18,6 +18,7 @@ import socket
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import uvicorn
 
@@ -99,7 +100,17 @@ def setup_logging(state: StateDir, foreground: bool) -> None:
     )
 
 
-async def serve(state: StateDir, parallel: int, kill_grace: float, log_limit: int) -> None:
+@dataclass(frozen=True)
+class DaemonOptions:
+    """The daemon's command-line settings (``evd up --help``)."""
+
+    parallel: int | None = None  # None: as many runs as their resources allow
+    kill_grace: float = 10.0
+    log_limit: int = 100 * 1024 * 1024
+    retry_delay: float = 2.0
+
+
+async def serve(state: StateDir, options: DaemonOptions) -> None:
     """Run the engine and the API until SIGTERM, SIGINT or ``POST /v1/shutdown``."""
     settings = load_config(state.root / "config.toml")
     store = Store(state.database)
@@ -107,9 +118,10 @@ async def serve(state: StateDir, parallel: int, kill_grace: float, log_limit: in
     engine = Engine(
         state,
         store,
-        parallel=parallel,
-        kill_grace=kill_grace,
-        log_limit=log_limit,
+        parallel=options.parallel,
+        kill_grace=options.kill_grace,
+        log_limit=options.log_limit,
+        retry_base=options.retry_delay,
         environments=environments,
     )
     loop = asyncio.get_running_loop()
@@ -132,7 +144,7 @@ async def serve(state: StateDir, parallel: int, kill_grace: float, log_limit: in
     engine.on_shutdown_request = stop
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, stop)
-    log.info("evd serving on %s (pid %s, parallel %s)", state.socket, os.getpid(), parallel)
+    log.info("evd serving on %s (pid %s, %s)", state.socket, os.getpid(), options)
     try:
         await server.serve(sockets=[sock])
     finally:
@@ -143,11 +155,9 @@ async def serve(state: StateDir, parallel: int, kill_grace: float, log_limit: in
         log.info("evd stopped; %d running job(s) left to their shims", len(engine.live))
 
 
-def run_daemon(
-    state: StateDir, *, parallel: int, kill_grace: float, log_limit: int, foreground: bool
-) -> None:
+def run_daemon(state: StateDir, options: DaemonOptions, *, foreground: bool) -> None:
     """Run the daemon in this process until it is told to stop."""
     state.ensure()
     with pid_lock(state):
         setup_logging(state, foreground)
-        asyncio.run(serve(state, parallel, kill_grace, log_limit))
+        asyncio.run(serve(state, options))

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from evd.environments.settings import settings_from_table
 from evd.errors import InvalidRequest
 from evd.models import SubmitRequest
-from evd.sdk.checks import DeclarationError
+from evd.sdk.checks import DeclarationError, check_restart
 
 # Linux refuses a single argument of 128 KiB or more (MAX_ARG_STRLEN) and shares
 # ARG_MAX (2 MiB) between the arguments and the environment.
@@ -17,6 +17,7 @@ MAX_ARG_BYTES = 128 * 1024 - 1
 MAX_COMMAND_BYTES = 256 * 1024
 MAX_ENV_BYTES = 1024 * 1024
 MAX_NAME_CHARS = 200
+MAX_RETRIES = 100
 FUNCTION = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -34,6 +35,10 @@ class Job:
     function: str | None = None
     args: tuple[str, ...] = ()
     resources: dict[str, float] = field(default_factory=dict)  # what the submitter asked for
+    retries: int | None = None
+    restart: str | None = None
+    after: tuple[int, ...] = ()
+    queue_timeout: float | None = None
 
     @property
     def name_given(self) -> bool:
@@ -100,6 +105,32 @@ def _resolve_file(request: SubmitRequest, cwd: str) -> str:
     return path
 
 
+MAX_AFTER = 1000
+
+
+def _check_policy(request: SubmitRequest) -> None:
+    if request.retries is not None and not 0 <= request.retries <= MAX_RETRIES:
+        raise InvalidRequest(f"retries must be 0 to {MAX_RETRIES}, not {request.retries}")
+    try:
+        check_restart(request.restart)
+    except DeclarationError as error:
+        raise InvalidRequest(str(error)) from None
+    if request.retries and request.restart not in (None, "no"):
+        raise InvalidRequest(
+            "--retries and --restart do not go together: --retries N gives a batch job N more"
+            " attempts; --restart keeps a service running until `evd cancel`"
+        )
+    if len(request.after) > MAX_AFTER:
+        raise InvalidRequest(f"a run may wait for at most {MAX_AFTER} others (--after)")
+    for run_id in request.after:
+        if run_id < 1:
+            raise InvalidRequest(f"--after takes run ids (1, 2, ...), not {run_id}")
+    if request.queue_timeout is not None and not request.queue_timeout > 0:
+        raise InvalidRequest(
+            f"the queue timeout must be a positive number of seconds, not {request.queue_timeout}"
+        )
+
+
 def validate(request: SubmitRequest) -> Job:
     """Check a submission and resolve it into a ``Job``; raise ``InvalidRequest`` if it is bad."""
     if (request.command is None) == (request.file is None):
@@ -132,6 +163,7 @@ def validate(request: SubmitRequest) -> Job:
         raise InvalidRequest(
             f"the timeout must be a positive number of seconds, not {request.timeout}"
         )
+    _check_policy(request)
     try:
         resources = settings_from_table(
             {
@@ -154,4 +186,8 @@ def validate(request: SubmitRequest) -> Job:
         function=request.function,
         args=tuple(request.args),
         resources=dict(resources),
+        retries=request.retries,
+        restart=request.restart,
+        after=tuple(dict.fromkeys(request.after)),
+        queue_timeout=request.queue_timeout,
     )

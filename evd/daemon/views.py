@@ -29,24 +29,36 @@ def event_view(event: EventRecord) -> RunEvent:
     )
 
 
-def queued_reason(engine: Engine, record: RunRecord) -> str | None:
-    """Why a queued run waits, in words (worked out now, so never stale)."""
-    if record.state is not RunState.QUEUED:
-        return record.reason
+def _paused(engine: Engine) -> str | None:
+    """Why nothing starts at all right now, if so."""
     if engine.draining:
         return "waiting: evd is draining (`evd resume` starts runs again)"
     if not engine.accepting:
         return "waiting: evd is shutting down"
     if engine.degraded:
         return "waiting: evd cannot write its database (see evd.log)"
-    ahead = engine.queue.position(record.id) or 0
-    if len(engine.live) >= engine.parallel:
-        busy = f"{len(engine.live)} of {engine.parallel} slots busy"
-        return f"waiting for a free slot ({busy}; {ahead} ahead in the queue)"
+    return None
+
+
+def queued_reason(engine: Engine, record: RunRecord) -> str | None:
+    """Why a queued run waits, in words (worked out now, so never stale)."""
+    if record.state is not RunState.QUEUED:
+        return record.reason
+    paused = _paused(engine)
+    if paused is not None:
+        return paused
 
     def name(run_id: int) -> str:
         holder = engine.store.get_run(run_id)
         return f"run {run_id} ({holder.name})" if holder else f"run {run_id}"
+
+    held = engine.holds.reason(record.id, engine.clock(), name)
+    if held is not None:
+        return held
+    ahead = engine.queue.position(record.id) or 0
+    if engine.parallel is not None and len(engine.live) >= engine.parallel:
+        busy = f"{len(engine.live)} of {engine.parallel} slots busy"
+        return f"waiting for a free slot ({busy}; {ahead} ahead in the queue)"
 
     return why_waiting(Request.from_dict(record.resources), engine.pool, ahead, name)
 
@@ -111,6 +123,8 @@ def run_view(engine: Engine, record: RunRecord, *, with_events: bool = False) ->
         volumes=[{k: v[k] for k in ("name", "path", "version")} for v in spec.get("volumes", [])],
         outputs=list_outputs(run_dir / OUTPUT_DIR) if with_events else None,
         events=[event_view(e) for e in engine.store.events(record.id)] if with_events else None,
+        resources=record.resources or {},
+        policy=record.policy or {},
     )
 
 

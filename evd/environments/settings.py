@@ -21,6 +21,7 @@ from evd.sdk.checks import (
     check_paths,
     check_python,
     check_requirements,
+    check_restart,
     check_size,
     check_text,
     check_volume,
@@ -30,8 +31,8 @@ RESOURCE_KEYS = ("cpus", "memory", "gpus", "gpu_memory")
 KNOWN_KEYS = frozenset(
     {
         "name", "description", "python", "requires-python", "dependencies", "environ",
-        "secrets", "include", "volumes", "resources", "retries", "timeout", "priority",
-        "schedule", *RESOURCE_KEYS,
+        "secrets", "include", "volumes", "resources", "retries", "restart", "timeout",
+        "priority", "schedule", *RESOURCE_KEYS,
     }
 )  # fmt: skip
 
@@ -50,6 +51,7 @@ class JobSettings:
     volumes: tuple[str, ...] = ()
     resources: dict[str, float | int] = field(default_factory=dict)
     retries: int | None = None
+    restart: str | None = None
     timeout: float | None = None
     priority: int | None = None
     schedule: str | None = None
@@ -67,6 +69,7 @@ class JobSettings:
             volumes=_union(self.volumes, other.volumes),
             resources={**self.resources, **other.resources},
             retries=_pick(other.retries, self.retries),
+            restart=_pick(other.restart, self.restart),
             timeout=_pick(other.timeout, self.timeout),
             priority=_pick(other.priority, self.priority),
             schedule=_pick(other.schedule, self.schedule),
@@ -89,6 +92,7 @@ class JobSettings:
             "volumes": list(self.volumes),
             "resources": self.resources,
             "retries": self.retries,
+            "restart": self.restart,
             "timeout": self.timeout,
             "priority": self.priority,
             "schedule": self.schedule,
@@ -164,6 +168,7 @@ def settings_from_table(table: dict[str, Any], where: str) -> JobSettings:
             retries=None
             if table.get("retries") is None
             else check_int(table["retries"], "retries", minimum=0),
+            restart=check_restart(table.get("restart")),
             timeout=check_duration(table.get("timeout"), "timeout"),
             priority=None
             if table.get("priority") is None

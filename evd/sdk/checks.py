@@ -182,6 +182,19 @@ def check_int(value: Any, what: str, *, minimum: int | None = None) -> int:
     return value
 
 
+RESTART_MODES = ("no", "on-failure", "always")
+
+
+def check_restart(value: Any) -> str | None:
+    """A restart mode for a service job: ``no``, ``on-failure`` or ``always``."""
+    if value is None or value in RESTART_MODES:
+        return value  # type: ignore[no-any-return]
+    raise DeclarationError(
+        f"restart must be one of {', '.join(RESTART_MODES)}, not {value!r}"
+        " (on-failure or always keep a service running until `evd cancel`)"
+    )
+
+
 def check_text(value: Any, what: str) -> str | None:
     """Optional free text (a description)."""
     if value is None or isinstance(value, str):

@@ -27,6 +27,7 @@ cpus, memory,      yes  yes  resources / top level  ``--cpus`` ...
 gpus, gpu_memory
 retries, timeout,  yes  yes  yes                    ``--retries`` ...
 priority
+restart            no   yes  yes                    ``--restart``
 description        yes  yes  yes                    no
 =================  ===  ===  ====================  =====================
 """

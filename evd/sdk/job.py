@@ -26,6 +26,7 @@ from evd.sdk.checks import (
     check_duration,
     check_int,
     check_name,
+    check_restart,
     check_text,
 )
 from evd.sdk.env import Env, Resources, merge_resources
@@ -53,6 +54,7 @@ class Job:
         gpus: float | None = None,
         gpu_memory: int | str | None = None,
         retries: int | None = None,
+        restart: str | None = None,
         timeout: float | str | None = None,
         priority: int | None = None,
         description: str | None = None,
@@ -66,6 +68,7 @@ class Job:
         self.env = env
         self.resources = merge_resources(resources, cpus, memory, gpus, gpu_memory)
         self.retries = None if retries is None else check_int(retries, "retries", minimum=0)
+        self.restart = check_restart(restart)
         self.timeout = check_duration(timeout, "timeout")
         self.priority = None if priority is None else check_int(priority, "priority")
         self.description = check_text(description, "description")
@@ -106,6 +109,7 @@ class Job:
             settings["resources"] = resources
         overrides = {
             "retries": self.retries,
+            "restart": self.restart,
             "timeout": self.timeout,
             "priority": self.priority,
             "description": self.description,

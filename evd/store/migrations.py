@@ -90,10 +90,17 @@ def _0003_resources(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN gpus TEXT")
 
 
+def _0004_policies(db: sqlite_utils.Database) -> None:
+    # Retries, restart, dependencies, queue timeout; and the attempt a run waits to make.
+    db.execute("ALTER TABLE runs ADD COLUMN policy TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN retry TEXT")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_runs_and_events", _0001_runs_and_events),
     ("0002_environments_and_volumes", _0002_environments_and_volumes),
     ("0003_resources", _0003_resources),
+    ("0004_policies", _0004_policies),
 ]
 
 

@@ -34,6 +34,8 @@ class RunRecord:
     env_hash: str | None = None
     resources: dict[str, Any] | None = None  # the Request (cpus, memory, gpus, gpu_memory)
     gpus: list[int] | None = None  # the devices it holds (or held)
+    policy: dict[str, Any] | None = None  # retries, restart, after, queue_timeout
+    retry: dict[str, Any] | None = None  # while it waits to go again: since, at, outcome
 
 
 @dataclass

@@ -27,12 +27,12 @@ from evd.store.records import EnvRecord, EventRecord, RunRecord, VolumeRecord
 _RUN_COLUMNS = (
     "id, name, state, reason, exit_code, failed_by, attempts, command, cwd, env, priority,"
     " timeout, created_at, started_at, ended_at, pid, stop_reason, progress, spec, env_hash,"
-    " resources, gpus"
+    " resources, gpus, policy, retry"
 )
 # Columns a transition or an update may set (guards the f-string in _update).
 _MUTABLE = frozenset(
     {"reason", "exit_code", "failed_by", "attempts", "started_at", "ended_at", "pid",
-     "stop_reason", "progress", "command", "cwd", "spec", "gpus"}
+     "stop_reason", "progress", "command", "cwd", "spec", "gpus", "retry"}
 )  # fmt: skip
 
 
@@ -65,6 +65,8 @@ def _run_from_row(row: Sequence[Any]) -> RunRecord:
         env_hash=row[19],
         resources=json.loads(row[20]) if row[20] is not None else None,
         gpus=json.loads(row[21]) if row[21] is not None else None,
+        policy=json.loads(row[22]) if row[22] is not None else None,
+        retry=json.loads(row[23]) if row[23] is not None else None,
     )
 
 
@@ -150,12 +152,13 @@ class Store:
         spec: dict[str, Any] | None = None,
         env_hash: str | None = None,
         resources: dict[str, Any] | None = None,
+        policy: dict[str, Any] | None = None,
     ) -> tuple[int, int]:
         """Add a queued run and its first event; return ``(run_id, event_id)``."""
         cursor = self._write(
             "INSERT INTO runs (name, state, reason, command, cwd, env, priority, timeout,"
-            " created_at, spec, env_hash, resources)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_at, spec, env_hash, resources, policy)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 name,
                 RunState.QUEUED.value,
@@ -169,6 +172,7 @@ class Store:
                 _dumps(spec) if spec is not None else None,
                 env_hash,
                 _dumps(resources) if resources is not None else None,
+                _dumps(policy) if policy else None,
             ),
         )
         run_id = cursor.lastrowid
@@ -194,7 +198,7 @@ class Store:
         for key, value in fields.items():
             if isinstance(value, FailedBy):
                 fields[key] = value.value
-            elif key in ("command", "spec", "gpus"):
+            elif key in ("command", "spec", "gpus", "retry") and value is not None:
                 fields[key] = _dumps(value)
         assignments = ", ".join(f"{key} = ?" for key in fields)
         self._write(f"UPDATE runs SET {assignments} WHERE id = ?", (*fields.values(), run_id))

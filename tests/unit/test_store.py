@@ -24,7 +24,12 @@ def add(store: Store, name: str = "job", now: float = 1.0) -> int:
 
 def test_migrations_are_recorded_and_applied_once(tmp_path: Path) -> None:
     path = tmp_path / "evd.db"
-    every = ["0001_runs_and_events", "0002_environments_and_volumes", "0003_resources"]
+    every = [
+        "0001_runs_and_events",
+        "0002_environments_and_volumes",
+        "0003_resources",
+        "0004_policies",
+    ]
     assert Store(path).applied_migrations == every
     assert Store(path).applied_migrations == []
     names = [row[0] for row in sqlite3.connect(path).execute("SELECT name FROM _migrations")]
