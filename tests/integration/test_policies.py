@@ -191,3 +191,22 @@ def test_without_parallel_fractional_cpus_pack_beyond_the_core_count(
     wait_for(lambda: all(show(policy_evd, i)["state"] == "running" for i in ids))
     gate.touch()
     assert policy_evd.cli("wait", *ids, timeout=30).returncode == 0
+
+
+def test_a_declared_policy_applies_and_a_flag_overrides_it(
+    offline_evd: Evd, tmp_path: Path
+) -> None:
+    env_file = tmp_path / "flaky.toml"
+    env_file.write_text('name = "flaky"\nretries = 1\n')
+    declared = submit(offline_evd, "--env", str(env_file), *fails_until(tmp_path, 1))
+    assert offline_evd.cli("wait", declared, timeout=120).returncode == 0
+    assert show(offline_evd, declared)["attempts"] == 2
+    overridden = submit(offline_evd, "--env", str(env_file), "--retries", "0", "--", "false")
+    assert offline_evd.cli("wait", overridden, timeout=120).returncode == 1
+    assert show(offline_evd, overridden)["attempts"] == 1
+    both = tmp_path / "both.toml"
+    both.write_text('retries = 1\nrestart = "always"\n')
+    refused = submit(offline_evd, "--env", str(both), "--", "true")
+    assert "declares both retries=1 and restart='always'" in str(
+        show(offline_evd, refused)["reason"]
+    )

@@ -97,3 +97,10 @@ def test_main_is_registered_once_and_records_a_call() -> None:
     assert main(4) == 8 and job.called and job.returned == 8
     with pytest.raises(DeclarationError, match="already has a main"):
         job.main()(lambda: None)
+
+
+def test_restart_is_checked_and_declared() -> None:
+    job = Job("svc", restart="on-failure")
+    assert job.to_dict()["settings"]["restart"] == "on-failure"
+    with pytest.raises(DeclarationError, match="restart must be one of no, on-failure, always"):
+        Job("svc2", restart="sometimes")
