@@ -220,8 +220,13 @@ class Client:
         return Health.from_dict(self._call("POST", "/v1/drain" if on else "/v1/resume"))
 
     def gpus(self) -> dict[str, Any]:
-        """The machine's CPUs, memory and GPUs (``Inventory.to_dict``), read now."""
+        """The machine's CPUs, memory and GPUs as last sampled, and the runs holding them."""
         data: dict[str, Any] = self._call("GET", "/v1/gpus")
+        return data
+
+    def metrics(self, run_id: int) -> dict[str, Any]:
+        """The run's peaks and sampled series (``peaks``, ``series``)."""
+        data: dict[str, Any] = self._call("GET", f"/v1/runs/{int(run_id)}/metrics")
         return data
 
     def result(self, run_id: int) -> Any:

@@ -136,6 +136,7 @@ class Run:
     events: list[RunEvent] | None = None
     resources: dict[str, Any] = field(default_factory=dict)  # cpus, memory, gpus, gpu_memory
     policy: dict[str, Any] = field(default_factory=dict)  # retries, restart, after, queue_timeout
+    metrics: dict[str, Any] = field(default_factory=dict)  # peaks: cpu_percent, rss, gpu_memory
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Run:
@@ -170,6 +171,7 @@ class Run:
             events=[RunEvent.from_dict(e) for e in events] if events is not None else None,
             resources=dict(data.get("resources") or {}),
             policy=dict(data.get("policy") or {}),
+            metrics=dict(data.get("metrics") or {}),
         )
 
     def to_dict(self) -> dict[str, Any]:

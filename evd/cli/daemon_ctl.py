@@ -40,6 +40,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
             " (at most 5 min; default 2)",
         )
         parser.add_argument(
+            "--sample-interval",
+            type=float,
+            default=1.0,
+            help="seconds between samples of each job's CPU, memory and GPU use (default 1)",
+        )
+        parser.add_argument(
             "--log-limit",
             type=size,
             default=100 * 1024 * 1024,
@@ -69,12 +75,16 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     if not args.retry_delay >= 0:
         error("--retry-delay must be 0 or more seconds")
         return 2
+    if not args.sample_interval >= 0.05:
+        error("--sample-interval must be at least 0.05 seconds")
+        return 2
     try:
         options = DaemonOptions(
             parallel=args.parallel,
             kill_grace=args.kill_grace,
             log_limit=args.log_limit,
             retry_delay=args.retry_delay,
+            sample_interval=args.sample_interval,
         )
         run_daemon(StateDir.from_env(), options, foreground=not args.detached)
     except DaemonAlreadyRunning as exc:
@@ -107,7 +117,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.parallel is not None:
         argv += ["--parallel", str(args.parallel)]
     argv += ["--kill-grace", str(args.kill_grace), "--log-limit", str(args.log_limit)]
-    argv += ["--retry-delay", str(args.retry_delay)]
+    argv += ["--retry-delay", str(args.retry_delay), "--sample-interval", str(args.sample_interval)]
     with open(state.log_file, "ab") as log:
         process = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True

@@ -6,6 +6,7 @@ import shlex
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from evd.models import (
     EXIT_CANCELLED,
@@ -15,6 +16,7 @@ from evd.models import (
     RunState,
     parse_iso,
 )
+from evd.resources.request import GIB, Request
 from evd.units import format_duration
 
 
@@ -105,10 +107,13 @@ def details(run: Run) -> str:
     if settings.get("python") or settings.get("dependencies"):
         packages = ", ".join(settings.get("dependencies", [])) or "none"
         lines.append(f"  python     {settings.get('python') or 'default'}; packages: {packages}")
-    if settings.get("resources"):
-        lines.append(
-            "  resources  " + ", ".join(f"{k}={v}" for k, v in settings["resources"].items())
-        )
+    if run.resources:
+        request = Request.from_dict(run.resources)
+        lines.append(f"  resources  {request.describe()}; GPUs held: {run.gpus or '-'}")
+    if run.policy:
+        lines.append("  policy     " + ", ".join(f"{k}={v}" for k, v in run.policy.items()))
+    if run.metrics:
+        lines.append(f"  peaks      {describe_peaks(run.metrics)}")
     if settings.get("secrets"):
         lines.append(f"  secrets    {', '.join(settings['secrets'])} (values never shown)")
     for volume in run.volumes:
@@ -122,6 +127,16 @@ def details(run: Run) -> str:
             reason = f"  {event.reason}" if event.reason else ""
             lines.append(f"    {event.at}  {event.state.value}{reason}")
     return "\n".join(lines)
+
+
+def describe_peaks(peaks: dict[str, Any]) -> str:
+    """``CPU 180%, memory 1.20 GiB, GPU0 3.10 GiB`` from a run's metrics."""
+    parts = [f"CPU {peaks.get('cpu_percent', 0):g}%", f"memory {peaks.get('rss', 0) / GIB:.2f} GiB"]
+    for index, used in sorted(peaks.get("gpu_memory", {}).items()):
+        parts.append(f"GPU{index} {used / GIB:.2f} GiB")
+    if peaks.get("gpu_overuse"):
+        parts.append(f"warning: {peaks['gpu_overuse']}")
+    return ", ".join(parts)
 
 
 def error(message: str) -> None:

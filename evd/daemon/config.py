@@ -1,7 +1,15 @@
 """``EVD_HOME/config.toml``: the daemon's settings file (optional).
 
 Read once at start. Known tables: ``[index]`` (package sources, see
-``evd.environments.indexes``). A file that cannot be read stops the daemon
+``evd.environments.indexes``) and ``[resources]``::
+
+    [resources]
+    reserve_cpus = 1            # kept for the desktop: jobs get the rest
+    reserve_memory = "4GiB"
+    hide_gpus = [1]             # indexes or UUID prefixes evd must not use
+    fake_gpus = "2x24GiB"       # like EVD_FAKE_GPUS (the variable wins)
+    stop_gpu_overuse = false    # stop a job that holds more GPU memory than it asked for
+ A file that cannot be read stops the daemon
 with the reason, rather than running with settings the user did not mean.
 """
 
@@ -12,8 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from evd.errors import EvdError
+from evd.units import parse_size
 
-KNOWN_TABLES = frozenset({"index"})
+KNOWN_TABLES = frozenset({"index", "resources"})
+RESOURCE_KEYS = frozenset(
+    {"reserve_cpus", "reserve_memory", "hide_gpus", "fake_gpus", "stop_gpu_overuse"}
+)
 INDEX_KEYS = frozenset({"url", "extra_urls", "find_links", "no_index", "strategy", "pip_conf"})
 
 
@@ -40,4 +52,30 @@ def load_config(path: Path) -> dict[str, Any]:
             f"{path}: unknown [index] key(s) {sorted(set(index) - INDEX_KEYS)};"
             f" known: {sorted(INDEX_KEYS)}"
         )
+    _check_resources(path, data.get("resources", {}))
     return data
+
+
+def _check_resources(path: Path, table: dict[str, Any]) -> None:
+    if set(table) - RESOURCE_KEYS:
+        raise ConfigError(
+            f"{path}: unknown [resources] key(s) {sorted(set(table) - RESOURCE_KEYS)};"
+            f" known: {sorted(RESOURCE_KEYS)}"
+        )
+    cpus = table.get("reserve_cpus", 0)
+    if isinstance(cpus, bool) or not isinstance(cpus, int | float) or cpus < 0:
+        raise ConfigError(f"{path}: [resources] reserve_cpus must be a number >= 0, not {cpus!r}")
+    memory = table.get("reserve_memory", "0")
+    try:
+        parse_size(memory) if isinstance(memory, str) else None
+    except ValueError as error:
+        raise ConfigError(f"{path}: [resources] reserve_memory: {error}") from None
+    if not isinstance(memory, str) and (isinstance(memory, bool) or not isinstance(memory, int)):
+        raise ConfigError(f"{path}: [resources] reserve_memory must be a size such as '4GiB'")
+    hide = table.get("hide_gpus", [])
+    if not isinstance(hide, list) or not all(isinstance(h, int | str) for h in hide):
+        raise ConfigError(f"{path}: [resources] hide_gpus must be a list of indexes or UUIDs")
+    if not isinstance(table.get("fake_gpus", ""), str):
+        raise ConfigError(f"{path}: [resources] fake_gpus must be a string such as '4x24GiB'")
+    if not isinstance(table.get("stop_gpu_overuse", False), bool):
+        raise ConfigError(f"{path}: [resources] stop_gpu_overuse must be true or false")

@@ -36,6 +36,8 @@ from evd.daemon.outcomes import Verdict, judge, lost_reason, read_tail
 from evd.daemon.prepare import Prepared, Preparer
 from evd.daemon.recorder import Recorder
 from evd.daemon.runtime import LiveRun
+from evd.daemon.sampler import Sampler
+from evd.daemon.usage import HARD_STOPS, Usage, over_limit_reason
 from evd.daemon.validate import validate
 from evd.daemon.views import event_payload, queued_reason
 from evd.errors import Conflict, InvalidRequest, RunNotFound, ShuttingDown, StorageError
@@ -51,7 +53,9 @@ from evd.policy import (
     run_again,
 )
 from evd.resources.inventory import Inventory, discover
+from evd.resources.memlimit import MemoryEnforcement, sampler
 from evd.resources.pool import Allocation, Pool
+from evd.resources.probe import probe_for
 from evd.resources.request import Request
 from evd.runner import stop as stopper
 from evd.runner.logcap import cap_log
@@ -86,6 +90,9 @@ class Engine:
         environments: Environments | None = None,
         inventory: Inventory | None = None,
         retry_base: float = 2.0,
+        sample_interval: float = 1.0,
+        resources: dict[str, Any] | None = None,
+        memory_limits: MemoryEnforcement | None = None,
     ) -> None:
         """Set up an engine; ``start`` brings it to life on a loop."""
         self.state = state
@@ -108,8 +115,16 @@ class Engine:
             store, self.bus, lambda event: event_payload(self, event), self._degrade
         )
         self.environments = environments or Environments(state, os.environ, {})
-        self.inventory = inventory or discover(os.environ)
+        resources = resources or {}
+        self.inventory = inventory or discover(os.environ, resources)
         self.pool = Pool.from_inventory(self.inventory)
+        self.sample_interval = sample_interval
+        self.memory_limits = memory_limits or sampler(sample_interval, "not detected")
+        self.usage = Usage(
+            self,
+            Sampler(probe_for(self.inventory, state.root), str(state.root)),
+            stop_gpu_overuse=bool(resources.get("stop_gpu_overuse", False)),
+        )
         self.preparer = Preparer(state, store, self.environments)
         self.builds = Builds(
             state,
@@ -150,12 +165,14 @@ class Engine:
         self.recorder.flush()
         self._tick()
         self._log_timer = loop.call_later(LOG_CHECK_INTERVAL, self._check_logs)
+        self.usage.start(loop)
 
     def shutdown(self) -> None:
         """Stop taking work and let go of the jobs, which run on under their shims."""
         self.accepting = False
         if self._log_timer:
             self._log_timer.cancel()
+        self.usage.stop()
         for live in self.live.values():
             live.cancel_timers()
         if self._watcher:
@@ -498,7 +515,9 @@ class Engine:
                 _begin_attempt(run_dir, record)
             env = job_environment(record, self.state, venv, allocation)
             check_startable(record.command, record.cwd, env)
-            pid = spawn(run_dir, record.cwd, record.command, env)
+            limit = allocation.memory
+            wrap = (lambda argv: self.memory_limits.wrap(argv, limit)) if limit else None
+            pid = spawn(run_dir, record.cwd, record.command, env, wrap)
         except (DeclarationError, SpawnError) as error:  # a secret gone, a program missing
             self._fail_to_start(run_id, str(error), FailedBy.USER)
             return
@@ -557,12 +576,25 @@ class Engine:
         # Persisted, so a daemon restarted mid-stop finishes the stop.
         self.recorder.update(run_id, stop_reason=why)
 
+    def stop_over_limit(self, run_id: int, why: str) -> None:
+        """Stop a job that went over its memory (``memory``) or GPU memory (``gpu-memory``)."""
+        with contextlib.suppress(StorageError):  # the recorder has degraded the engine
+            self._stop(run_id, why)
+
+    def wake(self) -> None:
+        """Something was freed outside the engine's own events (a device, outside memory)."""
+        with contextlib.suppress(StorageError):
+            self._tick()
+
     def _stop_on_timer(self, run_id: int, why: str) -> None:
         with contextlib.suppress(StorageError):  # the recorder has degraded the engine
             self._stop(run_id, why)
 
     def _signal_stop(self, live: LiveRun) -> None:
         live.strays = stopper.descendants(live.pid)
+        if live.stopping in HARD_STOPS:  # over a limit: stop it as the kernel would, at once
+            stopper.signal_job(live.pid, signal.SIGKILL, live.strays)
+            return
         stopper.signal_job(live.pid, signal.SIGTERM, live.strays)
         live.timers.append(self.loop.call_later(self.kill_grace, self._kill, live.run_id))
 
@@ -579,7 +611,10 @@ class Engine:
         live = self.live.pop(run_id, None)
         if live is None:
             return
+        held = self.pool.held.get(run_id)
         self.pool.release(run_id)
+        if held is not None and held.gpus:
+            self.usage.settle(held.gpus, run_id)
         live.cancel_timers()
         if live.stopping:
             # Whatever of the job ignored SIGTERM or was still winding down goes now.
@@ -602,10 +637,12 @@ class Engine:
         run_dir = self.state.run_dir(record.id)
         cap_log(run_dir / LOG_FILE, self.log_limit)
         outcome = read_outcome(run_dir)
+        peaks = self.usage.finish(record.id) or record.metrics or {}
         verdict = judge(
             outcome,
             stopping=stopping,
             timeout=record.timeout,
+            over_limit=over_limit_reason(stopping, record, peaks),
             lost_reason=lost_reason(record.started_at, psutil.boot_time(), pid)
             if outcome is None
             else "",
@@ -614,6 +651,8 @@ class Engine:
         if ended_at is None:
             ended_at = outcome.ended_at if outcome else self.clock()
         ended = max(ended_at, record.started_at or ended_at)
+        if peaks:
+            self.recorder.update(record.id, metrics=peaks)
         if self._again(record, verdict, stopping, ended):
             return
         secrets.forget_for_run(run_dir)
@@ -716,6 +755,7 @@ class Engine:
         self.live.clear()
         self.queue = QueueIndex()
         self.pool = Pool.from_inventory(self.inventory)
+        self.usage.reset()
         self.builds.waiting.clear()
         self.holds.clear()
         try:

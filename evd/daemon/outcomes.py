@@ -75,15 +75,19 @@ def judge(
     timeout: float | None,
     lost_reason: str,
     log_tail: str = "",
+    over_limit: str | None = None,
 ) -> Verdict:
     """The verdict for a run whose shim has ended.
 
-    ``stopping`` is ``"cancel"`` or ``"timeout"`` when evd was stopping the run;
+    ``stopping`` is ``"cancel"``, ``"timeout"``, ``"memory"`` or ``"gpu-memory"``
+    when evd was stopping the run (``over_limit`` says how a limit was passed);
     ``lost_reason`` explains a shim that ended without recording a status.
     """
     code = outcome.exit_code if outcome else None
     if stopping == "cancel":
         return Verdict(RunState.CANCELLED, code, "cancelled while running", None)
+    if over_limit is not None:  # evd stopped it for going over its memory or GPU memory
+        return Verdict(RunState.FAILED, code, over_limit, FailedBy.USER)
     if stopping == "timeout":
         limit = format_duration(timeout) if timeout else "its limit"
         return Verdict(RunState.TIMED_OUT, code, f"timed out after {limit}", FailedBy.USER)

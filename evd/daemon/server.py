@@ -28,6 +28,7 @@ from evd.daemon.engine import Engine
 from evd.daemon.envmanager import Environments
 from evd.errors import DaemonAlreadyRunning
 from evd.paths import StateDir
+from evd.resources.memlimit import detect
 from evd.sockets import reachable_path
 from evd.store import Store
 
@@ -108,6 +109,7 @@ class DaemonOptions:
     kill_grace: float = 10.0
     log_limit: int = 100 * 1024 * 1024
     retry_delay: float = 2.0
+    sample_interval: float = 1.0
 
 
 async def serve(state: StateDir, options: DaemonOptions) -> None:
@@ -115,6 +117,8 @@ async def serve(state: StateDir, options: DaemonOptions) -> None:
     settings = load_config(state.root / "config.toml")
     store = Store(state.database)
     environments = Environments(state, os.environ, settings)
+    memory_limits = await asyncio.to_thread(detect, os.environ, options.sample_interval)
+    log.info("memory limits: %s", memory_limits.description)
     engine = Engine(
         state,
         store,
@@ -122,6 +126,9 @@ async def serve(state: StateDir, options: DaemonOptions) -> None:
         kill_grace=options.kill_grace,
         log_limit=options.log_limit,
         retry_base=options.retry_delay,
+        sample_interval=options.sample_interval,
+        resources=settings.get("resources", {}),
+        memory_limits=memory_limits,
         environments=environments,
     )
     loop = asyncio.get_running_loop()

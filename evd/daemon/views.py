@@ -125,6 +125,7 @@ def run_view(engine: Engine, record: RunRecord, *, with_events: bool = False) ->
         events=[event_view(e) for e in engine.store.events(record.id)] if with_events else None,
         resources=record.resources or {},
         policy=record.policy or {},
+        metrics=record.metrics or engine.usage.peaks(record.id) or {},
     )
 
 

@@ -67,6 +67,8 @@ class Inventory:
     source: str = "none"  # nvml | fake | none
     note: str | None = None  # why there are no GPUs, when there are none
     hidden: tuple[int, ...] = field(default=())  # devices CUDA_VISIBLE_DEVICES keeps from evd
+    reserved_cpus: float = 0.0  # kept back for the desktop (config [resources])
+    reserved_memory: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The API's form."""
@@ -76,6 +78,8 @@ class Inventory:
             "source": self.source,
             "note": self.note,
             "hidden": list(self.hidden),
+            "reserved_cpus": self.reserved_cpus,
+            "reserved_memory": self.reserved_memory,
             "gpus": [gpu.to_dict() for gpu in self.gpus],
         }
 
@@ -173,7 +177,8 @@ def visible(gpus: list[Gpu], cuda_visible_devices: str | None) -> tuple[list[Gpu
     return allowed, hidden
 
 
-def _load_nvml() -> tuple[Nvml | None, str | None]:
+def load_nvml() -> tuple[Nvml | None, str | None]:
+    """NVML, initialised; or ``None`` and why not (no driver is not an error)."""
     try:
         import pynvml  # noqa: PLC0415 (the daemon only, and only when there is no fake)
     except ImportError:
@@ -186,15 +191,38 @@ def _load_nvml() -> tuple[Nvml | None, str | None]:
     return nvml, None
 
 
-def discover(environ: Mapping[str, str]) -> Inventory:
-    """The machine's CPUs, memory and GPUs, as evd may use them."""
+def discover(environ: Mapping[str, str], config: Mapping[str, Any] | None = None) -> Inventory:
+    """The machine's CPUs, memory and GPUs, as evd may use them.
+
+    ``config`` is the ``[resources]`` table: capacity kept back for the
+    desktop, devices to hide, fake GPUs. A ``CUDA_VISIBLE_DEVICES`` on the
+    daemon hides the devices it does not list.
+    """
+    config = config or {}
     cpus = os.cpu_count() or 1
     memory = psutil.virtual_memory().total
-    fake = environ.get("EVD_FAKE_GPUS")
+    fake = environ.get("EVD_FAKE_GPUS") or config.get("fake_gpus")
     if fake:
         gpus, source, note = parse_fake_gpus(fake), "fake", None
     else:
-        nvml, note = _load_nvml()
+        nvml, note = load_nvml()
         gpus, source = (read_nvml(nvml), "nvml") if nvml is not None else ([], "none")
     allowed, hidden = visible(gpus, environ.get("CUDA_VISIBLE_DEVICES"))
-    return Inventory(cpus, memory, tuple(allowed), source, note, tuple(hidden))
+    hide = [str(item) for item in config.get("hide_gpus", [])]
+    if hide:
+        shown, _ = visible(allowed, ",".join(hide))
+        hidden = sorted({*hidden, *(gpu.index for gpu in shown)})
+        allowed = [gpu for gpu in allowed if gpu not in shown]
+    reserve_memory = config.get("reserve_memory", 0)
+    return Inventory(
+        cpus,
+        memory,
+        tuple(allowed),
+        source,
+        note,
+        tuple(hidden),
+        reserved_cpus=float(config.get("reserve_cpus", 0)),
+        reserved_memory=parse_size(reserve_memory)
+        if isinstance(reserve_memory, str)
+        else int(reserve_memory),
+    )

@@ -72,7 +72,8 @@ class Pool:
             Device(index=gpu.index, memory_total=gpu.memory_total, problem=gpu.problem)
             for gpu in inventory.gpus
         ]
-        return cls(float(inventory.cpus), inventory.memory, devices)
+        cpus = max(0.0, inventory.cpus - inventory.reserved_cpus)
+        return cls(cpus, max(0, inventory.memory - inventory.reserved_memory), devices)
 
     def allocation_of(self, run_id: int, request: Request, gpus: list[int]) -> Allocation:
         """What a run that already holds ``gpus`` holds (to re-adopt it after a restart)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from evd.runner.shim import LOG_FILE, shim_argv
@@ -35,16 +36,27 @@ def check_startable(command: list[str], cwd: str, env: dict[str, str]) -> None:
         raise SpawnError(f"program not found: {command[0]}")
 
 
-def spawn(run_dir: Path, cwd: str, command: list[str], env: dict[str, str]) -> int:
+def spawn(
+    run_dir: Path,
+    cwd: str,
+    command: list[str],
+    env: dict[str, str],
+    wrap: Callable[[list[str]], list[str]] | None = None,
+) -> int:
     """Start ``command`` under the shim in a new session; return the shim's pid (= its pgid).
 
     stdin is ``/dev/null``; stdout and stderr share one append-mode file
     description, so ``output.log`` interleaves them exactly as a terminal would.
+    ``wrap`` may put a launcher that execs in place (``systemd-run --scope``)
+    in front of the shim.
     """
     log = str(run_dir / LOG_FILE)
+    argv = shim_argv(run_dir, cwd, command)
+    if wrap is not None:
+        argv = wrap(argv)
     return os.posix_spawn(
-        "/bin/sh",
-        shim_argv(run_dir, cwd, command),
+        argv[0] if wrap is not None else "/bin/sh",
+        argv,
         env,
         file_actions=[
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),

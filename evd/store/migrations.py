@@ -96,11 +96,17 @@ def _0004_policies(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN retry TEXT")
 
 
+def _0005_metrics(db: sqlite_utils.Database) -> None:
+    # A run's peaks (CPU, memory of its process tree, GPU memory); the series is a file.
+    db.execute("ALTER TABLE runs ADD COLUMN metrics TEXT")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_runs_and_events", _0001_runs_and_events),
     ("0002_environments_and_volumes", _0002_environments_and_volumes),
     ("0003_resources", _0003_resources),
     ("0004_policies", _0004_policies),
+    ("0005_metrics", _0005_metrics),
 ]
 
 

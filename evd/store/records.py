@@ -36,6 +36,7 @@ class RunRecord:
     gpus: list[int] | None = None  # the devices it holds (or held)
     policy: dict[str, Any] | None = None  # retries, restart, after, queue_timeout
     retry: dict[str, Any] | None = None  # while it waits to go again: since, at, outcome
+    metrics: dict[str, Any] | None = None  # peaks: cpu_percent, rss, gpu_memory per device
 
 
 @dataclass

@@ -27,12 +27,12 @@ from evd.store.records import EnvRecord, EventRecord, RunRecord, VolumeRecord
 _RUN_COLUMNS = (
     "id, name, state, reason, exit_code, failed_by, attempts, command, cwd, env, priority,"
     " timeout, created_at, started_at, ended_at, pid, stop_reason, progress, spec, env_hash,"
-    " resources, gpus, policy, retry"
+    " resources, gpus, policy, retry, metrics"
 )
 # Columns a transition or an update may set (guards the f-string in _update).
 _MUTABLE = frozenset(
     {"reason", "exit_code", "failed_by", "attempts", "started_at", "ended_at", "pid",
-     "stop_reason", "progress", "command", "cwd", "spec", "gpus", "retry"}
+     "stop_reason", "progress", "command", "cwd", "spec", "gpus", "retry", "metrics"}
 )  # fmt: skip
 
 
@@ -67,6 +67,7 @@ def _run_from_row(row: Sequence[Any]) -> RunRecord:
         gpus=json.loads(row[21]) if row[21] is not None else None,
         policy=json.loads(row[22]) if row[22] is not None else None,
         retry=json.loads(row[23]) if row[23] is not None else None,
+        metrics=json.loads(row[24]) if row[24] is not None else None,
     )
 
 
@@ -198,7 +199,7 @@ class Store:
         for key, value in fields.items():
             if isinstance(value, FailedBy):
                 fields[key] = value.value
-            elif key in ("command", "spec", "gpus", "retry") and value is not None:
+            elif key in ("command", "spec", "gpus", "retry", "metrics") and value is not None:
                 fields[key] = _dumps(value)
         assignments = ", ".join(f"{key} = ?" for key in fields)
         self._write(f"UPDATE runs SET {assignments} WHERE id = ?", (*fields.values(), run_id))

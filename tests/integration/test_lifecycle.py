@@ -112,6 +112,6 @@ def test_evd_gpus_shows_fake_gpus_and_what_the_daemons_cuda_visible_devices_hide
     evd_env.up()
     shown = evd_env.cli("gpus", check=True).stdout
     assert "GPUs from fake" in shown and "Fake GPU 24 GiB" in shown
-    assert "hidden by the daemon's CUDA_VISIBLE_DEVICES: GPU 1" in shown
+    assert "hidden (the daemon's CUDA_VISIBLE_DEVICES or config): GPU 1" in shown
     listing = json.loads(evd_env.cli("gpus", "--json", check=True).stdout)
     assert [gpu["index"] for gpu in listing["gpus"]] == [0, 2]

@@ -29,6 +29,7 @@ def test_migrations_are_recorded_and_applied_once(tmp_path: Path) -> None:
         "0002_environments_and_volumes",
         "0003_resources",
         "0004_policies",
+        "0005_metrics",
     ]
     assert Store(path).applied_migrations == every
     assert Store(path).applied_migrations == []

@@ -2,20 +2,53 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
+import dataclasses
 
 from fastapi import APIRouter, Request, Response
 
 from evd.daemon.api.common import engine_of, json_response
-from evd.resources.inventory import discover
 
 router = APIRouter(prefix="/v1", tags=["machine"])
 
 
 @router.get("/gpus")
 async def gpus(request: Request) -> Response:
-    """The inventory, read now (NVML's memory, utilisation and processes change)."""
-    engine_of(request)
-    inventory = await asyncio.to_thread(discover, os.environ)
-    return json_response(inventory.to_dict())
+    """The inventory as last sampled: memory, utilisation, processes, and the runs holding each.
+
+    Also says how memory limits are enforced (``memory_limits``) and what is free.
+    """
+    engine = engine_of(request)
+    inventory = engine.inventory
+    latest = engine.usage.latest
+    if latest is not None:  # the devices as last sampled, not as they were at start
+        sampled = {gpu.index: gpu for gpu in latest.gpus}
+        inventory = dataclasses.replace(
+            inventory, gpus=tuple(sampled.get(g.index, g) for g in inventory.gpus)
+        )
+    data = inventory.to_dict()
+    pool = engine.pool
+    for gpu in data["gpus"]:
+        device = pool.devices.get(gpu["index"])
+        if device is None:
+            continue
+        gpu["problem"] = device.problem
+        gpu["memory_external"] = device.memory_external
+        gpu["memory_claimed"] = device.memory_claimed
+        gpu["runs"] = [
+            {
+                "id": run_id,
+                "name": record.name if (record := engine.store.get_run(run_id)) else "",
+                "share": pool.held[run_id].share,
+                "gpu_memory": pool.held[run_id].gpu_memory,
+            }
+            for run_id in sorted(device.holders)
+            if run_id in pool.held
+        ]
+    data["cpus_free"] = pool.cpus_free
+    data["cpus_usable"] = pool.cpus
+    data["memory_unreserved"] = pool.memory_free
+    data["memory_limits"] = {
+        "mechanism": engine.memory_limits.mechanism,
+        "description": engine.memory_limits.description,
+    }
+    return json_response(data)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from evd.daemon.api.common import engine_of, json_response
+from evd.daemon.metrics import read_series
 from evd.daemon.views import run_view
 from evd.errors import Conflict, InvalidRequest
 from evd.models import Run, RunState, SubmitRequest
@@ -90,3 +91,13 @@ async def result(request: Request, run_id: int) -> Response:
     except ValueError:
         raise Conflict(f"run {run_id}'s result file is damaged: {path}") from None
     return json_response({"result": value})
+
+
+@router.get("/{run_id}/metrics")
+async def metrics(request: Request, run_id: int) -> Response:
+    """The run's peaks and its sampled series (CPU %, RSS bytes, GPU memory per device)."""
+    engine = engine_of(request)
+    record = engine.get(run_id)
+    series = read_series(engine.state.run_dir(run_id))
+    peaks = record.metrics or engine.usage.peaks(run_id) or {}
+    return json_response({"run_id": run_id, "peaks": peaks, "series": series})
