@@ -112,7 +112,18 @@ def why_waiting(request: Request, pool: Pool, ahead: int, names: Callable[[int],
 
     ``names(run_id)`` gives ``run 12 (alpha)``. The first shortfall found is
     named: GPUs, then CPUs, then memory; otherwise the runs ahead of it.
+    Drained devices are named with the reason.
     """
+    reason = _why_waiting(request, pool, ahead, names)
+    drained = "; ".join(
+        f"GPU{d.index} drained: {d.problem}" for d in pool.devices.values() if d.problem
+    )
+    if drained and request.gpus:
+        return f"{reason}; {drained}"
+    return reason
+
+
+def _why_waiting(request: Request, pool: Pool, ahead: int, names: Callable[[int], str]) -> str:
     usable = pool.usable()
     if request.whole_gpus:
         idle = pool.idle(request.gpu_memory)

@@ -8,6 +8,7 @@ Read once at start. Known tables: ``[index]`` (package sources, see
     reserve_memory = "4GiB"
     hide_gpus = [1]             # indexes or UUID prefixes evd must not use
     fake_gpus = "2x24GiB"       # like EVD_FAKE_GPUS (the variable wins)
+    fake_nvlink = "0-1"         # like EVD_FAKE_NVLINK: which fake GPUs are NVLink pairs
     stop_gpu_overuse = false    # stop a job that holds more GPU memory than it asked for
  A file that cannot be read stops the daemon
 with the reason, rather than running with settings the user did not mean.
@@ -24,7 +25,7 @@ from evd.units import parse_size
 
 KNOWN_TABLES = frozenset({"index", "resources"})
 RESOURCE_KEYS = frozenset(
-    {"reserve_cpus", "reserve_memory", "hide_gpus", "fake_gpus", "stop_gpu_overuse"}
+    {"reserve_cpus", "reserve_memory", "hide_gpus", "fake_gpus", "fake_nvlink", "stop_gpu_overuse"}
 )
 INDEX_KEYS = frozenset({"url", "extra_urls", "find_links", "no_index", "strategy", "pip_conf"})
 
@@ -75,7 +76,8 @@ def _check_resources(path: Path, table: dict[str, Any]) -> None:
     hide = table.get("hide_gpus", [])
     if not isinstance(hide, list) or not all(isinstance(h, int | str) for h in hide):
         raise ConfigError(f"{path}: [resources] hide_gpus must be a list of indexes or UUIDs")
-    if not isinstance(table.get("fake_gpus", ""), str):
-        raise ConfigError(f"{path}: [resources] fake_gpus must be a string such as '4x24GiB'")
+    for key, example in (("fake_gpus", "4x24GiB"), ("fake_nvlink", "0-1,2-3")):
+        if not isinstance(table.get(key, ""), str):
+            raise ConfigError(f"{path}: [resources] {key} must be a string such as '{example}'")
     if not isinstance(table.get("stop_gpu_overuse", False), bool):
         raise ConfigError(f"{path}: [resources] stop_gpu_overuse must be true or false")

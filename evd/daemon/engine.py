@@ -60,6 +60,8 @@ from evd.resources.request import Request
 from evd.runner import stop as stopper
 from evd.runner.logcap import cap_log
 from evd.runner.outcome import read_outcome
+from evd.runner.ports import free_port
+from evd.runner.procenv import devices_of, job_variables
 from evd.runner.shim import EXIT_FILE, LOG_FILE, PID_FILE, is_shim_of, read_shim_pid
 from evd.runner.spawn import SpawnError, check_startable, spawn
 from evd.runner.watch import ExitWatcher
@@ -513,7 +515,11 @@ class Engine:
             run_dir.mkdir(exist_ok=True)
             if record.attempts:
                 _begin_attempt(run_dir, record)
-            env = job_environment(record, self.state, venv, allocation)
+            port = None
+            if len(allocation.gpus) > 1:
+                taken = {live.master_port for live in self.live.values() if live.master_port}
+                port = free_port(taken)
+            env = job_environment(record, self.state, venv, allocation, port)
             check_startable(record.command, record.cwd, env)
             limit = allocation.memory
             wrap = (lambda argv: self.memory_limits.wrap(argv, limit)) if limit else None
@@ -542,7 +548,8 @@ class Engine:
         if record.env_hash is not None:
             env_hash = record.env_hash
             self.recorder.write(lambda store: store.touch_env(env_hash, started))
-        self._watch(LiveRun(run_id=run_id, pid=pid, run_dir=run_dir), record.timeout, started)
+        live = LiveRun(run_id=run_id, pid=pid, run_dir=run_dir, master_port=port)
+        self._watch(live, record.timeout, started)
 
     def _fail_to_start(self, run_id: int, reason: str, failed_by: FailedBy) -> None:
         """Record a run that never started; its log says why too (watched folders file it)."""
@@ -692,8 +699,10 @@ class Engine:
             if pid is None:
                 self._readmit(record)
                 continue
+            variables = job_variables(pid)
             if record.state is not RunState.RUNNING:
-                # The daemon died between spawning and committing the start.
+                # The daemon died between spawning and committing the start; the
+                # job's own environment still says which devices it was given.
                 started = (run_dir / PID_FILE).stat().st_mtime
                 self.recorder.record(
                     record.id,
@@ -703,11 +712,19 @@ class Engine:
                     pid=pid,
                     started_at=started,
                     attempts=record.attempts + 1,
+                    gpus=devices_of(variables),
+                    retry=None,
                 )
                 record = self.get(record.id)
             if is_shim_of(pid, run_dir):
                 log.info("run %s: re-adopted its running job (pid %s)", record.id, pid)
-                live = LiveRun(run_id=record.id, pid=pid, run_dir=run_dir)
+                port = variables.get("MASTER_PORT", "")
+                live = LiveRun(
+                    run_id=record.id,
+                    pid=pid,
+                    run_dir=run_dir,
+                    master_port=int(port) if port.isdigit() else None,
+                )
                 live.stopping = record.stop_reason
                 request = Request.from_dict(record.resources)
                 self.pool.take(self.pool.allocation_of(record.id, request, record.gpus or []))

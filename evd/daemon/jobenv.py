@@ -14,6 +14,7 @@ from pathlib import Path
 from evd.daemon import secrets
 from evd.paths import StateDir
 from evd.resources.pool import Allocation
+from evd.runner.ports import MASTER_ADDR
 from evd.store import RunRecord
 
 OUTPUT_DIR = "outputs"
@@ -31,12 +32,17 @@ THREAD_VARIABLES = (
 
 
 def job_environment(
-    record: RunRecord, state: StateDir, venv: Path | None, allocation: Allocation | None
+    record: RunRecord,
+    state: StateDir,
+    venv: Path | None,
+    allocation: Allocation | None,
+    master_port: int | None = None,
 ) -> dict[str, str]:
     """The variables for ``record``'s job; ``DeclarationError`` if a secret is gone.
 
     The devices in ``CUDA_VISIBLE_DEVICES`` are the run's own and cannot be
-    overridden by the job's declarations; thread counts can.
+    overridden by the job's declarations; thread counts can, and so can the
+    ``MASTER_ADDR``/``MASTER_PORT`` a multi-GPU job gets for its own rendezvous.
     """
     env = dict(record.env) if record.env is not None else dict(os.environ)
     spec = record.spec or {}
@@ -52,6 +58,10 @@ def job_environment(
     if allocation is not None:
         threads = str(max(1, math.ceil(allocation.cpus - 1e-9)))
         env.update(dict.fromkeys(THREAD_VARIABLES, threads))
+    if master_port is not None:
+        # Over the submitter's shell (two DDP jobs must not share 29500), under the declarations.
+        env["MASTER_ADDR"] = MASTER_ADDR
+        env["MASTER_PORT"] = str(master_port)
     env.update(spec.get("settings", {}).get("environ", {}))
     if allocation is not None:
         # NVML's numbering is PCI bus order; CUDA's default ("fastest first") may differ.

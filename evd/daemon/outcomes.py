@@ -87,7 +87,9 @@ def judge(
     if stopping == "cancel":
         return Verdict(RunState.CANCELLED, code, "cancelled while running", None)
     if over_limit is not None:  # evd stopped it for going over its memory or GPU memory
-        return Verdict(RunState.FAILED, code, over_limit, FailedBy.USER)
+        # SIGKILL takes the shim along, so there may be no record: 137 is what happened.
+        killed = 128 + signal.SIGKILL
+        return Verdict(RunState.FAILED, killed if code is None else code, over_limit, FailedBy.USER)
     if stopping == "timeout":
         limit = format_duration(timeout) if timeout else "its limit"
         return Verdict(RunState.TIMED_OUT, code, f"timed out after {limit}", FailedBy.USER)

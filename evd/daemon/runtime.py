@@ -20,7 +20,8 @@ class LiveRun:
     run_id: int
     pid: int  # the shim's pid, which is also the job's process group id
     run_dir: Path
-    stopping: str | None = None  # "cancel" or "timeout" once evd has begun to stop it
+    stopping: str | None = None  # "cancel", "timeout", "memory"... once evd is stopping it
+    master_port: int | None = None  # the MASTER_PORT a multi-GPU job was given
     strays: list[psutil.Process] = field(default_factory=list)
     timers: list[asyncio.TimerHandle] = field(default_factory=list)
 

@@ -9,6 +9,7 @@ limits which devices evd may use (by index or UUID).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -42,6 +43,7 @@ class Gpu:
     utilization: int | None = None  # percent, when NVML reports it
     processes: tuple[GpuProcess, ...] = ()
     problem: str | None = None  # why the device must not be used (ECC errors, lost), if any
+    links: tuple[int, ...] = ()  # devices it has an NVLink to
 
     def to_dict(self) -> dict[str, Any]:
         """The API's form."""
@@ -54,6 +56,7 @@ class Gpu:
             "utilization": self.utilization,
             "processes": [{"pid": p.pid, "used_memory": p.used_memory} for p in self.processes],
             "problem": self.problem,
+            "links": list(self.links),
         }
 
 
@@ -159,6 +162,44 @@ def read_nvml(nvml: Nvml) -> list[Gpu]:
     return gpus
 
 
+def parse_links(text: str, count: int) -> dict[int, set[int]]:
+    """``0-1,2-3`` → NVLink pairs (for fake GPUs: ``EVD_FAKE_NVLINK``)."""
+    links: dict[int, set[int]] = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        first, sep, second = pair.partition("-")
+        if not sep or not first.isdigit() or not second.isdigit():
+            raise ValueError(f"bad EVD_FAKE_NVLINK pair {pair!r}: write pairs such as 0-1,2-3")
+        a, b = int(first), int(second)
+        if a == b or max(a, b) >= count:
+            raise ValueError(f"bad EVD_FAKE_NVLINK pair {pair!r}: there are {count} fake GPUs")
+        links.setdefault(a, set()).add(b)
+        links.setdefault(b, set()).add(a)
+    return links
+
+
+def read_links(nvml: Nvml, count: int) -> dict[int, set[int]]:
+    """Which devices NVML says are joined by NVLink (``{}`` where it cannot say)."""
+    api: Any = nvml
+    links: dict[int, set[int]] = {}
+    try:
+        handles = [api.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
+        for a in range(count):
+            for b in range(a + 1, count):
+                status = api.nvmlDeviceGetP2PStatus(
+                    handles[a], handles[b], api.NVML_P2P_CAPS_INDEX_NVLINK
+                )
+                if status == api.NVML_P2P_STATUS_OK:
+                    links.setdefault(a, set()).add(b)
+                    links.setdefault(b, set()).add(a)
+    except Exception:  # old drivers, lost devices: no topology, plain lowest-index choice
+        return {}
+    return links
+
+
+def _with_links(gpus: list[Gpu], links: dict[int, set[int]]) -> list[Gpu]:
+    return [dataclasses.replace(gpu, links=tuple(sorted(links.get(gpu.index, ())))) for gpu in gpus]
+
+
 def visible(gpus: list[Gpu], cuda_visible_devices: str | None) -> tuple[list[Gpu], list[int]]:
     """The devices a ``CUDA_VISIBLE_DEVICES`` on the daemon allows, and the indexes of the rest.
 
@@ -204,9 +245,13 @@ def discover(environ: Mapping[str, str], config: Mapping[str, Any] | None = None
     fake = environ.get("EVD_FAKE_GPUS") or config.get("fake_gpus")
     if fake:
         gpus, source, note = parse_fake_gpus(fake), "fake", None
+        nvlink = environ.get("EVD_FAKE_NVLINK") or config.get("fake_nvlink") or ""
+        gpus = _with_links(gpus, parse_links(nvlink, len(gpus)))
     else:
         nvml, note = load_nvml()
         gpus, source = (read_nvml(nvml), "nvml") if nvml is not None else ([], "none")
+        if nvml is not None and len(gpus) > 1:
+            gpus = _with_links(gpus, read_links(nvml, len(gpus)))
     allowed, hidden = visible(gpus, environ.get("CUDA_VISIBLE_DEVICES"))
     hide = [str(item) for item in config.get("hide_gpus", [])]
     if hide:

@@ -34,6 +34,7 @@ class Device:
     memory_claimed: int = 0  # GPU memory claimed by evd runs on it
     holders: set[int] = field(default_factory=set)
     whole: bool = False  # held whole by one run
+    links: frozenset[int] = frozenset()  # devices it has an NVLink to
 
     @property
     def memory_free(self) -> int:
@@ -69,7 +70,12 @@ class Pool:
     def from_inventory(cls, inventory: Inventory) -> Pool:
         """An idle pool of the machine's CPUs, memory and usable devices."""
         devices = [
-            Device(index=gpu.index, memory_total=gpu.memory_total, problem=gpu.problem)
+            Device(
+                index=gpu.index,
+                memory_total=gpu.memory_total,
+                problem=gpu.problem,
+                links=frozenset(gpu.links),
+            )
             for gpu in inventory.gpus
         ]
         cpus = max(0.0, inventory.cpus - inventory.reserved_cpus)
@@ -119,8 +125,12 @@ class Pool:
         ]
 
     def never_fits(self, request: Request) -> str | None:
-        """Why ``request`` could not start even on an idle machine, or ``None``."""
-        usable = self.usable()
+        """Why ``request`` could not start even on an idle machine, or ``None``.
+
+        Drained devices count: a drain may end (a reset, a stray process gone),
+        and a run waiting for one says so.
+        """
+        usable = list(self.devices.values())
         if request.cpus > self.cpus + EPSILON:
             return f"asks for {request.cpus:g} CPUs; this machine has {self.cpus:g}"
         if request.memory > self.memory:
@@ -162,7 +172,7 @@ class Pool:
         free = self.idle(request.gpu_memory, reserved.devices)
         if len(free) < request.whole_gpus:
             return None
-        chosen = tuple(sorted(d.index for d in free[: request.whole_gpus]))
+        chosen = closest(free, request.whole_gpus)
         return Allocation(run_id, request.cpus, request.memory, chosen, 1.0, request.gpu_memory)
 
     def _fit_share(self, run_id: int, request: Request, reserved: Reserved) -> Allocation | None:
@@ -218,3 +228,28 @@ class Reserved:
     cpus: float = 0.0
     memory: int = 0
     devices: set[int] = field(default_factory=set)
+
+
+def closest(free: list[Device], count: int) -> tuple[int, ...]:
+    """``count`` of the ``free`` devices, as closely linked as possible (NVLink pairs first).
+
+    Greedy from each seed: add the device with the most links into the set so
+    far (lowest index on ties); keep the set with the most links inside it,
+    the lowest indexes on ties. Without topology this is the lowest indexes.
+    """
+    if count >= len(free) or not any(d.links for d in free):
+        return tuple(sorted(d.index for d in free[:count]))
+    best: tuple[int, tuple[int, ...]] | None = None
+    for seed in free:
+        chosen = [seed]
+        while len(chosen) < count:
+            inside = {d.index for d in chosen}
+            rest = [d for d in free if d.index not in inside]
+            chosen.append(max(rest, key=lambda d: (len(d.links & inside), -d.index)))
+        indexes = tuple(sorted(d.index for d in chosen))
+        inside = set(indexes)
+        score = sum(len(d.links & inside) for d in chosen)
+        if best is None or (-score, indexes) < (-best[0], best[1]):
+            best = (score, indexes)
+    assert best is not None
+    return best[1]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -68,6 +69,8 @@ class FakeProbe:
             return list(self.gpus)
         processes: dict[int, list[GpuProcess]] = {}
         for entry in state.get("processes", []):
+            if not _alive(int(entry["pid"])):
+                continue  # NVML lists only live processes
             memory = entry.get("memory", 0)
             used = parse_size(memory) if isinstance(memory, str) else int(memory)
             processes.setdefault(int(entry["gpu"]), []).append(GpuProcess(int(entry["pid"]), used))
@@ -83,6 +86,16 @@ class FakeProbe:
             )
             for gpu in self.gpus
         ]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class NvmlProbe:

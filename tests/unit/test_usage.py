@@ -1,0 +1,133 @@
+"""Sampling, metrics series, topology, memory-limit wrapping and the fake GPU probe."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from evd.daemon.metrics import POINTS_PER_STEP, RunMetrics, read_series
+from evd.daemon.sampler import RunSample, Sampler
+from evd.resources.inventory import parse_fake_gpus, parse_links
+from evd.resources.memlimit import MemoryEnforcement, detect
+from evd.resources.pool import Device, closest
+from evd.resources.probe import FakeProbe, NoProbe
+from evd.runner.ports import free_port
+from evd.runner.procenv import devices_of, job_variables
+
+GIB = 1024**3
+
+
+def devices(count: int, links: dict[int, set[int]]) -> list[Device]:
+    return [Device(i, 24 * GIB, links=frozenset(links.get(i, ()))) for i in range(count)]
+
+
+def test_multi_gpu_requests_get_nvlinked_devices_first() -> None:
+    links = parse_links("0-2,1-3", 4)
+    assert closest(devices(4, links), 2) == (0, 2)
+    assert closest(devices(4, {}), 2) == (0, 1)  # no topology: lowest indexes
+    four = parse_links("0-1,1-2,2-3,3-0,4-5", 6)
+    assert closest(devices(6, four), 2) == (0, 1)
+    free = [d for d in devices(6, four) if d.index not in (0, 1)]
+    assert closest(free, 2) == (2, 3)
+    with pytest.raises(ValueError, match="there are 2 fake GPUs"):
+        parse_links("0-5", 2)
+
+
+def test_metrics_keep_every_sample_then_thin_out(tmp_path: Path) -> None:
+    metrics = RunMetrics(tmp_path / "metrics.jsonl")
+    for n in range(POINTS_PER_STEP + 10):
+        metrics.add(1000.0 + n, RunSample(cpu_percent=n % 7, rss=n, gpu_memory={0: 2 * n}))
+    assert metrics.points == POINTS_PER_STEP + 5  # every second sample after the first step
+    series = read_series(tmp_path)
+    assert series["t"][:2] == [1000.0, 1001.0] and series["t"][-1] == 1000.0 + POINTS_PER_STEP + 8
+    top = POINTS_PER_STEP + 9
+    assert metrics.peaks == {"cpu_percent": 6, "rss": top, "gpu_memory": {"0": 2 * top}}
+    assert series["gpu_memory"][1] == {"0": 2}
+
+
+def test_sampler_adds_up_the_process_tree_and_its_cpu(tmp_path: Path) -> None:
+    code = (
+        "import time\nx = bytearray(64 * 2**20)\nt = time.time()\nwhile time.time() - t < 1.5: pass"
+    )
+    parent = subprocess.Popen(
+        ["sh", "-c", f'{sys.executable} -c "$0" & wait', code], start_new_session=True
+    )
+    try:
+        sampler = Sampler(NoProbe(), str(tmp_path))
+        time.sleep(0.5)
+        sampler.sample({1: parent.pid})
+        time.sleep(0.5)
+        sample = sampler.sample({1: parent.pid}).runs[1]
+    finally:
+        parent.wait()
+    assert sample.rss > 64 * 2**20
+    assert 40 < sample.cpu_percent < 250
+
+
+def test_gpu_processes_belong_to_the_run_in_their_environment(tmp_path: Path) -> None:
+    """A process that left the job's tree is still the run's; one of an ended run lingers."""
+    state = tmp_path / "fake-gpus.json"
+    env = {**os.environ, "EVD_HOME": str(tmp_path), "EVD_RUN_ID": "7"}
+    escaped = subprocess.Popen(["sleep", "30"], env=env, start_new_session=True)
+    other = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    shim = subprocess.Popen(["sleep", "30"], start_new_session=True)  # the run's own tree
+    try:
+        state.write_text(
+            json.dumps(
+                {
+                    "processes": [
+                        {"gpu": 0, "pid": escaped.pid, "memory": "3GiB"},
+                        {"gpu": 0, "pid": other.pid, "memory": "5GiB"},
+                        {"gpu": 1, "pid": 999_999_999, "memory": "1GiB"},
+                    ],
+                    "problems": {"1": "Xid 79"},
+                }
+            )
+        )
+        probe = FakeProbe(tuple(parse_fake_gpus("2x24GiB")), state)
+        sampler = Sampler(probe, str(tmp_path))
+        live = sampler.sample({7: shim.pid})
+        assert live.runs[7].gpu_memory == {0: 3 * GIB}
+        assert live.external == {0: 5 * GIB, 1: 0}  # a pid that is gone is not listed
+        assert live.gpus[1].problem == "Xid 79"
+        ended = sampler.sample({})
+        assert ended.lingering == {0: {escaped.pid: 7}}
+    finally:
+        for process in (escaped, other, shim):
+            process.kill()
+            process.wait()
+
+
+def test_memory_limits_wrap_only_with_systemd_and_a_limit() -> None:
+    scope = MemoryEnforcement("systemd-scope", "", "/usr/bin/systemd-run")
+    argv = scope.wrap(["sh", "-c", "x"], 2 * GIB)
+    assert argv[:4] == ["/usr/bin/systemd-run", "--user", "--scope", "--quiet"]
+    assert f"MemoryMax={2 * GIB}" in argv and argv[-3:] == ["sh", "-c", "x"]
+    assert scope.wrap(["sh"], 0) == ["sh"]
+    forced = detect({"EVD_MEMORY_LIMITS": "sampler"}, 0.5)
+    assert forced.mechanism == "sampler" and forced.wrap(["sh"], GIB) == ["sh"]
+    assert "every 0.5 s" in forced.description
+
+
+def test_a_free_port_is_never_one_already_given() -> None:
+    first = free_port(set())
+    assert free_port({first}) != first
+
+
+def test_devices_are_read_back_from_a_running_job(tmp_path: Path) -> None:
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "2,3", "MASTER_PORT": "41000"}
+    job = subprocess.Popen(["sleep", "5"], env=env)
+    try:
+        # vfork lets Popen return before exec has laid out the new environment.
+        deadline = time.monotonic() + 5
+        while not (variables := job_variables(job.pid)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        job.kill()
+        job.wait()
+    assert devices_of(variables) == [2, 3] and variables["MASTER_PORT"] == "41000"
+    assert job_variables(999_999_999) == {}
