@@ -36,6 +36,7 @@ bench: install
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/envs.py
 	$(BIN)/python bench/schedule.py
+	$(BIN)/python bench/packing.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

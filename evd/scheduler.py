@@ -52,13 +52,24 @@ def _reserve(pool: Pool, request: Request, reserved: Reserved) -> None:
     reserved.memory = min(request.memory, max(0, pool.memory_free))
     usable = pool.usable()
     if request.whole_gpus:
-        idle = pool.idle(request.gpu_memory)
-        reserved.devices = {d.index for d in idle[: request.whole_gpus]}
+        # The idle devices it could take, and, for the rest, busy ones that take
+        # nothing new: it starts as soon as those are released.
+        idle = pool.idle(request.gpu_memory)[: request.whole_gpus]
+        chosen = {d.index for d in idle}
+        busy = [d for d in usable if d.index not in chosen and d.memory_total >= request.gpu_memory]
+        busy.sort(key=lambda d: (d.whole, d.share_used, len(d.holders), d.index))
+        chosen.update(d.index for d in busy[: request.whole_gpus - len(chosen)])
+        reserved.devices = chosen
     elif request.gpu_share:
         shareable = [d for d in usable if not d.whole]
         if shareable:
+            # Keep back only its share and memory on the roomiest device: smaller
+            # shares may still use the rest of it.
             roomiest = max(shareable, key=lambda d: (d.memory_free, -d.index))
-            reserved.devices = {roomiest.index}
+            claim = request.gpu_memory or int(request.gpu_share * roomiest.memory_total)
+            free_share = max(0.0, 1 - roomiest.share_used)
+            kept = (min(request.gpu_share, free_share), min(claim, max(0, roomiest.memory_free)))
+            reserved.shares = {roomiest.index: kept}
 
 
 def tick(

@@ -169,7 +169,7 @@ class Pool:
         return Allocation(run_id, request.cpus, request.memory)
 
     def _fit_whole(self, run_id: int, request: Request, reserved: Reserved) -> Allocation | None:
-        free = self.idle(request.gpu_memory, reserved.devices)
+        free = self.idle(request.gpu_memory, reserved.devices | reserved.shares.keys())
         if len(free) < request.whole_gpus:
             return None
         chosen = closest(free, request.whole_gpus)
@@ -181,8 +181,9 @@ class Pool:
             if device.whole or device.index in reserved.devices:
                 continue
             claim = request.gpu_memory or int(request.gpu_share * device.memory_total)
-            left = device.memory_free - claim
-            if device.share_used + request.gpu_share > 1 + EPSILON or left < 0:
+            kept_share, kept_memory = reserved.shares.get(device.index, (0.0, 0))
+            left = device.memory_free - claim - kept_memory
+            if device.share_used + request.gpu_share + kept_share > 1 + EPSILON or left < 0:
                 continue
             if best is None or (left, device.index) < best[:2]:
                 best = (left, device.index, claim)
@@ -227,7 +228,8 @@ class Reserved:
 
     cpus: float = 0.0
     memory: int = 0
-    devices: set[int] = field(default_factory=set)
+    devices: set[int] = field(default_factory=set)  # idle devices kept whole for it
+    shares: dict[int, tuple[float, int]] = field(default_factory=dict)  # device -> (share, memory)
 
 
 def closest(free: list[Device], count: int) -> tuple[int, ...]:
