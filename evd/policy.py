@@ -41,6 +41,11 @@ class Policy:
     after: tuple[int, ...] = ()
     queue_timeout: float | None = None
 
+    @property
+    def attempts_in_all(self) -> int | None:
+        """How many attempts a run may make (``None``: a service, until cancelled)."""
+        return None if self.restart != "no" else self.retries + 1
+
     def to_dict(self) -> dict[str, Any]:
         """For the store (only what differs from the defaults)."""
         data: dict[str, Any] = {}
@@ -105,7 +110,7 @@ def run_again(
     if policy.restart == "always" or (policy.restart == "on-failure" and failed):
         return Again(backoff(base, quick_ends), attempts + 1, None, outcome)
     if policy.restart == "no" and failed and attempts <= policy.retries:
-        return Again(backoff(base, attempts), attempts + 1, policy.retries + 1, outcome)
+        return Again(backoff(base, attempts), attempts + 1, policy.attempts_in_all, outcome)
     return None
 
 

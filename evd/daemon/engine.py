@@ -308,9 +308,7 @@ class Engine:
         """
         policy = Policy.from_dict(record.policy)
         if record.retry and record.state is RunState.QUEUED and record.retry["at"] > self.clock():
-            again = Again(
-                0.0, record.attempts + 1, _attempts_in_all(policy), record.retry["outcome"]
-            )
+            again = Again(0.0, record.attempts + 1, policy.attempts_in_all, record.retry["outcome"])
             self._retry_later(record.id, again, float(record.retry["at"]))
         if policy.after:
             states = {i: self._state_of(i) for i in policy.after}
@@ -792,16 +790,11 @@ def _queued(record: RunRecord) -> QueuedRun:
     )
 
 
-def _attempts_in_all(policy: Policy) -> int | None:
-    """How many attempts a run may make (``None``: a service, until cancelled)."""
-    return None if policy.restart != "no" else policy.retries + 1
-
-
 def _begin_attempt(run_dir: Path, record: RunRecord) -> None:
     """Clear the last attempt's shim records and mark the log where the next attempt begins."""
     for name in (EXIT_FILE, PID_FILE):
         (run_dir / name).unlink(missing_ok=True)
-    total = _attempts_in_all(Policy.from_dict(record.policy))
+    total = Policy.from_dict(record.policy).attempts_in_all
     of = f" of {total}" if total else ""
     with open(run_dir / LOG_FILE, "a", encoding="utf-8") as out:
         out.write(f"evd: attempt {record.attempts + 1}{of}\n")

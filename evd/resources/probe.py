@@ -22,9 +22,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any, Protocol
+
+import psutil
 
 from evd.resources.inventory import Gpu, GpuProcess, Inventory, Nvml, load_nvml, read_nvml
 from evd.units import parse_size
@@ -69,7 +70,7 @@ class FakeProbe:
             return list(self.gpus)
         processes: dict[int, list[GpuProcess]] = {}
         for entry in state.get("processes", []):
-            if not _alive(int(entry["pid"])):
+            if not psutil.pid_exists(int(entry["pid"])):
                 continue  # NVML lists only live processes
             memory = entry.get("memory", 0)
             used = parse_size(memory) if isinstance(memory, str) else int(memory)
@@ -86,16 +87,6 @@ class FakeProbe:
             )
             for gpu in self.gpus
         ]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class NvmlProbe:
