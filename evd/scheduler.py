@@ -12,15 +12,21 @@ tests step it with any clock. Ordering and start conditions:
    waits for set aside (the free CPUs and memory it needs, the free devices it
    would take); later runs may start only on what is left. What it waits for
    can therefore only grow, so it starts as soon as enough is released.
-4. Nothing starts while ``capacity.draining``.
+4. EASY backfill: a later run with a ``--timeout`` that ends before the head's
+   shadow time (when the runs' timeouts guarantee it fits) may use what is
+   set aside too; see ``evd.reservation``.
+5. Nothing starts while ``capacity.draining``.
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from evd.reservation import reserve
 from evd.resources.pool import Allocation, Pool, Reserved
 from evd.resources.request import EPSILON, GIB, Request
 
@@ -33,6 +39,7 @@ class QueuedRun:
     id: int
     priority: int = 0
     request: Request = field(default=Request(), compare=False)
+    limit: float | None = field(default=None, compare=False)  # its --timeout, in seconds
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sort_key", (-self.priority, self.id))
@@ -46,32 +53,6 @@ class Capacity:
     draining: bool = False
 
 
-def _reserve(pool: Pool, request: Request, reserved: Reserved) -> None:
-    """Set aside, for a run that does not fit, the free part of what it needs."""
-    reserved.cpus = min(request.cpus, max(0.0, pool.cpus_free))
-    reserved.memory = min(request.memory, max(0, pool.memory_free))
-    usable = pool.usable()
-    if request.whole_gpus:
-        # The idle devices it could take, and, for the rest, busy ones that take
-        # nothing new: it starts as soon as those are released.
-        idle = pool.idle(request.gpu_memory)[: request.whole_gpus]
-        chosen = {d.index for d in idle}
-        busy = [d for d in usable if d.index not in chosen and d.memory_total >= request.gpu_memory]
-        busy.sort(key=lambda d: (d.whole, d.share_used, len(d.holders), d.index))
-        chosen.update(d.index for d in busy[: request.whole_gpus - len(chosen)])
-        reserved.devices = chosen
-    elif request.gpu_share:
-        shareable = [d for d in usable if not d.whole]
-        if shareable:
-            # Keep back only its share and memory on the roomiest device: smaller
-            # shares may still use the rest of it.
-            roomiest = max(shareable, key=lambda d: (d.memory_free, -d.index))
-            claim = request.gpu_memory or int(request.gpu_share * roomiest.memory_total)
-            free_share = max(0.0, 1 - roomiest.share_used)
-            kept = (min(request.gpu_share, free_share), min(claim, max(0, roomiest.memory_free)))
-            reserved.shares = {roomiest.index: kept}
-
-
 def tick(
     now: float, queued: Iterable[QueuedRun], running: int, capacity: Capacity, pool: Pool
 ) -> list[Allocation]:
@@ -79,39 +60,93 @@ def tick(
 
     ``queued`` must be in start order (a ``QueueIndex`` is); ``running`` counts
     the active runs; ``pool`` is left untouched (the caller takes each
-    allocation once its run has started). ``now`` is unused until time-based
-    policies (queue timeouts, retry backoff) are scheduled here.
+    allocation once its run has started). ``now`` is on the clock of the
+    allocations' ``ends_by``; each start's ``ends_by`` is ``now`` plus its limit.
     """
-    del now
     slots = None if capacity.slots is None else capacity.slots - running
     if capacity.draining or (slots is not None and slots <= 0):
         return []
-    work = pool.copy()
-    reserved = Reserved()
-    blocked = False
-    # Within a tick what is free only shrinks, so a shape that did not fit never
-    # will: 10,000 queued runs of a few shapes cost a few fits, not 10,000.
-    cannot: set[Request] = set()
+    placer = _Placer(pool.copy(), now)
+    cannot, cannot_at_all = placer.cannot, placer.cannot_at_all
+    latest_end = -math.inf  # a run ending by then may use what the head waits for
     starts: list[Allocation] = []
     for run in queued:
-        if run.request in cannot:
+        # The common cases first, kept cheap: 10,000 queued runs pass here.
+        request, limit = run.request, run.limit
+        if request in cannot and (
+            limit is None or now + limit > latest_end or request in cannot_at_all
+        ):
             continue
-        allocation = work.fit(run.id, run.request, reserved)
-        if allocation is None:
-            cannot.add(run.request)
-            if not blocked:
-                _reserve(work, run.request, reserved)
-                blocked = True
-            if work.cpus_free - reserved.cpus <= EPSILON:
-                break  # every run needs some CPU: nothing more can start
-            continue
-        work.take(allocation)
-        starts.append(allocation)
-        if slots is not None:
-            slots -= 1
-            if slots == 0:
-                break
+        allocation = placer.place(run)
+        if allocation is not None:
+            starts.append(allocation)
+            if slots is not None:
+                slots -= 1
+        if placer.full or slots == 0:
+            break
+        latest_end = placer.latest_end()
     return starts
+
+
+class _Placer:
+    """One tick's scratch pool, what is set aside for the blocked head, and fits that failed."""
+
+    def __init__(self, work: Pool, now: float) -> None:
+        self.work = work
+        self.now = now
+        self.reserved: Reserved | None = None  # for the first run that does not fit
+        # Within a tick what is free only shrinks, so a shape that did not fit
+        # never will: 10,000 queued runs of a few shapes cost a few fits.
+        self.cannot: set[Request] = set()  # did not fit beside the reservation
+        self.cannot_at_all: set[Request] = set()  # did not fit even on what is set aside
+        self.full = False  # no CPU is left to any run (every run needs some)
+
+    def place(self, run: QueuedRun) -> Allocation | None:
+        """Take what ``run`` gets from the scratch pool, or ``None`` if it must wait."""
+        allocation = self._fit(run)
+        if allocation is None:
+            return None
+        if run.limit is not None:
+            allocation = dataclasses.replace(allocation, ends_by=self.now + run.limit)
+        self.work.take(allocation)
+        self._update_full()
+        return allocation
+
+    def _fit(self, run: QueuedRun) -> Allocation | None:
+        if run.request not in self.cannot:
+            allocation = self.work.fit(run.id, run.request, self.reserved)
+            if allocation is not None:
+                return allocation
+            self.cannot.add(run.request)
+        if self.reserved is None:
+            self.reserved = reserve(self.work, run.request, self.now)
+            self._update_full()
+            return None
+        if run.request in self.cannot_at_all or not self._ends_in_time(run):
+            return None
+        allocation = self.work.fit(run.id, run.request)
+        if allocation is None:
+            self.cannot_at_all.add(run.request)
+        return allocation
+
+    def latest_end(self) -> float:
+        """A run sure to end by then may use what the head waits for (``-inf``: none may).
+
+        With an unknown shadow time no run may: each would delay the head, and
+        a stream of short ones would starve it.
+        """
+        until = -math.inf if self.reserved is None else self.reserved.until
+        return until if until < math.inf else -math.inf
+
+    def _ends_in_time(self, run: QueuedRun) -> bool:
+        """Whether ``run`` is sure to end before the blocked head could start (EASY backfill)."""
+        return run.limit is not None and self.now + run.limit <= self.latest_end()
+
+    def _update_full(self) -> None:
+        """Note when no CPU is left to any run: what is free only changes on a start."""
+        reserved = self.reserved
+        kept = 0.0 if reserved is None or reserved.until < math.inf else reserved.cpus
+        self.full = self.work.cpus_free - kept <= EPSILON
 
 
 def _holders(device_holders: set[int], names: Callable[[int], str]) -> str:

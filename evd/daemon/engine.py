@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -287,7 +288,7 @@ class Engine:
         """Put a run in the scheduler's queue, unless it still waits for a dependency or backoff."""
         if record.id in self.holds or record.id in self.builds.waiting:
             return  # released to the queue when that wait ends
-        self.queue.add(_queued(record))
+        self.queue.add(_queued(record, self.kill_grace))
         if tick:
             self._tick()
 
@@ -725,8 +726,13 @@ class Engine:
                 )
                 live.stopping = record.stop_reason
                 request = Request.from_dict(record.resources)
-                self.pool.take(self.pool.allocation_of(record.id, request, record.gpus or []))
-                self._watch(live, record.timeout, record.started_at or self.clock())
+                started = record.started_at or self.clock()
+                ends_by = (
+                    None if record.timeout is None else started + record.timeout + self.kill_grace
+                )
+                allocation = self.pool.allocation_of(record.id, request, record.gpus or [])
+                self.pool.take(dataclasses.replace(allocation, ends_by=ends_by))
+                self._watch(live, record.timeout, started)
             else:
                 self._conclude(record, pid, record.stop_reason)
 
@@ -783,10 +789,13 @@ class Engine:
         self._tick()
 
 
-def _queued(record: RunRecord) -> QueuedRun:
-    """A stored run as the scheduler sees it."""
+def _queued(record: RunRecord, kill_grace: float) -> QueuedRun:
+    """A stored run as the scheduler sees it: its limit is when it is sure to be gone."""
     return QueuedRun(
-        id=record.id, priority=record.priority, request=Request.from_dict(record.resources)
+        id=record.id,
+        priority=record.priority,
+        request=Request.from_dict(record.resources),
+        limit=None if record.timeout is None else record.timeout + kill_grace,
     )
 
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evd.daemon.jobenv import OUTPUT_DIR
 from evd.models import Run, RunEvent, RunState, iso
+from evd.reservation import reserve
 from evd.resources.request import Request
 from evd.runner.shim import LOG_FILE
 from evd.scheduler import why_waiting
 from evd.store import RunRecord
 from evd.store.records import EventRecord
+from evd.units import format_duration
 
 if TYPE_CHECKING:
     from evd.daemon.engine import Engine
@@ -60,7 +63,17 @@ def queued_reason(engine: Engine, record: RunRecord) -> str | None:
         busy = f"{len(engine.live)} of {engine.parallel} slots busy"
         return f"waiting for a free slot ({busy}; {ahead} ahead in the queue)"
 
-    return why_waiting(Request.from_dict(record.resources), engine.pool, ahead, name)
+    request = Request.from_dict(record.resources)
+    reason = why_waiting(request, engine.pool, ahead, name)
+    if ahead == 0 and engine.pool.fit(record.id, request) is None:
+        # The head of the queue: the running jobs' timeouts may bound its wait.
+        now = engine.clock()
+        until = reserve(engine.pool, request, now).until
+        if until < math.inf:
+            reason += (
+                f"; sure to start within {format_duration(until - now)} (running jobs' timeouts)"
+            )
+    return reason
 
 
 MAX_LISTED_OUTPUTS = 1000

@@ -16,6 +16,7 @@ applies the same ``take`` to its own pool once a start succeeded, and
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from evd.resources.inventory import Inventory
@@ -52,6 +53,7 @@ class Allocation:
     gpus: tuple[int, ...] = ()
     share: float = 0.0  # per device: 1.0 for whole devices
     gpu_memory: int = 0  # claimed per device
+    ends_by: float | None = None  # when its --timeout stops it at the latest (None: no timeout)
 
 
 class Pool:
@@ -230,6 +232,7 @@ class Reserved:
     memory: int = 0
     devices: set[int] = field(default_factory=set)  # idle devices kept whole for it
     shares: dict[int, tuple[float, int]] = field(default_factory=dict)  # device -> (share, memory)
+    until: float = math.inf  # the shadow time: by then it is sure to fit (evd.reservation)
 
 
 def closest(free: list[Device], count: int) -> tuple[int, ...]:

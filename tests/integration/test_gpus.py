@@ -121,3 +121,32 @@ def test_drain_starts_nothing_new_survives_a_restart_and_resume_starts_again(
     assert evd.client().health().draining
     evd.cli("resume", check=True)
     assert evd.cli("wait", "-q", queued, timeout=30).returncode == 0
+
+
+def test_a_short_run_with_a_timeout_backfills_onto_what_a_waiting_big_run_needs(
+    evd_env: Evd, tmp_path: Path
+) -> None:
+    evd = gpu_daemon(evd_env, gpus="2x24GiB")
+    gate = tmp_path / "gate"
+    hold = f"while [ ! -e {gate} ]; do sleep 0.02; done"
+
+    def run(*args: str) -> str:
+        return evd.cli("run", "-q", "--cpus", "0.25", *args, check=True).stdout.strip()
+
+    busy = run("--gpus", "1", "--timeout", "1h", "--", "sh", "-c", hold)
+    wait_for(lambda: show(evd, busy)["state"] == "running")
+    evd.cli("down", check=True)  # the running job's end is known again after a restart
+    evd.cli("up", "--parallel", "8", "--kill-grace", "1", check=True)
+    big = run("--gpus", "2", "--", "true")  # the head: sure to fit within the hour
+    endless = run("--gpus", "1", "--", "true")  # no timeout: it would delay the head
+    short = run("--gpus", "1", "--timeout", "10m", "--", "sh", "-c", REPORT)
+    assert evd.cli("wait", "-q", short, timeout=30).returncode == 0
+    assert show(evd, short)["gpus"] == [1]
+    assert (show(evd, big)["state"], show(evd, endless)["state"]) == ("queued", "queued")
+    reason = str(show(evd, big)["reason"])
+    assert "sure to start within 1h00m (running jobs' timeouts)" in reason or (
+        "sure to start within 59m" in reason
+    )
+    gate.touch()
+    assert evd.cli("wait", "-q", big, endless, timeout=30).returncode == 0
+    assert show(evd, big)["started_at"] < show(evd, endless)["started_at"]  # type: ignore[operator]

@@ -1,5 +1,6 @@
 """The scheduler: start order, slots, GPUs whole and shared, backfill, reasons."""
 
+from evd.reservation import reserve
 from evd.resources.pool import Device, Pool
 from evd.resources.request import GIB, Request
 from evd.scheduler import Capacity, QueuedRun, QueueIndex, tick, why_waiting
@@ -146,3 +147,48 @@ def test_queue_index_add_remove_membership() -> None:
     assert 2 not in queue and 1 in queue and len(queue) == 1
     queue.add(QueuedRun(3, priority=2))
     assert (queue.position(3), queue.position(1), queue.position(2)) == (0, 1, None)
+
+
+def start_at(pool: Pool, now: float, run: QueuedRun) -> None:
+    """Start ``run`` alone at ``now`` and hold what it gets."""
+    (allocation,) = tick(now, make_queue(run), 0, Capacity(100), pool)
+    pool.take(allocation)
+
+
+def test_a_run_whose_timeout_ends_before_the_head_could_start_may_use_its_devices() -> None:
+    pool = machine(gpus=2)
+    start_at(pool, 0.0, QueuedRun(1, request=Request(gpus=1), limit=600))  # GPU0 until 600
+    queue = make_queue(
+        QueuedRun(2, request=Request(gpus=2)),  # the head: sure to fit at 600
+        QueuedRun(3, request=Request(gpus=1), limit=900),  # would end after 600: waits
+        QueuedRun(4, request=Request(gpus=1)),  # no timeout, no known end: waits
+        QueuedRun(5, request=Request(gpus=1), limit=300),  # ends by 400: takes GPU1
+    )
+    (allocation,) = tick(100.0, queue, 1, Capacity(100), pool)
+    assert (allocation.run_id, allocation.gpus, allocation.ends_by) == (5, (1,), 400.0)
+    assert started(queue, pool) == [5]  # later, not in time any more: 0 + 300 <= 600 still
+
+
+def test_no_run_may_use_what_the_head_waits_for_while_a_holder_has_no_known_end() -> None:
+    pool = machine(gpus=2)
+    start_at(pool, 0.0, QueuedRun(1, request=Request(gpus=1)))  # no timeout
+    queue = make_queue(
+        QueuedRun(2, request=Request(gpus=2)),
+        QueuedRun(3, request=Request(gpus=1), limit=1),
+    )
+    assert started(queue, pool) == []
+
+
+def test_the_shadow_time_follows_the_ends_of_what_the_head_needs() -> None:
+    pool = machine(cpus=4, gpus=3, gpu_gib=80)
+    start_at(pool, 0.0, QueuedRun(1, request=Request(gpus=1, cpus=1), limit=500))
+    start_at(pool, 0.0, QueuedRun(2, request=Request(gpus=1, cpus=1), limit=200))
+    start_at(pool, 0.0, QueuedRun(3, request=Request(gpus=0.5, cpus=1), limit=100))
+    # Two whole GPUs: GPU2 frees at 100 (its share), then GPU1 at 200.
+    assert reserve(pool, Request(gpus=2), 0.0).until == 200.0
+    assert reserve(pool, Request(gpus=2), 0.0).devices == {1, 2}
+    # Three CPUs: one is free, the next two come back at 100 and 200.
+    assert reserve(pool, Request(cpus=3), 0.0).until == 200.0
+    # Half a GPU fits beside the running share now; a whole one's memory at 100.
+    assert reserve(pool, Request(gpus=0.5), 50.0).until == 50.0
+    assert reserve(pool, Request(gpus=0.75), 50.0).until == 100.0

@@ -1,8 +1,12 @@
 """Invariants of the scheduler on random machines and queues (hypothesis)."""
 
+import heapq
+import math
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from evd.reservation import reserve
 from evd.resources.pool import Device, Pool
 from evd.resources.request import EPSILON, GIB, Request
 from evd.scheduler import Capacity, QueuedRun, QueueIndex, tick
@@ -86,3 +90,48 @@ def test_the_head_of_the_queue_starts_first_when_it_fits(
     head = next(iter(queue), None)
     if head is not None and pool.fit(head.id, head.request) is not None:
         assert starts[0].run_id == head.id
+
+
+limited_queues = st.lists(
+    st.tuples(
+        st.integers(-1, 2),
+        requests,
+        st.one_of(st.none(), st.integers(1, 100)),  # --timeout
+        st.floats(0.05, 1.0),  # how much of its timeout it runs
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(machines, limited_queues)
+def test_a_blocked_head_starts_by_its_shadow_time(
+    pool: Pool, items: list[tuple[int, Request, int | None, float]]
+) -> None:
+    """EASY backfill never delays the head past the time its shadow promised."""
+    queue = QueueIndex()
+    runs = {}
+    for run_id, (priority, request, limit, part) in enumerate(items, 1):
+        if pool.never_fits(request) is None:
+            runs[run_id] = (request, limit, part)
+            queue.add(QueuedRun(run_id, priority, request, limit))
+    ends: list[tuple[float, int]] = []
+    promised: dict[int, float] = {}  # head -> the earliest shadow time it was given
+    now = 0.0
+    while len(queue):
+        for allocation in tick(now, queue, len(ends), Capacity(None), pool):
+            request, limit, part = runs[allocation.run_id]
+            assert now <= promised.get(allocation.run_id, math.inf) + 1e-9
+            pool.take(allocation)
+            queue.remove(allocation.run_id)
+            # A run without a timeout runs 50 time units at most, here.
+            heapq.heappush(ends, (now + part * (limit or 50), allocation.run_id))
+        head = next(iter(queue), None)
+        if head is not None:
+            until = reserve(pool, head.request, now).until
+            promised[head.id] = min(promised.get(head.id, math.inf), until)
+        if not ends:
+            break
+        now, run_id = heapq.heappop(ends)
+        pool.release(run_id)
+    assert not len(queue)
