@@ -33,7 +33,14 @@ from evd.daemon.bus import EventBus
 from evd.daemon.envmanager import Environments
 from evd.daemon.holds import Holds
 from evd.daemon.jobenv import job_environment
-from evd.daemon.outcomes import Verdict, judge, lost_reason, read_tail
+from evd.daemon.outcomes import (
+    Verdict,
+    after_main_note,
+    crashed_after_main,
+    judge,
+    lost_reason,
+    read_tail,
+)
 from evd.daemon.prepare import Prepared, Preparer
 from evd.daemon.recorder import Recorder
 from evd.daemon.runtime import LiveRun
@@ -59,8 +66,8 @@ from evd.resources.pool import Allocation, Pool
 from evd.resources.probe import probe_for
 from evd.resources.request import Request
 from evd.runner import stop as stopper
-from evd.runner.logcap import cap_log
-from evd.runner.outcome import read_outcome
+from evd.runner.logcap import cap_log, note_in_log
+from evd.runner.outcome import read_main_exit, read_outcome
 from evd.runner.ports import free_port
 from evd.runner.procenv import devices_of, job_variables
 from evd.runner.shim import EXIT_FILE, LOG_FILE, PID_FILE, is_shim_of, read_shim_pid
@@ -68,6 +75,7 @@ from evd.runner.spawn import SpawnError, check_startable, spawn
 from evd.runner.watch import ExitWatcher
 from evd.scheduler import Capacity, QueuedRun, QueueIndex, tick
 from evd.sdk.checks import DeclarationError
+from evd.sdk.launch import MAIN_EXIT_FILE
 from evd.store import RunRecord, Store
 from evd.units import format_duration
 
@@ -643,6 +651,10 @@ class Engine:
         run_dir = self.state.run_dir(record.id)
         cap_log(run_dir / LOG_FILE, self.log_limit)
         outcome = read_outcome(run_dir)
+        main_exit = read_main_exit(run_dir)
+        if stopping != "cancel" and crashed_after_main(outcome, main_exit):
+            assert main_exit is not None
+            note_in_log(run_dir, after_main_note(outcome, main_exit))
         peaks = self.usage.finish(record.id) or record.metrics or {}
         verdict = judge(
             outcome,
@@ -653,6 +665,7 @@ class Engine:
             if outcome is None
             else "",
             log_tail=read_tail(run_dir / LOG_FILE),
+            main_exit=main_exit,
         )
         if ended_at is None:
             ended_at = outcome.ended_at if outcome else self.clock()
@@ -801,7 +814,7 @@ def _queued(record: RunRecord, kill_grace: float) -> QueuedRun:
 
 def _begin_attempt(run_dir: Path, record: RunRecord) -> None:
     """Clear the last attempt's shim records and mark the log where the next attempt begins."""
-    for name in (EXIT_FILE, PID_FILE):
+    for name in (EXIT_FILE, PID_FILE, MAIN_EXIT_FILE):
         (run_dir / name).unlink(missing_ok=True)
     total = Policy.from_dict(record.policy).attempts_in_all
     of = f" of {total}" if total else ""

@@ -42,6 +42,24 @@ def lost_reason(started_at: float | None, boot_time: float, pid: int | None) -> 
     )
 
 
+def crashed_after_main(outcome: Outcome | None, main_exit: int | None) -> bool:
+    """Whether the process ended otherwise than its code finished (a crash or hang at exit)."""
+    return main_exit is not None and (outcome is None or outcome.exit_code != main_exit)
+
+
+def after_main_note(outcome: Outcome | None, main_exit: int) -> str:
+    """The log line that says what happened after the job's code finished."""
+    if outcome is None:
+        ended = "was stopped"
+    else:
+        described = _describe_exit(outcome.exit_code)
+        ended = "was " + described if described.startswith("killed") else described
+    return (
+        f"evd: the job's code finished with exit code {main_exit}; the process then {ended}"
+        " while shutting down. The run records the job's own exit code."
+    )
+
+
 TAIL_BYTES = 8192
 # The last line of a Python traceback: "ModuleNotFoundError: No module named 'x'".
 _PY_ERROR = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)\b(?::.*)?)$")
@@ -76,16 +94,24 @@ def judge(
     lost_reason: str,
     log_tail: str = "",
     over_limit: str | None = None,
+    main_exit: int | None = None,
 ) -> Verdict:
     """The verdict for a run whose shim has ended.
 
     ``stopping`` is ``"cancel"``, ``"timeout"``, ``"memory"`` or ``"gpu-memory"``
     when evd was stopping the run (``over_limit`` says how a limit was passed);
     ``lost_reason`` explains a shim that ended without recording a status.
+    ``main_exit`` is the exit code the job's own code finished with (see
+    ``evd.sdk.launch``): it stands whatever the process did after it, except
+    a cancel.
     """
     code = outcome.exit_code if outcome else None
     if stopping == "cancel":
         return Verdict(RunState.CANCELLED, code, "cancelled while running", None)
+    if crashed_after_main(outcome, main_exit):
+        assert main_exit is not None
+        outcome, over_limit, stopping = Outcome(main_exit, 0.0), None, None
+        code = main_exit
     if over_limit is not None:  # evd stopped it for going over its memory or GPU memory
         # SIGKILL takes the shim along, so there may be no record: 137 is what happened.
         killed = 128 + signal.SIGKILL

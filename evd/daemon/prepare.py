@@ -44,6 +44,7 @@ from evd.paths import StateDir
 from evd.policy import Policy
 from evd.resources.request import Request
 from evd.sdk.checks import DeclarationError
+from evd.sdk.launch import SCRIPT
 from evd.store import Store
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -185,7 +186,16 @@ class Preparer:
             if prepared.kind == "job":
                 prepared.cwd = str(code)  # as on the ev platform: the code's root
         else:
-            prepared.command = [python, str(snapshot), *job.args]
+            # Through the launcher too, which notes when the script is done (see evd.sdk.launch).
+            prepared.command = [
+                python,
+                "-m",
+                "evd.sdk.launch",
+                str(snapshot),
+                SCRIPT,
+                "--",
+                *job.args,
+            ]
         prepared.spec["kind"] = prepared.kind
         prepared.spec["entry"] = entry
 

@@ -30,7 +30,7 @@ from evd.daemon.metrics import SERIES_FILE, RunMetrics
 from evd.daemon.sampler import Sampler, Snapshot
 from evd.errors import StorageError
 from evd.resources.request import GIB
-from evd.runner.shim import LOG_FILE
+from evd.runner.logcap import note_in_log
 from evd.store import RunRecord
 
 if TYPE_CHECKING:
@@ -178,7 +178,7 @@ class Usage:
                     f" {_gib(claim)} it asked for"
                 )
                 metrics.peaks["gpu_overuse"] = note
-                _log_line(metrics.path.parent, f"evd: warning: this job {note}")
+                note_in_log(metrics.path.parent, f"evd: warning: this job {note}")
                 if self.stop_gpu_overuse:
                     self.engine.stop_over_limit(run_id, "gpu-memory")
                 return
@@ -215,8 +215,3 @@ class Usage:
             if (device.problem, device.memory_external) != before:
                 freed = freed or device.problem is None or device.memory_external < before[1]
         return freed
-
-
-def _log_line(run_dir: Any, text: str) -> None:
-    with contextlib.suppress(OSError), open(run_dir / LOG_FILE, "a", encoding="utf-8") as out:
-        out.write(text + "\n")

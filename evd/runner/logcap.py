@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from evd.runner.shim import LOG_FILE
+
 
 def cap_log(path: Path, limit: int) -> int:
     """If ``path`` exceeds ``limit`` bytes, cut its middle; return the bytes removed.
@@ -35,3 +37,12 @@ def cap_log(path: Path, limit: int) -> int:
         writer.write(f"\n[evd: log over its cap, {removed} bytes cut here]\n".encode())
         writer.write(kept_tail)
     return removed
+
+
+def note_in_log(run_dir: Path, text: str) -> None:
+    """Append one line from evd to a run's log (``evd: ...``); a log that is gone is left so."""
+    try:
+        with open(run_dir / LOG_FILE, "a", encoding="utf-8") as out:
+            out.write(text + "\n")
+    except OSError:
+        pass

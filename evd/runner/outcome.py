@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evd.runner.shim import EXIT_FILE
+from evd.sdk.launch import MAIN_EXIT_FILE
 
 
 @dataclass(frozen=True)
@@ -32,3 +33,12 @@ def read_outcome(run_dir: Path) -> Outcome | None:
         return Outcome(exit_code=int(text), ended_at=ended_at)
     except ValueError:
         return None
+
+
+def read_main_exit(run_dir: Path) -> int | None:
+    """The exit code the job's own code finished with (``evd.sdk.launch``), if it got that far."""
+    try:
+        text = (run_dir / MAIN_EXIT_FILE).read_text()
+    except OSError:
+        return None
+    return int(text) if text.endswith("\n") and text.strip().lstrip("-").isdigit() else None

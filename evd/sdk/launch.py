@@ -1,16 +1,23 @@
-"""Run a job file's entry point inside the job's environment.
+"""Run a job file inside the job's environment.
 
 Standard library only. evd starts ``python -m evd.sdk.launch FILE FUNCTION
 [--path DIR]... -- WORDS...`` in the job's venv. The file is executed as
 ``__main__`` (as ``python FILE`` would, so Daft and multiprocessing can pickle
 what it defines), then ``FUNCTION`` is called with the words (see
 ``evd.sdk.calling``). A returned ``int`` is the exit code; any other JSON value
-is written to ``$EVD_RUN_DIR/result.json`` (``evd result ID``).
+is written to ``$EVD_RUN_DIR/result.json`` (``evd result ID``). ``FUNCTION``
+``-`` runs a plain script: the file is the whole job, as with ``python FILE``.
+
+When the job's code is done, its exit code goes to ``$EVD_RUN_DIR/main-exit``
+before the interpreter shuts down: some libraries crash the interpreter at
+exit after the work finished (Daft 0.7's UDF pools: ``Fatal Python error:
+PyGILState_Release``, exit 134), and evd records what the job itself said.
 """
 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import os
 import sys
@@ -22,6 +29,8 @@ from evd.sdk.calling import CallError, bind
 from evd.sdk.job import DECLARED
 
 RESULT_FILE = "result.json"
+MAIN_EXIT_FILE = "main-exit"
+SCRIPT = "-"  # the FUNCTION that means: the file is a plain script
 
 
 def load_as_main(path: Path) -> types.ModuleType:
@@ -46,14 +55,10 @@ def write_result(value: Any) -> None:
             file=sys.stderr,
         )
         return
-    run_dir = os.environ.get("EVD_RUN_DIR")
-    if not run_dir:
+    if not os.environ.get("EVD_RUN_DIR"):
         print(json.dumps(value))
         return
-    final = Path(run_dir) / RESULT_FILE
-    partial = final.with_suffix(".partial")
-    partial.write_text(text)
-    partial.replace(final)
+    _atomic_write(RESULT_FILE, text)
 
 
 def exit_code_of(value: Any) -> int:
@@ -65,10 +70,66 @@ def exit_code_of(value: Any) -> int:
     return 0
 
 
+def _atomic_write(name: str, text: str) -> None:
+    run_dir = os.environ.get("EVD_RUN_DIR")
+    if not run_dir:
+        return
+    final = Path(run_dir) / name
+    partial = final.with_suffix(".partial")
+    partial.write_text(text)
+    partial.replace(final)
+
+
+def record_main_exit(code: int) -> None:
+    """Note that the job's own code is done and how (read by evd over the process's status).
+
+    Output is flushed first: a crash during shutdown would lose what is still buffered.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # closed or replaced
+            stream.flush()
+    try:
+        _atomic_write(MAIN_EXIT_FILE, f"{code}\n")
+    except OSError as error:
+        print(f"evd: could not record the job's exit code: {error}", file=sys.stderr)
+
+
+def _code_of(exit: SystemExit) -> int:
+    """The exit status ``python FILE`` gives for ``exit`` (a message is printed, as it does)."""
+    if exit.code is None:
+        return 0
+    if isinstance(exit.code, int):
+        return exit.code & 0xFF
+    print(exit.code, file=sys.stderr)
+    return 1
+
+
+def run_script(path: Path) -> int:
+    """Execute ``path`` as ``python FILE`` would; return its exit status."""
+    try:
+        load_as_main(path)
+    except SystemExit as exit:
+        return _code_of(exit)
+    except BaseException as error:
+        tb = error.__traceback__
+        # Show the traceback from the script's own frames, as ``python FILE`` does.
+        while tb is not None and tb.tb_frame.f_code.co_filename != str(path):
+            tb = tb.tb_next
+        if tb is not None:
+            error = error.with_traceback(tb)
+        sys.excepthook(type(error), error, error.__traceback__)
+        return 130 if isinstance(error, KeyboardInterrupt) else 1
+    return 0
+
+
 def run(file: str, function: str, paths: list[str], words: list[str]) -> int:
     """Load ``file``, call ``function`` with ``words``; return the exit code."""
     path = Path(file).resolve()
     sys.argv = [str(path), *words]
+    if function == SCRIPT:
+        sys.path[0] = str(path.parent)  # as for ``python FILE``, not the cwd of ``-m``
+        sys.path[1:1] = paths
+        return run_script(path)
     sys.path[:0] = [str(path.parent), *paths]
     module = load_as_main(path)
     target = getattr(module, function, None)
@@ -92,7 +153,12 @@ def main(argv: list[str]) -> int:
     head, words = argv[:split], argv[split + 1 :]
     file, function, rest = head[0], head[1], head[2:]
     paths = [rest[i + 1] for i in range(0, len(rest) - 1, 2) if rest[i] == "--path"]
-    return run(file, function, paths, words)
+    try:
+        code = run(file, function, paths, words)
+    except SystemExit as exit:
+        code = _code_of(exit)
+    record_main_exit(code)
+    return code
 
 
 if __name__ == "__main__":

@@ -48,3 +48,20 @@ def test_lost_reason_tells_a_reboot_from_a_kill() -> None:
     assert "supervisor (pid 7) ended without recording" in lost_reason(
         started_at=300.0, boot_time=200.0, pid=7
     )
+
+
+def test_what_the_jobs_code_finished_with_stands_over_what_the_process_did_after() -> None:
+    aborted = Outcome(exit_code=134, ended_at=1.0)
+    verdict = judge(aborted, stopping=None, timeout=None, lost_reason="", main_exit=0)
+    assert (verdict.state, verdict.exit_code, verdict.reason) == (RunState.SUCCEEDED, 0, None)
+    failed = judge(aborted, stopping=None, timeout=None, lost_reason="", main_exit=3)
+    assert (failed.state, failed.exit_code) == (RunState.FAILED, 3)
+    # Hung at exit until its timeout, or killed with no record: the code had finished.
+    hung = judge(None, stopping="timeout", timeout=5, lost_reason="", main_exit=0)
+    assert hung.state is RunState.SUCCEEDED
+    # A cancel is the user's word: it stands.
+    cancelled = judge(aborted, stopping="cancel", timeout=None, lost_reason="", main_exit=0)
+    assert cancelled.state is RunState.CANCELLED
+    # No crash: the process's own status is the same, nothing to override.
+    plain = judge(Outcome(2, 1.0), stopping=None, timeout=None, lost_reason="", main_exit=2)
+    assert (plain.state, plain.exit_code) == (RunState.FAILED, 2)
