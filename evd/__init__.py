@@ -17,7 +17,8 @@ here at import time is standard library only. The daemon lives in
 """
 
 from evd.sdk import DeclarationError, Env, Job, Resources, Volume
+from evd.sdk.progress import progress
 
 __version__ = "0.1.0"
 
-__all__ = ["DeclarationError", "Env", "Job", "Resources", "Volume", "__version__"]
+__all__ = ["DeclarationError", "Env", "Job", "Resources", "Volume", "__version__", "progress"]

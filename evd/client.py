@@ -195,9 +195,15 @@ class Client:
         )
         return self._stream(f"/v1/runs/{int(run_id)}/log?{query}")
 
-    def events(self, after: int | None = None) -> Iterator[dict[str, Any]]:
-        """Every run state change as it happens (after event ``after``, if given)."""
-        suffix = f"?after={after}" if after is not None else ""
+    def events(self, after: int | None = None, progress: bool = False) -> Iterator[dict[str, Any]]:
+        """Every run state change as it happens (after event ``after``, if given).
+
+        With ``progress``, running runs' progress reports too (``kind: "progress"``).
+        """
+        query: dict[str, str] = {"after": str(after)} if after is not None else {}
+        if progress:
+            query["progress"] = "true"
+        suffix = f"?{urlencode(query)}" if query else ""
         buffer = b""
         for chunk in self._stream(f"/v1/events{suffix}"):
             buffer += chunk

@@ -137,6 +137,9 @@ class Run:
     resources: dict[str, Any] = field(default_factory=dict)  # cpus, memory, gpus, gpu_memory
     policy: dict[str, Any] = field(default_factory=dict)  # retries, restart, after, queue_timeout
     metrics: dict[str, Any] = field(default_factory=dict)  # peaks: cpu_percent, rss, gpu_memory
+    # A running run's last progress report: source (daft, sdk, output), and as
+    # reported: query, operator, rows (Daft); done, total, message.
+    progress_detail: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Run:
@@ -172,6 +175,7 @@ class Run:
             resources=dict(data.get("resources") or {}),
             policy=dict(data.get("policy") or {}),
             metrics=dict(data.get("metrics") or {}),
+            progress_detail=dict(data.get("progress_detail") or {}),
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -103,6 +103,12 @@ def details(run: Run) -> str:
     if run.env:
         env = f"{run.env} ({run.env_hash})" if run.env_hash else run.env
         lines.append(f"  env        {env}")
+    return "\n".join(lines + _sections(run))
+
+
+def _sections(run: Run) -> list[str]:
+    """The parts of ``evd show`` that only some runs have."""
+    lines = []
     settings = run.settings
     if settings.get("python") or settings.get("dependencies"):
         packages = ", ".join(settings.get("dependencies", [])) or "none"
@@ -112,6 +118,8 @@ def details(run: Run) -> str:
         lines.append(f"  resources  {request.describe()}; GPUs held: {run.gpus or '-'}")
     if run.policy:
         lines.append("  policy     " + ", ".join(f"{k}={v}" for k, v in run.policy.items()))
+    if run.progress is not None:
+        lines.append(f"  progress   {describe_progress(run.progress, run.progress_detail)}")
     if run.metrics:
         lines.append(f"  peaks      {describe_peaks(run.metrics)}")
     if settings.get("secrets"):
@@ -126,7 +134,26 @@ def details(run: Run) -> str:
         for event in run.events:
             reason = f"  {event.reason}" if event.reason else ""
             lines.append(f"    {event.at}  {event.state.value}{reason}")
-    return "\n".join(lines)
+    return lines
+
+
+def describe_progress(fraction: float, detail: dict[str, Any]) -> str:
+    """``42% (query 1: Filter, 66,667 rows)`` or ``42% (45/100, epoch 3)``."""
+    parts = []
+    if detail.get("operator"):
+        where = f"query {detail['query']}: " if detail.get("query") else ""
+        parts.append(f"{where}{detail['operator']}, {detail.get('rows', 0):,} rows")
+    elif detail.get("total"):
+        parts.append(f"{detail.get('done', 0):g}/{detail['total']:g}")
+    if detail.get("message"):
+        parts.append(str(detail["message"]))
+    return f"{fraction:.0%}" + (f" ({', '.join(parts)})" if parts else "")
+
+
+def progress_bar(fraction: float, detail: dict[str, Any], width: int = 30) -> str:
+    """A one-line bar for a terminal: ``[######........] 42% (query 1: Filter, ...)``."""
+    filled = round(min(1.0, max(0.0, fraction)) * width)
+    return f"[{'#' * filled}{'.' * (width - filled)}] {describe_progress(fraction, detail)}"
 
 
 def describe_peaks(peaks: dict[str, Any]) -> str:

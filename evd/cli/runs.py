@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 from evd.cli.argsplit import split_run_argv
 from evd.cli.output import details, error, exit_status, summary, table
+from evd.cli.progressline import ProgressLine
 from evd.cli.types import duration, size
 from evd.client import Client
 from evd.errors import DaemonNotRunning, DaemonUnavailable, EvdError, InvalidRequest
@@ -143,18 +147,42 @@ def cmd_run(argv: list[str], parser: argparse.ArgumentParser) -> int:
     return 0
 
 
-def _print_log(client: Client, run_id: int, follow: bool, build: bool = False) -> None:
+def _print_log(
+    client: Client,
+    run_id: int,
+    follow: bool,
+    build: bool = False,
+    bar: ProgressLine | None = None,
+) -> None:
     out = sys.stdout.buffer
     for chunk in client.logs(run_id, follow=follow, build=build):
-        out.write(chunk)
-        out.flush()
+        with bar.around_output() if bar else contextlib.nullcontext():
+            out.write(chunk)
+            out.flush()
+
+
+def _progress_line(client: Client, run: Run) -> ProgressLine | None:
+    """A progress bar under the log, when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+
+    def events() -> Iterator[dict[str, Any]]:
+        with Client(client.state, timeout=None) as own:  # its own connection
+            yield from own.events(progress=True)
+
+    bar = ProgressLine(run.id, events)
+    bar.start()
+    return bar
 
 
 def _follow(client: Client, run: Run) -> int:
     if run.state is RunState.BUILDING:
         error(f"run {run.id}: {run.reason} (`evd logs {run.id} --build -f` shows uv's output)")
+    bar = _progress_line(client, run)
     try:
-        _print_log(client, run.id, follow=True)
+        _print_log(client, run.id, follow=True, bar=bar)
+        if bar is not None:
+            bar.show("")
         final = client.wait(run.id)
     except KeyboardInterrupt:
         error(

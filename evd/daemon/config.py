@@ -10,6 +10,9 @@ Read once at start. Known tables: ``[index]`` (package sources, see
     fake_gpus = "2x24GiB"       # like EVD_FAKE_GPUS (the variable wins)
     fake_nvlink = "0-1"         # like EVD_FAKE_NVLINK: which fake GPUs are NVLink pairs
     stop_gpu_overuse = false    # stop a job that holds more GPU memory than it asked for
+
+    [jobs]
+    telemetry = false           # true: jobs may send library telemetry (no DO_NOT_TRACK=1)
  A file that cannot be read stops the daemon
 with the reason, rather than running with settings the user did not mean.
 """
@@ -23,7 +26,8 @@ from typing import Any
 from evd.errors import EvdError
 from evd.units import parse_size
 
-KNOWN_TABLES = frozenset({"index", "resources"})
+KNOWN_TABLES = frozenset({"index", "resources", "jobs"})
+JOBS_KEYS = frozenset({"telemetry"})
 RESOURCE_KEYS = frozenset(
     {"reserve_cpus", "reserve_memory", "hide_gpus", "fake_gpus", "fake_nvlink", "stop_gpu_overuse"}
 )
@@ -54,6 +58,11 @@ def load_config(path: Path) -> dict[str, Any]:
             f" known: {sorted(INDEX_KEYS)}"
         )
     _check_resources(path, data.get("resources", {}))
+    jobs = data.get("jobs", {})
+    if set(jobs) - JOBS_KEYS:
+        raise ConfigError(f"{path}: unknown [jobs] key(s) {sorted(set(jobs) - JOBS_KEYS)}")
+    if not isinstance(jobs.get("telemetry", False), bool):
+        raise ConfigError(f"{path}: [jobs] telemetry must be true or false")
     return data
 
 

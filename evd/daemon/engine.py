@@ -32,7 +32,7 @@ from evd.daemon.builds import Builds
 from evd.daemon.bus import EventBus
 from evd.daemon.envmanager import Environments
 from evd.daemon.holds import Holds
-from evd.daemon.jobenv import job_environment
+from evd.daemon.jobenv import job_defaults, job_environment
 from evd.daemon.outcomes import (
     Verdict,
     after_main_note,
@@ -104,6 +104,7 @@ class Engine:
         sample_interval: float = 1.0,
         resources: dict[str, Any] | None = None,
         memory_limits: MemoryEnforcement | None = None,
+        jobs: dict[str, Any] | None = None,
     ) -> None:
         """Set up an engine; ``start`` brings it to life on a loop."""
         self.state = state
@@ -130,6 +131,7 @@ class Engine:
         self.inventory = inventory or discover(os.environ, resources)
         self.pool = Pool.from_inventory(self.inventory)
         self.sample_interval = sample_interval
+        self.job_defaults = job_defaults(jobs or {})
         self.memory_limits = memory_limits or sampler(sample_interval, "not detected")
         self.usage = Usage(
             self,
@@ -526,7 +528,9 @@ class Engine:
             if len(allocation.gpus) > 1:
                 taken = {live.master_port for live in self.live.values() if live.master_port}
                 port = free_port(taken)
-            env = job_environment(record, self.state, venv, allocation, port)
+            env = job_environment(
+                record, self.state, venv, allocation, port, defaults=self.job_defaults
+            )
             check_startable(record.command, record.cwd, env)
             limit = allocation.memory
             wrap = (lambda argv: self.memory_limits.wrap(argv, limit)) if limit else None
@@ -557,6 +561,17 @@ class Engine:
             self.recorder.write(lambda store: store.touch_env(env_hash, started))
         live = LiveRun(run_id=run_id, pid=pid, run_dir=run_dir, master_port=port)
         self._watch(live, record.timeout, started)
+
+    def progress_seen(self, reports: dict[int, dict[str, Any]]) -> None:
+        """New progress of running runs: keep it, store the fraction, tell listeners."""
+        for run_id, fields in reports.items():
+            live = self.live.get(run_id)
+            if live is None:
+                continue
+            live.progress = fields
+            self.recorder.update(run_id, progress=fields["progress"])
+            if self.bus.has_subscribers:
+                self.bus.publish({"kind": "progress", "run_id": run_id, **fields})
 
     def _fail_to_start(self, run_id: int, reason: str, failed_by: FailedBy) -> None:
         """Record a run that never started; its log says why too (watched folders file it)."""

@@ -43,6 +43,7 @@ class Environments:
         link_sdk(self.sdk_dir)
         cache = environ.get("UV_CACHE_DIR") or str(state.root / "uv-cache")
         self.builder = Builder(state.root / "envs", self.sdk_dir, find_uv(), environ, cache)
+        self.builder.refresh_sdk_paths()
 
     def base(self) -> JobSettings:
         """The default environment (``envs/base.toml``; nothing installed if there is none)."""

@@ -2,7 +2,8 @@
 
 The submitter's environment (or the daemon's), then the job's venv (``PATH``,
 ``VIRTUAL_ENV``), the declared ``environ``, volumes, secrets, and evd's own
-``EVD_*`` variables, in that order.
+``EVD_*`` variables, in that order; then defaults for what none of those set
+(``DAFT_RUNNER=native``, ``DO_NOT_TRACK=1``; see ``job_defaults``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 from evd.daemon import secrets
 from evd.paths import StateDir
@@ -31,12 +33,26 @@ THREAD_VARIABLES = (
 )
 
 
+def job_defaults(jobs: dict[str, Any]) -> dict[str, str]:
+    """Variables every job gets unless it sets them, from the config's ``[jobs]`` table.
+
+    Daft runs on its native runner on one machine; telemetry is off (``import
+    daft`` phones home otherwise) unless ``telemetry = true``.
+    """
+    defaults = {"DAFT_RUNNER": "native"}
+    if not jobs.get("telemetry", False):
+        defaults["DO_NOT_TRACK"] = "1"
+    return defaults
+
+
 def job_environment(
     record: RunRecord,
     state: StateDir,
     venv: Path | None,
     allocation: Allocation | None,
     master_port: int | None = None,
+    *,
+    defaults: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """The variables for ``record``'s job; ``DeclarationError`` if a secret is gone.
 
@@ -58,6 +74,7 @@ def job_environment(
     if allocation is not None:
         threads = str(max(1, math.ceil(allocation.cpus - 1e-9)))
         env.update(dict.fromkeys(THREAD_VARIABLES, threads))
+        env["EVD_CPUS"] = f"{allocation.cpus:g}"  # Daft's native runner sizes its pool from it
     if master_port is not None:
         # Over the submitter's shell (two DDP jobs must not share 29500), under the declarations.
         env["MASTER_ADDR"] = MASTER_ADDR
@@ -78,5 +95,6 @@ def job_environment(
     env["EVD_HOME"] = str(state.root)
     env["EVD_RUN_DIR"] = str(run_dir)
     env["EVD_OUTPUT_DIR"] = str(outputs)
-    env.setdefault("DO_NOT_TRACK", "1")  # Daft and friends phone home otherwise
+    for name, value in (job_defaults({}) if defaults is None else defaults).items():
+        env.setdefault(name, value)
     return env

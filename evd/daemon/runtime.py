@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -23,6 +24,7 @@ class LiveRun:
     stopping: str | None = None  # "cancel", "timeout", "memory"... once evd is stopping it
     master_port: int | None = None  # the MASTER_PORT a multi-GPU job was given
     strays: list[psutil.Process] = field(default_factory=list)
+    progress: dict[str, Any] = field(default_factory=dict)  # its last progress report
     timers: list[asyncio.TimerHandle] = field(default_factory=list)
 
     def cancel_timers(self) -> None:

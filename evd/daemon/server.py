@@ -130,6 +130,7 @@ async def serve(state: StateDir, options: DaemonOptions) -> None:
         resources=settings.get("resources", {}),
         memory_limits=memory_limits,
         environments=environments,
+        jobs=settings.get("jobs", {}),
     )
     loop = asyncio.get_running_loop()
     engine.start(loop)

@@ -27,6 +27,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from evd.daemon.metrics import SERIES_FILE, RunMetrics
+from evd.daemon.progress import ProgressReader
 from evd.daemon.sampler import Sampler, Snapshot
 from evd.errors import StorageError
 from evd.resources.request import GIB
@@ -69,6 +70,7 @@ class Usage:
         self.sampler = sampler
         self.stop_gpu_overuse = stop_gpu_overuse
         self.metrics: dict[int, RunMetrics] = {}  # runtime only: peaks also go to the store
+        self.progress = ProgressReader()
         self.latest: Snapshot | None = None
         self._settling: dict[int, tuple[float, int]] = {}  # device -> (since, run that ended)
         self._timer: asyncio.TimerHandle | None = None
@@ -102,16 +104,25 @@ class Usage:
             self._timer.cancel()
         self._in_flight = True
         live = {run_id: run.pid for run_id, run in self.engine.live.items()}
+        dirs = {run_id: run.run_dir for run_id, run in self.engine.live.items()}
         started = time.monotonic()
-        future = self._loop.run_in_executor(None, self.sampler.sample, live)
+
+        def read() -> tuple[Snapshot, dict[int, dict[str, Any]]]:
+            return self.sampler.sample(live), self.progress.read(dirs)
+
+        future = self._loop.run_in_executor(None, read)
         future.add_done_callback(lambda done: self._sampled(done, started))
 
-    def _sampled(self, done: asyncio.Future[Snapshot], started: float) -> None:
+    def _sampled(
+        self, done: asyncio.Future[tuple[Snapshot, dict[int, dict[str, Any]]]], started: float
+    ) -> None:
         self._in_flight = False
         if self._loop is None:
             return
         try:
-            self.apply(done.result(), started)
+            snapshot, progress = done.result()
+            self.engine.progress_seen(progress)
+            self.apply(snapshot, started)
         except StorageError:
             pass  # the engine is degraded; the next sample tries again
         except Exception:

@@ -139,7 +139,15 @@ def run_view(engine: Engine, record: RunRecord, *, with_events: bool = False) ->
         resources=record.resources or {},
         policy=record.policy or {},
         metrics=record.metrics or engine.usage.peaks(record.id) or {},
+        progress_detail=_progress_detail(engine, record.id),
     )
+
+
+def _progress_detail(engine: Engine, run_id: int) -> dict[str, Any]:
+    live = engine.live.get(run_id)
+    if live is None:
+        return {}
+    return {key: value for key, value in live.progress.items() if key != "progress"}
 
 
 def event_payload(engine: Engine, event: EventRecord) -> dict[str, Any]:

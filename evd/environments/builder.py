@@ -34,6 +34,7 @@ log = logging.getLogger("evd.builder")
 
 READY_FILE = "evd-env.json"
 SDK_PTH = "_evd_sdk.pth"
+BOOT_MODULE = "_evd_boot"  # run at interpreter start in job venvs (evd.sdk.boot)
 TAIL_LINES = 25
 
 
@@ -89,7 +90,12 @@ def link_sdk(sdk_dir: Path) -> None:
     """
     package = Path(__file__).resolve().parent.parent
     sdk_dir.mkdir(parents=True, exist_ok=True)
-    for name, target in (("evd", package), ("ev", package / "sdk" / "alias" / "ev")):
+    links = (
+        ("evd", package),
+        ("ev", package / "sdk" / "alias" / "ev"),
+        (f"{BOOT_MODULE}.py", package / "sdk" / "boot.py"),
+    )
+    for name, target in links:
         link = sdk_dir / name
         if link.is_symlink() and os.readlink(link) == str(target):
             continue
@@ -201,7 +207,23 @@ class Builder:
 
     def _add_sdk(self, venv: Path) -> None:
         for site in (venv / "lib").glob("python3*/site-packages"):
-            (site / SDK_PTH).write_text(f"{self.sdk_dir}\n")
+            (site / SDK_PTH).write_text(self._pth_text())
+
+    def _pth_text(self) -> str:
+        # The folder goes on sys.path; the import line runs evd's boot hooks.
+        return f"{self.sdk_dir}\nimport {BOOT_MODULE}\n"
+
+    def refresh_sdk_paths(self) -> int:
+        """Bring the ``.pth`` of venvs built by an older evd up to date; return how many changed."""
+        changed = 0
+        for pth in self.root.glob(f"*/lib/python3*/site-packages/{SDK_PTH}"):
+            try:
+                if pth.read_text() != self._pth_text():
+                    pth.write_text(self._pth_text())
+                    changed += 1
+            except OSError:
+                continue  # a venv being removed
+        return changed
 
     async def _run(
         self, argv: list[str], out: IO[str], extra: dict[str, str] | None = None

@@ -1,7 +1,9 @@
 """The events stream: every state change of every run, as server-sent events.
 
 Each event's ``id`` is its row id in the store, so a client that reconnects
-with ``Last-Event-ID`` (or ``?after=``) gets exactly what it missed.
+with ``Last-Event-ID`` (or ``?after=``) gets exactly what it missed. With
+``?progress=true`` the stream also carries running runs' progress reports
+(``event: progress``, ``kind: "progress"``); those are live only, never replayed.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ KEEPALIVE = 15.0
 
 def _frame(payload: dict[str, Any]) -> bytes:
     data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    if payload.get("kind") == "progress":  # not stored, so no id to resume from
+        return f"event: progress\ndata: {data}\n\n".encode()
     return f"id: {payload['id']}\nevent: run\ndata: {data}\n\n".encode()
 
 
-async def _stream(engine: Engine, after: int | None) -> AsyncIterator[bytes]:
+async def _stream(engine: Engine, after: int | None, progress: bool) -> AsyncIterator[bytes]:
     subscription = engine.bus.subscribe()  # before the replay, so nothing falls between
     try:
         last = after if after is not None else engine.store.last_event_id()
@@ -48,7 +52,10 @@ async def _stream(engine: Engine, after: int | None) -> AsyncIterator[bytes]:
                 continue
             if live is None:
                 return
-            if live["id"] > last:
+            if live.get("kind") == "progress":
+                if progress:
+                    yield _frame(live)
+            elif live["id"] > last:
                 last = live["id"]
                 yield _frame(live)
     finally:
@@ -60,8 +67,11 @@ async def events(
     request: Request,
     after: Annotated[int | None, Query(ge=0, description="replay events after this id")] = None,
     last_event_id: Annotated[int | None, Header()] = None,
+    progress: Annotated[
+        bool, Query(description="also running runs' progress (event: progress, no id)")
+    ] = False,
 ) -> StreamingResponse:
-    """Server-sent events, one per run state change (``event: run``)."""
+    """Server-sent events, one per run state change (``event: run``), and progress if asked."""
     engine = engine_of(request)
     start = after if after is not None else last_event_id
-    return StreamingResponse(_stream(engine, start), media_type="text/event-stream")
+    return StreamingResponse(_stream(engine, start, progress), media_type="text/event-stream")
