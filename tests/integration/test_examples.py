@@ -64,3 +64,27 @@ def test_daft_example_returns_the_right_totals_and_its_second_run_reuses_the_env
     assert second.env_hash == runs[0].env_hash
     assert second.events is not None
     assert RunState.BUILDING not in [event.state for event in second.events]
+
+
+def test_image_example_gives_each_gpu_worker_its_own_device(evd_env: Evd) -> None:
+    evd_env.env["EVD_FAKE_GPUS"] = "2x24GiB"
+    evd_env.up()
+    example = next(path for path in EXAMPLES if path.name == "image_classify.py")
+    with evd_env.client() as client:
+        request = SubmitRequest(file=str(example), cwd="/", gpus=2, cpus=2)
+        run = client.wait(client.submit(request).id, timeout=120)
+        log = b"".join(client.logs(run.id)).decode()
+        result = client.result(run.id)
+    assert run.state is RunState.SUCCEEDED, log
+    assert result["accuracy"] > 0.9
+    assert sorted(result["workers"]) == ["cpu (NumPy)|0", "cpu (NumPy)|1"], log
+
+
+def test_text_embedding_example_files_tickets_under_their_topics(evd: Evd) -> None:
+    example = next(path for path in EXAMPLES if path.name == "text_embeddings.py")
+    with evd.client() as client:
+        request = SubmitRequest(file=str(example), args=["--tickets", "2000"], cwd="/")
+        run = client.wait(client.submit(request).id, timeout=120)
+        assert run.state is RunState.SUCCEEDED, run.reason
+        result = client.result(run.id)
+    assert result["tickets"] == 2000 and result["accuracy"] > 0.9
