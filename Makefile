@@ -37,6 +37,7 @@ bench: install
 	$(BIN)/python bench/envs.py
 	$(BIN)/python bench/schedule.py
 	$(BIN)/python bench/packing.py
+	$(BIN)/python bench/daft_overhead.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

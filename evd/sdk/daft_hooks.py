@@ -124,13 +124,13 @@ class QueryProgress:
         }
 
 
-def _subscriber(base: type) -> Any:
+def progress_subscriber(base: type) -> Any:
     """An instance of evd's subscriber, built on Daft's ``Subscriber`` class."""
     lock = threading.Lock()
     state = QueryProgress()
 
-    def send(force: bool = False) -> None:
-        report(state.fields(), force=force)
+    def send() -> None:
+        report(state.fields())
 
     class EvdProgress(base):  # type: ignore[misc]
         """Daft query events -> the evd run's progress."""
@@ -140,7 +140,7 @@ def _subscriber(base: type) -> Any:
             with lock:
                 if kind == "QueryStarted":
                     state.start_query()
-                    send(force=True)
+                    send()
                 elif kind == "ExecutionStarted":
                     state.plan(event.physical_plan)
                 elif kind == "Stats":
@@ -151,7 +151,7 @@ def _subscriber(base: type) -> Any:
                     send()
                 elif kind in ("QueryFinished", "ExecutionFinished"):
                     state.finished.update(state.nodes)
-                    send(force=True)
+                    send()
 
     return EvdProgress()
 
@@ -170,7 +170,7 @@ def on_daft(daft: types.ModuleType) -> None:
         return  # a UDF worker runs no queries of its own
     _size_threads()
     base = importlib.import_module("daft.subscribers.abc").Subscriber
-    daft.attach_subscriber("evd", _subscriber(base))
+    daft.attach_subscriber("evd", progress_subscriber(base))
 
 
 # -- one device per UDF worker ---------------------------------------------------------

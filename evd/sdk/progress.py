@@ -1,13 +1,15 @@
 """Report a job's progress to evd: ``evd.progress(done, total)`` (standard library only).
 
 The report goes to ``$EVD_RUN_DIR/progress.json`` (written whole, then
-renamed into place), which the daemon reads at each sample. Calls more often
-than every quarter second are folded into the next one, so a tight loop can
-report every item for free. Outside an evd run the call does nothing.
+renamed into place, by a background thread), which the daemon reads at each
+sample. Calls more often than every quarter second are folded into the next
+write, so a tight loop can report every item for next to nothing. Outside an
+evd run the call does nothing.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import threading
@@ -19,11 +21,63 @@ PROGRESS_FILE = "progress.json"
 MIN_INTERVAL = 0.25  # seconds between writes
 
 
-class _Throttle:
-    """When the last report was written (one per process, shared by threads)."""
+class _Writer:
+    """Writes the latest report from a background thread, at most every ``MIN_INTERVAL``.
 
-    lock = threading.Lock()
-    last_write = 0.0
+    Callers (Daft's event threads among them) only hand over a dict: no file
+    I/O, and so no wait for the GIL after it, on their path. The last report
+    is written at exit too.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[str, Any] | None = None
+        self._ready = threading.Event()
+        self._owner = 0  # the pid whose thread is running (a forked child starts its own)
+
+    def submit(self, fields: dict[str, Any]) -> None:
+        with self._lock:
+            self._pending = fields
+            if self._owner != os.getpid():
+                self._owner = os.getpid()
+                threading.Thread(target=self._run, daemon=True, name="evd-progress").start()
+                atexit.register(self.flush)
+        self._ready.set()
+
+    def _run(self) -> None:
+        while True:
+            self._ready.wait()
+            self.flush()
+            time.sleep(MIN_INTERVAL)  # reports meanwhile fold into the next write
+
+    def flush(self) -> None:
+        with self._lock:
+            fields, self._pending = self._pending, None
+            self._ready.clear()
+        if fields is not None:
+            _write(fields)
+
+
+def _write(fields: dict[str, Any]) -> None:
+    run_dir = os.environ.get("EVD_RUN_DIR")
+    if not run_dir:
+        return
+    final = Path(run_dir) / PROGRESS_FILE
+    partial = final.with_name(f".{PROGRESS_FILE}.{os.getpid()}")
+    try:
+        partial.write_text(json.dumps({**fields, "at": time.time()}))
+        partial.replace(final)
+    except OSError:
+        pass  # progress is a nicety: never fail the job over it
+
+
+_writer = _Writer()
+
+
+def report(fields: dict[str, Any]) -> None:
+    """Make ``fields`` the run's progress (written within ``MIN_INTERVAL``, and at exit)."""
+    if os.environ.get("EVD_RUN_DIR"):
+        _writer.submit(fields)
 
 
 def progress(done: float, total: float | None = None, message: str | None = None) -> None:
@@ -37,23 +91,4 @@ def progress(done: float, total: float | None = None, message: str | None = None
         fields.update(done=done, total=total)
     if message:
         fields["message"] = str(message)[:200]
-    report(fields, force=fraction >= 1.0)
-
-
-def report(fields: dict[str, Any], *, force: bool = False) -> None:
-    """Write ``fields`` as the run's progress, at most every ``MIN_INTERVAL`` unless ``force``."""
-    run_dir = os.environ.get("EVD_RUN_DIR")
-    if not run_dir:
-        return
-    now = time.monotonic()
-    with _Throttle.lock:
-        if not force and now - _Throttle.last_write < MIN_INTERVAL:
-            return
-        _Throttle.last_write = now
-        final = Path(run_dir) / PROGRESS_FILE
-        partial = final.with_name(f".{PROGRESS_FILE}.{os.getpid()}")
-        try:
-            partial.write_text(json.dumps({**fields, "at": time.time()}))
-            partial.replace(final)
-        except OSError:
-            pass  # progress is a nicety: never fail the job over it
+    report(fields)
