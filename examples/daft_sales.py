@@ -27,12 +27,10 @@ def main(orders: int = 20_000) -> dict[str, float]:
     """Total revenue per region of the orders worth at least 10."""
     names = ["north", "south", "east", "west"]
     regions = daft.from_pydict({"store": list(range(len(names))), "region": names})
-    sales = daft.from_pydict(
-        {
-            "order": list(range(orders)),
-            "store": [i % len(names) for i in range(orders)],
-            "amount": [float((i * 37) % 100) for i in range(orders)],
-        }
+    sales = daft.range(orders).select(
+        col("id").alias("order"),
+        (col("id") % len(names)).alias("store"),
+        ((col("id") * 37) % 100).cast(daft.DataType.float64()).alias("amount"),
     )
     totals = (
         sales.where(col("amount") >= 10)

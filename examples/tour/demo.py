@@ -6,12 +6,16 @@ output reads like a terminal session.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+
+from evd.cli.output import describe_progress
 
 ROOT = Path(__file__).resolve().parents[2]
 EVD = [sys.executable, "-m", "evd"]
@@ -29,6 +33,27 @@ def evd(*args: str, env: dict[str, str]) -> str:
     return result.stdout
 
 
+def watch_progress(run_id: str, env: dict[str, str]) -> None:
+    """Print the run's state and progress as they change, as `evd show` reports them."""
+    print(f"# while it runs: `evd show {run_id}` (its progress comes from Daft's own events)")
+    last = None
+    while True:
+        shown = json.loads(
+            subprocess.run(
+                [*EVD, "show", "--json", run_id], env=env, capture_output=True, check=True
+            ).stdout
+        )
+        line = shown["state"]
+        if shown["progress"] is not None:
+            line += "  " + describe_progress(shown["progress"], shown["progress_detail"])
+        if line != last:
+            print(f"  {line}", flush=True)
+            last = line
+        if shown["state"] not in ("queued", "building", "starting", "running"):
+            return
+        time.sleep(0.2)
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="evd-demo-") as tmp:
         env = {**os.environ, "EVD_HOME": str(Path(tmp) / "home")}
@@ -36,7 +61,10 @@ def main() -> int:
         evd("up", env=env)
         try:
             # A Daft job in the ev style: evd builds its own venv (uv), then runs it.
-            run_id = evd("run", "-q", "examples/daft_sales.py", env=env).strip()
+            run_id = evd(
+                "run", "-q", "examples/daft_sales.py", "--orders", "5000000", env=env
+            ).strip()
+            watch_progress(run_id, env)
             waited = subprocess.run(
                 [*EVD, "wait", run_id], env=env, capture_output=True, text=True, check=False
             )
