@@ -81,6 +81,7 @@ class SubmitRequest:
     restart: str | None = None  # no | on-failure | always; None: as declared, else no
     after: list[int] = field(default_factory=list)  # start once these runs have succeeded
     queue_timeout: float | None = None  # give up if not started this long after submit
+    cluster: str | None = None  # run on this Ray cluster (Daft's Ray runner); None: as declared
 
 
 @dataclass

@@ -20,7 +20,7 @@ from evd.models import ACTIVE_STATES, Run, RunState, SubmitRequest
 
 RUN_VALUE_OPTIONS = frozenset(
     {"--name", "--timeout", "--priority", "--env", "--cpus", "--memory", "--gpus", "--gpu-memory",
-     "--retries", "--restart", "--after", "--queue-timeout"}
+     "--retries", "--restart", "--after", "--queue-timeout", "--cluster"}
 )  # fmt: skip
 
 
@@ -73,6 +73,11 @@ def run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         type=duration,
         help="give up (timed_out) if the job has not started this long after submit",
     )
+    parser.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run on this Ray cluster with Daft's Ray runner (ray://HOST:10001 or HOST:6379)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the run id")
     parser.add_argument(
         "-f", "--follow", action="store_true", help="stream the log; exit with the job's code"
@@ -112,6 +117,7 @@ def cmd_run(argv: list[str], parser: argparse.ArgumentParser) -> int:
         restart=opts.restart,
         after=[run_id for ids in opts.after or [] for run_id in ids],
         queue_timeout=opts.queue_timeout,
+        cluster=opts.cluster,
     )
     if split.is_command:
         if not split.job_args:

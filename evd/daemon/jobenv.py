@@ -8,6 +8,7 @@ The submitter's environment (or the daemon's), then the job's venv (``PATH``,
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -31,6 +32,22 @@ THREAD_VARIABLES = (
     "VECLIB_MAXIMUM_THREADS",
     "RAYON_NUM_THREADS",
 )
+
+
+def cluster_variables(spec: dict[str, Any], env: dict[str, str]) -> dict[str, str]:
+    """What a job run on a Ray cluster is told: the address and the runtime env to ship.
+
+    The runtime env carries the declared variables and requirements; evd's hook
+    in the job (``evd.sdk.daft_hooks``) passes it to ``ray.init``, swapping the
+    requirements for the job's own interpreter when the cluster is this machine.
+    """
+    settings = spec.get("settings", {})
+    shipped = {k: env[k] for k in ("DO_NOT_TRACK",) if k in env}  # evd's defaults there too
+    runtime_env = {
+        "env_vars": {**shipped, **settings.get("environ", {})},
+        "pip": list(settings.get("dependencies", [])),
+    }
+    return {"EVD_CLUSTER": spec["cluster"], "EVD_RAY_RUNTIME_ENV": json.dumps(runtime_env)}
 
 
 def job_defaults(jobs: dict[str, Any]) -> dict[str, str]:
@@ -97,4 +114,6 @@ def job_environment(
     env["EVD_OUTPUT_DIR"] = str(outputs)
     for name, value in (job_defaults({}) if defaults is None else defaults).items():
         env.setdefault(name, value)
+    if spec.get("cluster"):
+        env.update(cluster_variables(spec, env))
     return env

@@ -118,7 +118,10 @@ class Preparer:
             else:
                 await self._prepare_file(prepared, job, environment)
             declared = prepared.spec.get("settings", {})
-            prepared.request = Request.from_dict({**declared.get("resources", {}), **job.resources})
+            asked = {**declared.get("resources", {}), **job.resources}
+            if prepared.spec.get("cluster"):  # GPUs are the cluster's: the driver needs none here
+                asked = {k: v for k, v in asked.items() if k not in ("gpus", "gpu_memory")}
+            prepared.request = Request.from_dict(asked)
             prepared.policy = _policy(job, declared)
         except NoPython as error:
             prepared.error, prepared.failed_by = str(error), FailedBy.BUILD
@@ -338,7 +341,8 @@ class Preparer:
     async def _apply(
         self, prepared: Prepared, job: Job, settings: JobSettings, *, source: str
     ) -> None:
-        """Settings → the run: env spec, policies, volumes, secrets."""
+        """Settings → the run: env spec, policies, volumes, secrets, a Ray cluster."""
+        settings = _on_cluster(settings, job.cluster or settings.cluster)
         if prepared.timeout is None:
             prepared.timeout = settings.timeout
         if job.priority is None and settings.priority is not None:
@@ -370,11 +374,30 @@ class Preparer:
                 "secrets": list(settings.secrets),
             }
         )
+        if settings.cluster:
+            prepared.spec["cluster"] = settings.cluster
 
     def discard(self, prepared: Prepared) -> None:
         """Remove a staging folder that will not become a run's."""
         if prepared.staging is not None:
             shutil.rmtree(prepared.staging, ignore_errors=True)
+
+
+def _on_cluster(settings: JobSettings, cluster: str | None) -> JobSettings:
+    """Settings for running on a Ray cluster: Daft's Ray runner, and Ray in the job's env.
+
+    Ray is added unpinned unless the env names it; drivers and clusters must
+    run the same Ray version, so an env for a real cluster should pin it.
+    """
+    if not cluster:
+        return settings
+    dependencies = tuple(settings.dependencies or ())
+    if not any(re.match(r"ray\b(?![-_.\w])", d.strip().lower()) for d in dependencies):
+        dependencies += ("ray",)
+    environ = {**settings.environ, "DAFT_RUNNER": "ray", "RAY_ADDRESS": cluster}
+    return dataclasses.replace(
+        settings, cluster=cluster, dependencies=dependencies, environ=environ
+    )
 
 
 def _policy(job: Job, declared: dict[str, Any]) -> Policy:

@@ -39,6 +39,7 @@ class Job:
     restart: str | None = None
     after: tuple[int, ...] = ()
     queue_timeout: float | None = None
+    cluster: str | None = None
 
     @property
     def name_given(self) -> bool:
@@ -190,4 +191,19 @@ def validate(request: SubmitRequest) -> Job:
         restart=request.restart,
         after=tuple(dict.fromkeys(request.after)),
         queue_timeout=request.queue_timeout,
+        cluster=_cluster(request.cluster),
+    )
+
+
+def _cluster(address: str | None) -> str | None:
+    """A Ray cluster address as given (``ray://HOST:PORT`` or ``HOST:PORT``), checked for shape."""
+    if address is None:
+        return None
+    text = address.strip()
+    bare = text.removeprefix("ray://")
+    host, _, port = bare.rpartition(":")
+    if text in ("auto", "local") or (host and port.isdigit()):
+        return text
+    raise InvalidRequest(
+        f"--cluster {address!r}: expected a Ray address such as ray://HOST:10001 or HOST:6379"
     )

@@ -32,7 +32,7 @@ KNOWN_KEYS = frozenset(
     {
         "name", "description", "python", "requires-python", "dependencies", "environ",
         "secrets", "include", "volumes", "resources", "retries", "restart", "timeout",
-        "priority", "schedule", *RESOURCE_KEYS,
+        "priority", "schedule", "cluster", *RESOURCE_KEYS,
     }
 )  # fmt: skip
 
@@ -55,6 +55,7 @@ class JobSettings:
     timeout: float | None = None
     priority: int | None = None
     schedule: str | None = None
+    cluster: str | None = None  # a Ray cluster's address: the job runs there (Daft's Ray runner)
 
     def merged(self, other: JobSettings) -> JobSettings:
         """These settings with everything ``other`` says on top (lists and tables merge)."""
@@ -73,6 +74,7 @@ class JobSettings:
             timeout=_pick(other.timeout, self.timeout),
             priority=_pick(other.priority, self.priority),
             schedule=_pick(other.schedule, self.schedule),
+            cluster=_pick(other.cluster, self.cluster),
         )
 
     def with_name(self, name: str | None) -> JobSettings:
@@ -96,6 +98,7 @@ class JobSettings:
             "timeout": self.timeout,
             "priority": self.priority,
             "schedule": self.schedule,
+            "cluster": self.cluster,
         }
         return {key: value for key, value in data.items() if value not in (None, [], {})}
 
@@ -174,6 +177,7 @@ def settings_from_table(table: dict[str, Any], where: str) -> JobSettings:
             if table.get("priority") is None
             else check_int(table["priority"], "priority"),
             schedule=check_text(table.get("schedule"), "schedule"),
+            cluster=check_text(table.get("cluster"), "cluster"),
         )
     except DeclarationError as error:
         message = str(error)

@@ -5,6 +5,9 @@
   physical plan's operators of how far each is (finished: 1; running: rows
   seen against the planner's row estimate, at most 0.99), with the first
   unfinished operator's name and rows. Written through ``evd.sdk.progress``.
+* **A Ray cluster** (``evd run --cluster``): the job joins it with
+  ``ray.init`` before its first query, shipping its environment as Ray's
+  runtime env, and Daft's Ray runner (``DAFT_RUNNER=ray``) uses that session.
 * **Threads**: on the native runner, Daft's compute pool gets as many threads
   as the run has CPUs (``EVD_CPUS``), not one per core of the machine.
 * **A device per UDF worker**: Daft starts each UDF worker process with the
@@ -23,6 +26,7 @@ import importlib
 import json
 import math
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -164,10 +168,42 @@ def _size_threads() -> None:
     native.set_compute_runtime_num_worker_threads(max(1, math.ceil(float(cpus) - 1e-9)))
 
 
+def is_this_machine(address: str) -> bool:
+    """Whether a Ray address names a cluster on this machine (its workers see our files)."""
+    host = address.removeprefix("ray://").rpartition(":")[0].strip("[]")
+    if address in ("auto", "local") or host in ("127.0.0.1", "localhost", "::1", ""):
+        return True
+    try:
+        mine = {socket.gethostname(), socket.getfqdn()}
+        mine.update(str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None))
+        return host in mine or socket.gethostbyname(host) in mine
+    except OSError:
+        return False
+
+
+def _join_cluster(address: str) -> None:
+    """Connect to the job's Ray cluster with its environment as Ray's runtime env.
+
+    On this machine the workers run the job's own interpreter (``py_executable``,
+    nothing to install); elsewhere Ray installs the job's requirements (``pip``).
+    """
+    ray = importlib.import_module("ray")
+    if ray.is_initialized():
+        return
+    runtime_env = json.loads(os.environ.get("EVD_RAY_RUNTIME_ENV") or "{}")
+    if is_this_machine(address):
+        runtime_env.pop("pip", None)
+        runtime_env["py_executable"] = sys.executable
+    ray.init(address=address, runtime_env=runtime_env)
+
+
 def on_daft(daft: types.ModuleType) -> None:
-    """``daft`` was imported by the job: size its threads, report its progress."""
+    """``daft`` was imported by the job: join its cluster, size its threads, report progress."""
     if os.environ.get(WORKER_VARIABLE):
         return  # a UDF worker runs no queries of its own
+    cluster = os.environ.get("EVD_CLUSTER")
+    if cluster:
+        _join_cluster(cluster)
     _size_threads()
     base = importlib.import_module("daft.subscribers.abc").Subscriber
     daft.attach_subscriber("evd", progress_subscriber(base))

@@ -172,6 +172,7 @@ class Env:
         timeout: float | str | None = None,
         priority: int | None = None,
         description: str | None = None,
+        cluster: str | None = None,
     ) -> None:
         self.python = check_python(python)
         self.name = None if name is None else check_name(name, "environment")
@@ -187,6 +188,8 @@ class Env:
         self.timeout = check_duration(timeout, "timeout")
         self.priority = None if priority is None else check_int(priority, "priority")
         self.description = check_text(description, "description")
+        # A Ray cluster to run on (``"ray://head:10001"`` or ``"head:6379"``); None: this machine.
+        self.cluster = check_text(cluster, "cluster")
 
     def pip_install(self, packages: list[str] | str) -> Env:
         """Add requirements (``["daft==0.7.26", "pyarrow>=15"]``); returns this Env."""
@@ -245,6 +248,7 @@ class Env:
             "timeout": self.timeout,
             "priority": self.priority,
             "description": self.description,
+            "cluster": self.cluster,
         }
         return {key: value for key, value in data.items() if value not in (None, [], {})}
 
