@@ -76,6 +76,7 @@ from evd.runner.watch import ExitWatcher
 from evd.scheduler import Capacity, QueuedRun, QueueIndex, tick
 from evd.sdk.checks import DeclarationError
 from evd.sdk.launch import MAIN_EXIT_FILE
+from evd.sdk.progress import PROGRESS_FILE
 from evd.store import RunRecord, Store
 from evd.units import format_duration
 
@@ -828,8 +829,8 @@ def _queued(record: RunRecord, kill_grace: float) -> QueuedRun:
 
 
 def _begin_attempt(run_dir: Path, record: RunRecord) -> None:
-    """Clear the last attempt's shim records and mark the log where the next attempt begins."""
-    for name in (EXIT_FILE, PID_FILE, MAIN_EXIT_FILE):
+    """Clear the last attempt's shim records and progress; mark where the next attempt begins."""
+    for name in (EXIT_FILE, PID_FILE, MAIN_EXIT_FILE, PROGRESS_FILE):
         (run_dir / name).unlink(missing_ok=True)
     total = Policy.from_dict(record.policy).attempts_in_all
     of = f" of {total}" if total else ""
