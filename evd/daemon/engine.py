@@ -199,12 +199,7 @@ class Engine:
         """End event streams and long polls at once, so the server need not wait for them."""
         self.accepting = False
         self.bus.close()
-        self.recorder.release_waiters(
-            lambda run_id: ShuttingDown(
-                f"evd is stopping; run {run_id} carries on under its shim."
-                " Start evd again with `evd up`, then wait again."
-            )
-        )
+        self.recorder.release_waiters(_stopping)
 
     def request_shutdown(self) -> None:
         """Ask the server to stop (``evd down``); it releases the clients as it begins."""
@@ -485,10 +480,14 @@ class Engine:
 
     async def wait_final(self, run_id: int, timeout: float) -> RunRecord:
         """The run once it is final, or as it is after ``timeout`` seconds."""
+        if not self.accepting:  # came in as evd stops: waiters are released, the store closing
+            raise _stopping(run_id)
         record = self.get(run_id)
         if record.state.is_final:
             return record
         await self.recorder.wait(run_id, timeout)
+        if not self.accepting:  # the store may be closing under us
+            raise _stopping(run_id)
         return self.get(run_id)
 
     # -- scheduling and processes ---------------------------------------------------
@@ -816,6 +815,14 @@ class Engine:
             return  # still degraded; the recorder has scheduled the next attempt
         log.info("the database is writable again; runs re-synchronised from their folders")
         self._tick()
+
+
+def _stopping(run_id: int) -> ShuttingDown:
+    """What a client waiting on ``run_id`` is told when evd stops."""
+    return ShuttingDown(
+        f"evd is stopping; run {run_id} carries on under its shim."
+        " Start evd again with `evd up`, then wait again."
+    )
 
 
 def _queued(record: RunRecord, kill_grace: float) -> QueuedRun:
