@@ -6,6 +6,7 @@ import shlex
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from evd.models import (
@@ -23,6 +24,16 @@ from evd.units import format_duration
 def command_line(run: Run) -> str:
     """The run's command as a shell would show it."""
     return shlex.join(run.command)
+
+
+def short_command(run: Run) -> str:
+    """What ran, for a table: a job file as ``FILE[:FUNCTION] ARGS``, not evd's launcher."""
+    command = run.command
+    if len(command) >= 5 and command[1:3] == ["-m", "evd.sdk.launch"]:
+        file, entry = Path(command[3]).name, command[4]
+        words = command[command.index("--") + 1 :] if "--" in command else []
+        return shlex.join([file if entry == "-" else f"{file}:{entry}", *words])
+    return command_line(run)
 
 
 def runtime(run: Run, now: float | None = None) -> str:
@@ -59,7 +70,7 @@ def table(runs: Sequence[Run]) -> str:
     rows = [("ID", "NAME", "STATE", "EXIT", "RUNTIME", "CREATED", "DETAIL")]
     for run in runs:
         created = time.strftime("%m-%d %H:%M:%S", time.localtime(parse_iso(run.created_at)))
-        detail = run.reason if run.reason else command_line(run)
+        detail = run.reason if run.reason else short_command(run)
         rows.append(
             (
                 str(run.id),
