@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import textwrap
 from pathlib import Path
-from typing import Any
 
 from tests.conftest import Evd, wait_for
+from tests.integration.test_usage import show, submit
 
 
 def start(evd_env: Evd, *extra: str, gpus: str | None = None, offline: Path | None = None) -> Evd:
@@ -24,15 +24,6 @@ def start(evd_env: Evd, *extra: str, gpus: str | None = None, offline: Path | No
         )
     evd_env.cli("up", "--kill-grace", "1", "--sample-interval", "0.1", *extra, check=True)
     return evd_env
-
-
-def show(evd: Evd, run_id: str) -> dict[str, Any]:
-    shown: dict[str, Any] = json.loads(evd.cli("show", "--json", run_id, check=True).stdout)
-    return shown
-
-
-def submit(evd: Evd, *args: str) -> str:
-    return evd.cli("run", "-q", *args, check=True).stdout.strip()
 
 
 def write(path: Path, source: str) -> Path:
