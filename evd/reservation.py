@@ -20,7 +20,7 @@ Everything here is pure: it reads a ``Pool`` and returns numbers.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from evd.resources.pool import Allocation, Device, Pool, Reserved
 from evd.resources.request import EPSILON, Request
@@ -34,8 +34,8 @@ def reserve(pool: Pool, request: Request, now: float) -> Reserved:
     )
     shadow = max(
         now,
-        _cpus_free_at(pool, request.cpus),
-        _memory_free_at(pool, request.memory),
+        _free_at(pool, request.cpus, pool.cpus_free, lambda a: a.cpus),
+        _free_at(pool, request.memory, pool.memory_free, lambda a: a.memory),
     )
     if request.whole_gpus:
         devices, at = _whole_devices(pool, request)
@@ -49,35 +49,26 @@ def reserve(pool: Pool, request: Request, now: float) -> Reserved:
     return reserved
 
 
-def _ends(allocations: Iterable[Allocation]) -> list[Allocation]:
-    """``allocations`` in the order they are sure to end (unknown ends last)."""
-    return sorted(allocations, key=lambda a: math.inf if a.ends_by is None else a.ends_by)
-
-
 def _end_of(allocation: Allocation) -> float:
+    """When ``allocation`` is sure to be released (``inf``: no timeout, no known end)."""
     return math.inf if allocation.ends_by is None else allocation.ends_by
 
 
-def _cpus_free_at(pool: Pool, needed: float) -> float:
-    """When at least ``needed`` CPUs are sure to be free (``-inf``: they are now)."""
-    free = pool.cpus_free
+def _ends(allocations: Iterable[Allocation]) -> list[Allocation]:
+    """``allocations`` in the order they are sure to end (unknown ends last)."""
+    return sorted(allocations, key=_end_of)
+
+
+def _free_at(pool: Pool, needed: float, free: float, part: Callable[[Allocation], float]) -> float:
+    """When ``needed`` of a resource (``free`` now, ``part`` of each holder) is sure to be free.
+
+    ``-inf``: it is free now; ``inf``: not by any known end.
+    """
     if needed <= free + EPSILON:
         return -math.inf
     for allocation in _ends(pool.held.values()):
-        free += allocation.cpus
+        free += part(allocation)
         if needed <= free + EPSILON:
-            return _end_of(allocation)
-    return math.inf
-
-
-def _memory_free_at(pool: Pool, needed: int) -> float:
-    """When at least ``needed`` bytes of memory are sure to be unreserved."""
-    free = pool.memory_free
-    if needed <= free:
-        return -math.inf
-    for allocation in _ends(pool.held.values()):
-        free += allocation.memory
-        if needed <= free:
             return _end_of(allocation)
     return math.inf
 

@@ -577,11 +577,7 @@ class Engine:
         """Record a run that never started; its log says why too (watched folders file it)."""
         run_dir = self.state.run_dir(run_id)
         secrets.forget_for_run(run_dir)
-        with (
-            contextlib.suppress(OSError),
-            open(run_dir / LOG_FILE, "a", encoding="utf-8") as out,
-        ):
-            out.write(f"evd: {reason}\n")
+        note_in_log(run_dir, f"evd: {reason}")
         now = self.clock()
         self._record(run_id, RunState.FAILED, reason, now, ended_at=now, failed_by=failed_by)
 

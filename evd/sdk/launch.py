@@ -27,6 +27,7 @@ from typing import Any
 
 from evd.sdk.calling import CallError, bind
 from evd.sdk.job import DECLARED
+from evd.sdk.rundir import write_run_file
 
 RESULT_FILE = "result.json"
 MAIN_EXIT_FILE = "main-exit"
@@ -58,7 +59,7 @@ def write_result(value: Any) -> None:
     if not os.environ.get("EVD_RUN_DIR"):
         print(json.dumps(value))
         return
-    _atomic_write(RESULT_FILE, text)
+    write_run_file(RESULT_FILE, text)
 
 
 def exit_code_of(value: Any) -> int:
@@ -70,16 +71,6 @@ def exit_code_of(value: Any) -> int:
     return 0
 
 
-def _atomic_write(name: str, text: str) -> None:
-    run_dir = os.environ.get("EVD_RUN_DIR")
-    if not run_dir:
-        return
-    final = Path(run_dir) / name
-    partial = final.with_suffix(".partial")
-    partial.write_text(text)
-    partial.replace(final)
-
-
 def record_main_exit(code: int) -> None:
     """Note that the job's own code is done and how (read by evd over the process's status).
 
@@ -89,7 +80,7 @@ def record_main_exit(code: int) -> None:
         with contextlib.suppress(OSError, ValueError, AttributeError):  # closed or replaced
             stream.flush()
     try:
-        _atomic_write(MAIN_EXIT_FILE, f"{code}\n")
+        write_run_file(MAIN_EXIT_FILE, f"{code}\n")
     except OSError as error:
         print(f"evd: could not record the job's exit code: {error}", file=sys.stderr)
 

@@ -10,12 +10,14 @@ evd run the call does nothing.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import threading
 import time
-from pathlib import Path
 from typing import Any
+
+from evd.sdk.rundir import write_run_file
 
 PROGRESS_FILE = "progress.json"
 MIN_INTERVAL = 0.25  # seconds between writes
@@ -59,16 +61,8 @@ class _Writer:
 
 
 def _write(fields: dict[str, Any]) -> None:
-    run_dir = os.environ.get("EVD_RUN_DIR")
-    if not run_dir:
-        return
-    final = Path(run_dir) / PROGRESS_FILE
-    partial = final.with_name(f".{PROGRESS_FILE}.{os.getpid()}")
-    try:
-        partial.write_text(json.dumps({**fields, "at": time.time()}))
-        partial.replace(final)
-    except OSError:
-        pass  # progress is a nicety: never fail the job over it
+    with contextlib.suppress(OSError):  # progress is a nicety: never fail the job over it
+        write_run_file(PROGRESS_FILE, json.dumps({**fields, "at": time.time()}))
 
 
 _writer = _Writer()
