@@ -20,7 +20,9 @@ from evd.models import (
     EnvBuildRequest,
     EnvInfo,
     EnvPruneRequest,
+    Group,
     Health,
+    MapRequest,
     PruneRequest,
     Run,
     RunState,
@@ -154,13 +156,53 @@ class Client:
         body = {k: v for k, v in request.__dict__.items() if v is not None}
         return Run.from_dict(self._call("POST", "/v1/runs", body))
 
+    def submit_map(self, request: MapRequest) -> Group:
+        """Queue the job once per item, as one group."""
+        run = {k: v for k, v in request.run.__dict__.items() if v is not None}
+        body = {"run": run, "items": request.items}
+        # Each item is a run to store: give a large map the time it needs.
+        timeout = max(self.timeout or 60.0, len(request.items) / 50)
+        return Group.from_dict(self._call("POST", "/v1/groups", body, timeout=timeout))
+
+    def list_groups(self, active: bool = False, limit: int | None = None) -> list[Group]:
+        """Fan-out groups, newest first (``active``: only those with a run not yet ended)."""
+        query: dict[str, str] = {"active": "true"} if active else {}
+        if limit is not None:
+            query["limit"] = str(limit)
+        suffix = f"?{urlencode(query)}" if query else ""
+        return [Group.from_dict(item) for item in self._call("GET", f"/v1/groups{suffix}")]
+
+    def get_group(self, group_id: int) -> Group:
+        """One group."""
+        return Group.from_dict(self._call("GET", f"/v1/groups/{int(group_id)}"))
+
+    def cancel_group(self, group_id: int) -> Group:
+        """Cancel every run of a group that has not ended."""
+        return Group.from_dict(self._call("POST", f"/v1/groups/{int(group_id)}/cancel"))
+
+    def wait_group(self, group_id: int, timeout: float | None = None, poll: float = 60.0) -> Group:
+        """Block until every run of the group is final (or ``timeout`` passes); return it."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            step = poll if deadline is None else max(0.001, min(poll, deadline - time.monotonic()))
+            path = f"/v1/groups/{int(group_id)}/wait?timeout={step}"
+            group = Group.from_dict(self._call("GET", path, timeout=step + 30))
+            finished = group.state not in ("queued", "running")
+            if finished or (deadline is not None and time.monotonic() >= deadline):
+                return group
+
     def list_runs(
-        self, states: Iterable[RunState] | None = None, limit: int | None = None
+        self,
+        states: Iterable[RunState] | None = None,
+        limit: int | None = None,
+        group: int | None = None,
     ) -> list[Run]:
-        """Runs, newest first."""
+        """Runs, newest first (``group``: only that group's)."""
         query: list[tuple[str, str]] = [("state", s.value) for s in states or ()]
         if limit is not None:
             query.append(("limit", str(limit)))
+        if group is not None:
+            query.append(("group", str(group)))
         suffix = f"?{urlencode(query)}" if query else ""
         return [Run.from_dict(item) for item in self._call("GET", f"/v1/runs{suffix}")]
 

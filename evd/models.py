@@ -85,6 +85,58 @@ class SubmitRequest:
 
 
 @dataclass
+class MapRequest:
+    """A fan-out: the job ``run`` once per item, all runs in one group.
+
+    An item that is a JSON array gives positional arguments, an object keyword
+    arguments, anything else one argument. A job's function gets the JSON
+    values themselves; a plain script or a command gets them as words
+    (``{"n": 3}`` is ``--n 3``). ``run.name`` names the group; its runs are
+    ``NAME[0]``, ``NAME[1]``...
+    """
+
+    run: SubmitRequest
+    items: list[Any]
+
+
+@dataclass
+class Group:
+    """A fan-out group as the API shows it (``evd show gID --json``).
+
+    ``state`` sums the runs up: ``queued`` until one starts, ``running`` while
+    any is active, then ``succeeded`` (all did), ``cancelled`` (every one that
+    did not succeed was cancelled) or ``failed``. ``progress`` counts a final
+    run as 1 and a running one by its own progress.
+    """
+
+    id: int
+    name: str
+    size: int
+    state: str
+    progress: float
+    counts: dict[str, int]  # runs per state (only states some run is in)
+    run_ids: list[int]
+    created_at: str
+    ended_at: str | None
+    file: str | None = None
+    function: str | None = None
+
+    @property
+    def done(self) -> int:
+        """How many of its runs have ended."""
+        return sum(n for state, n in self.counts.items() if RunState(state).is_final)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Group:
+        """Build from the API's JSON."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return asdict(self)
+
+
+@dataclass
 class RunEvent:
     """One state change of a run, as recorded (never overwritten)."""
 
@@ -141,6 +193,8 @@ class Run:
     # A running run's last progress report: source (daft, sdk, output), and as
     # reported: query, operator, rows (Daft); done, total, message.
     progress_detail: dict[str, Any] = field(default_factory=dict)
+    group: int | None = None  # the fan-out group it belongs to (``evd run --map``)
+    group_index: int | None = None  # its item's place in that group (0-based)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Run:
@@ -177,6 +231,8 @@ class Run:
             policy=dict(data.get("policy") or {}),
             metrics=dict(data.get("metrics") or {}),
             progress_detail=dict(data.get("progress_detail") or {}),
+            group=data.get("group"),
+            group_index=data.get("group_index"),
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -31,8 +31,11 @@ def short_command(run: Run) -> str:
     command = run.command
     if len(command) >= 5 and command[1:3] == ["-m", "evd.sdk.launch"]:
         file, entry = Path(command[3]).name, command[4]
-        words = command[command.index("--") + 1 :] if "--" in command else []
-        return shlex.join([file if entry == "-" else f"{file}:{entry}", *words])
+        split = command.index("--") if "--" in command else len(command)
+        words = command[split + 1 :]
+        head = command[:split]
+        item = head[head.index("--item") + 1 :][:1] if "--item" in head else []  # fan-out
+        return shlex.join([file if entry == "-" else f"{file}:{entry}", *words, *item])
     return command_line(run)
 
 

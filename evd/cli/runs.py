@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from evd.cli import groups
 from evd.cli.argsplit import split_run_argv
 from evd.cli.output import details, error, exit_status, summary, table
 from evd.cli.progressline import ProgressLine
@@ -20,7 +21,7 @@ from evd.models import ACTIVE_STATES, Run, RunState, SubmitRequest
 
 RUN_VALUE_OPTIONS = frozenset(
     {"--name", "--timeout", "--priority", "--env", "--cpus", "--memory", "--gpus", "--gpu-memory",
-     "--retries", "--restart", "--after", "--queue-timeout", "--cluster"}
+     "--retries", "--restart", "--after", "--queue-timeout", "--cluster", "--map"}
 )  # fmt: skip
 
 
@@ -78,7 +79,14 @@ def run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="ADDRESS",
         help="run on this Ray cluster with Daft's Ray runner (ray://HOST:10001 or HOST:6379)",
     )
-    parser.add_argument("-q", "--quiet", action="store_true", help="print only the run id")
+    parser.add_argument(
+        "--map",
+        metavar="ARGS.jsonl",
+        help="one run per line (a JSON array, object or value: the job's arguments), as a group",
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="print only the run id (gID for --map)"
+    )
     parser.add_argument(
         "-f", "--follow", action="store_true", help="stream the log; exit with the job's code"
     )
@@ -136,6 +144,8 @@ def cmd_run(argv: list[str], parser: argparse.ArgumentParser) -> int:
         request.function = function or None
         request.args = split.job_args
     with Client() as client:
+        if opts.map is not None:
+            return groups.submit(client, request, opts.map, opts)
         run = client.submit(request)
         if opts.json:
             print(json.dumps(run.to_dict(), indent=2))
@@ -209,8 +219,8 @@ def add_listing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     ps.add_argument("-a", "--all", action="store_true", help="include finished runs")
     ps.add_argument("--limit", type=int, help="at most this many, newest first")
     ps.add_argument("--json", action="store_true", help="print a JSON list")
-    show = sub.add_parser("show", help="show one run and its history")
-    show.add_argument("id", type=int)
+    show = sub.add_parser("show", help="show one run and its history (gID: a group)")
+    show.add_argument("id", type=groups.run_or_group, metavar="ID")
     show.add_argument("--json", action="store_true", help="print JSON")
     logs = sub.add_parser("logs", help="print a run's output (stdout and stderr)")
     logs.add_argument("id", type=int)
@@ -220,14 +230,16 @@ def add_listing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     logs.add_argument(
         "--build", action="store_true", help="the log of building the run's environment (uv)"
     )
-    wait = sub.add_parser("wait", help="wait for runs to end; exit with the last one's code")
-    wait.add_argument("ids", type=int, nargs="+", metavar="ID")
+    wait = sub.add_parser(
+        "wait", help="wait for runs (or gID groups) to end; exit with the last one's code"
+    )
+    wait.add_argument("ids", type=groups.run_or_group, nargs="+", metavar="ID")
     wait.add_argument("-q", "--quiet", action="store_true", help="print nothing")
     wait.add_argument("--timeout", type=duration, help="give up after this long (exit 124)")
     result = sub.add_parser("result", help="print the value a run's main returned, as JSON")
     result.add_argument("id", type=int)
-    cancel = sub.add_parser("cancel", help="cancel queued or running runs")
-    cancel.add_argument("ids", type=int, nargs="+", metavar="ID")
+    cancel = sub.add_parser("cancel", help="cancel queued or running runs (gID: a whole group)")
+    cancel.add_argument("ids", type=groups.run_or_group, nargs="+", metavar="ID")
     prune = sub.add_parser("prune", help="delete finished runs and their folders")
     prune.add_argument("--older-than", type=duration, required=True, help="e.g. 30d")
 
@@ -236,19 +248,28 @@ def cmd_ps(args: argparse.Namespace) -> int:
     """List runs."""
     with Client() as client:
         runs = client.list_runs(None if args.all else ACTIVE_STATES, args.limit)
-    if args.json:
-        print(json.dumps([run.to_dict() for run in runs], indent=2))
-    elif runs:
+        if args.json:
+            print(json.dumps([run.to_dict() for run in runs], indent=2))
+            return 0
+        fanouts = client.list_groups(active=not args.all, limit=args.limit)
+    if runs:
         print(table(runs))
     else:
         print("no runs" if args.all else "no active runs (`evd ps --all` shows finished ones)")
+    if fanouts:
+        print()
+        print(groups.listing(fanouts))
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Show one run."""
+    kind, number = args.id
     with Client() as client:
-        run = client.get_run(args.id)
+        if kind == "group":
+            groups.show(client, number, args.json)
+            return 0
+        run = client.get_run(number)
     print(json.dumps(run.to_dict(), indent=2) if args.json else details(run))
     return 0
 
@@ -281,7 +302,13 @@ def cmd_wait(args: argparse.Namespace) -> int:
     """Wait for every run; exit with the last one's exit code."""
     code = 0
     with Client() as client:
-        for run_id in args.ids:
+        for kind, run_id in args.ids:
+            if kind == "group":
+                status = groups.wait(client, run_id, args.timeout, args.quiet)
+                if status is None:
+                    return 124
+                code = status
+                continue
             run = client.wait(run_id, timeout=args.timeout)
             if not run.state.is_final:
                 error(f"run {run_id} is still {run.state.value} after the --timeout")
@@ -304,8 +331,11 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     """Cancel each run; report each; non-zero if any could not be cancelled."""
     failures = 0
     with Client() as client:
-        for run_id in args.ids:
+        for kind, run_id in args.ids:
             try:
+                if kind == "group":
+                    groups.cancel(client, run_id)
+                    continue
                 run = client.cancel(run_id)
                 if not run.state.is_final:
                     print(

@@ -27,7 +27,7 @@ from typing import Any
 
 import psutil
 
-from evd.daemon import secrets
+from evd.daemon import fanout, secrets
 from evd.daemon.builds import Builds
 from evd.daemon.bus import EventBus
 from evd.daemon.envmanager import Environments
@@ -41,15 +41,22 @@ from evd.daemon.outcomes import (
     lost_reason,
     read_tail,
 )
-from evd.daemon.prepare import Prepared, Preparer
+from evd.daemon.prepare import CODE_DIR, Prepared, Preparer
 from evd.daemon.recorder import Recorder
 from evd.daemon.runtime import LiveRun
 from evd.daemon.sampler import Sampler
 from evd.daemon.usage import HARD_STOPS, Usage, over_limit_reason
-from evd.daemon.validate import validate
+from evd.daemon.validate import Job, validate
 from evd.daemon.views import event_payload, queued_reason
 from evd.errors import Conflict, InvalidRequest, RunNotFound, ShuttingDown, StorageError
-from evd.models import ACTIVE_STATES, FINAL_STATES, FailedBy, RunState, SubmitRequest
+from evd.models import (
+    ACTIVE_STATES,
+    FINAL_STATES,
+    FailedBy,
+    MapRequest,
+    RunState,
+    SubmitRequest,
+)
 from evd.paths import StateDir
 from evd.policy import (
     STEADY_SECONDS,
@@ -77,7 +84,7 @@ from evd.scheduler import Capacity, QueuedRun, QueueIndex, tick
 from evd.sdk.checks import DeclarationError
 from evd.sdk.launch import MAIN_EXIT_FILE
 from evd.sdk.progress import PROGRESS_FILE
-from evd.store import RunRecord, Store
+from evd.store import GroupRecord, RunRecord, Store
 from evd.units import format_duration
 
 log = logging.getLogger("evd.engine")
@@ -221,7 +228,46 @@ class Engine:
         """
         self._check_accepting()
         job = validate(request)
-        prepared = await self.preparer.prepare(job, request.environment)
+        prepared = await self._prepare(job, request.environment)
+        try:
+            self._check_accepting()  # the world may have changed while the file was read
+            run_id = self._store_prepared(prepared)
+        except BaseException:
+            self.preparer.discard(prepared)
+            raise
+        self._launch([run_id], prepared)
+        return self.get(run_id)
+
+    async def submit_map(self, request: MapRequest) -> GroupRecord:
+        """Submit ``request.run`` once per item, as one group (stored in one commit).
+
+        The file is read once; each run gets its own copy of the code. A
+        mistake in the file fails every run of the group with the reason.
+        """
+        self._check_accepting()
+        items = fanout.check_items(request.items)
+        job = validate(request.run)
+        prepared = await self._prepare(job, request.run.environment)
+        try:
+            self._check_accepting()
+            group_id, run_ids = self._store_group(prepared, items, self._parent(request.run))
+        except BaseException:
+            self.preparer.discard(prepared)
+            raise
+        self._launch(run_ids, prepared)
+        return self.get_group(group_id)
+
+    def _parent(self, request: SubmitRequest) -> int | None:
+        """The active run a submit came from (its ``EVD_RUN_ID``), if any."""
+        text = (request.env or {}).get("EVD_RUN_ID", "")
+        if not text.isdigit():
+            return None
+        record = self.store.get_run(int(text))
+        return record.id if record is not None and not record.state.is_final else None
+
+    async def _prepare(self, job: Job, environment: str | None) -> Prepared:
+        """Prepare a validated job; refuse it (422) if it names a run that does not exist."""
+        prepared = await self.preparer.prepare(job, environment)
         never = self.pool.never_fits(prepared.request)
         if never is not None and prepared.error is None:
             prepared.error = f"it can never start on this machine: it {never}"
@@ -231,27 +277,79 @@ class Engine:
                 raise InvalidRequest(
                     f"--after {dependency}: no run with that id (`evd ps --all` lists runs)"
                 )
-        try:
-            self._check_accepting()  # the world may have changed while the file was read
-            run_id = self._store_prepared(prepared)
-        except BaseException:
-            self.preparer.discard(prepared)
-            raise
+        return prepared
+
+    def _launch(self, run_ids: list[int], prepared: Prepared) -> None:
+        """Stored runs onward: failed with the preparation's error, else built or queued."""
         if prepared.error is not None:
-            self._fail_to_start(run_id, prepared.error, prepared.failed_by)
+            for run_id in run_ids:
+                self._fail_to_start(run_id, prepared.error, prepared.failed_by)
             self.recorder.flush()
-        elif self._admit(self.get(run_id)):
-            self._queue_or_build(self.get(run_id))
-        return self.get(run_id)
+            return
+        for run_id in run_ids:
+            record = self.get(run_id)
+            if self._admit(record):
+                self._queue_or_build(record, tick=False)
+        self._tick()
 
     def _store_prepared(self, prepared: Prepared) -> int:
         """Insert the run, move its staged code into its folder, commit."""
         # Commit what is pending first, so a failure here can only roll back this run.
         self.recorder.flush()
+        try:
+            run_id = self._insert(prepared, prepared.command, prepared.name)
+            self.recorder.flush()  # durable before anyone learns the id
+        except BaseException:
+            self.recorder.discard_uncommitted()
+            raise
+        return run_id
+
+    def _store_group(
+        self, prepared: Prepared, items: list[Any], parent: int | None
+    ) -> tuple[int, list[int]]:
+        """Insert a group and one run per item (its own copy of the code), commit once."""
+        self.recorder.flush()
+        spec = {key: prepared.spec.get(key) for key in ("source", "function", "kind")}
+        run_ids: list[int] = []
+        try:
+            group_id = self.recorder.write(
+                lambda store: store.insert_group(
+                    name=prepared.name,
+                    size=len(items),
+                    created_at=self.clock(),
+                    spec=spec,
+                    parent_run=parent,
+                )
+            )
+            kind = prepared.spec.get("kind", prepared.kind)
+            for index, item in enumerate(items):
+                command = fanout.item_command(prepared.command, kind, item)
+                name = f"{prepared.name}[{index}]"
+                # The staged code moves into the first run's folder; later runs copy it from there.
+                first = self.state.run_dir(run_ids[0]) if run_ids else None
+                run_ids.append(self._insert(prepared, command, name, (group_id, index), first))
+            self.recorder.flush()
+        except BaseException:
+            self.recorder.discard_uncommitted()
+            for run_id in run_ids:
+                shutil.rmtree(self.state.run_dir(run_id), ignore_errors=True)
+            raise
+        return group_id, run_ids
+
+    def _insert(
+        self,
+        prepared: Prepared,
+        command: list[str],
+        name: str,
+        group: tuple[int, int] | None = None,
+        code_from: Path | None = None,
+    ) -> int:
+        """Insert one run (uncommitted) and give it its folder: the staged code or a copy."""
+        group_id, group_index = group or (None, None)
         run_id = self.recorder.insert(
             at=self.clock(),
-            name=prepared.name,
-            command=prepared.command,
+            name=name,
+            command=command,
             cwd=prepared.cwd,
             env=prepared.env,
             priority=prepared.priority,
@@ -260,25 +358,28 @@ class Engine:
             env_hash=prepared.env_spec.content_hash if prepared.env_spec else None,
             resources=prepared.request.to_dict(),
             policy=prepared.policy.to_dict(),
+            group_id=group_id,
+            group_index=group_index,
         )
         run_dir = self.state.run_dir(run_id)
         try:
+            # A leftover folder of an id whose insert was rolled back earlier.
+            shutil.rmtree(run_dir, ignore_errors=True)
             if prepared.staging is not None:
-                prepared.finish(run_dir)
+                placed = prepared.placed(run_dir, command)
                 self.recorder.update(
-                    run_id, command=prepared.command, cwd=prepared.cwd, spec=prepared.spec
+                    run_id, command=placed.command, cwd=placed.cwd, spec=placed.spec
                 )
-                # A leftover folder of an id whose insert was rolled back earlier.
-                shutil.rmtree(run_dir, ignore_errors=True)
-                os.replace(prepared.staging, run_dir)
-                prepared.staging = None
+                if code_from is None:
+                    os.replace(prepared.staging, run_dir)
+                else:
+                    run_dir.mkdir()
+                    shutil.copytree(code_from / CODE_DIR, run_dir / CODE_DIR, symlinks=True)
             else:
-                run_dir.mkdir(exist_ok=True)
+                run_dir.mkdir()
             if prepared.error is None:
                 secrets.save_for_run(run_dir, prepared.shell_secrets)
-            self.recorder.flush()  # durable before anyone learns the id
         except BaseException:
-            self.recorder.discard_uncommitted()
             shutil.rmtree(run_dir, ignore_errors=True)
             raise
         return run_id
@@ -342,6 +443,11 @@ class Engine:
         self.recorder.record(run_id, state, reason, at, **fields)
         if state.is_final:
             self._settle_dependants(run_id, state)
+        if state in (RunState.CANCELLED, RunState.TIMED_OUT):
+            # A coordinating run that was stopped takes the fan-outs it made along (as a
+            # Ray driver's tasks go with it); after any other end they run on.
+            for group_id in self.store.groups_made_by(run_id):
+                self.loop.call_soon(self._cancel_made_by, group_id, run_id)
 
     def _settle_dependants(self, run_id: int, state: RunState) -> None:
         self.holds.clear_deadline(run_id)
@@ -460,6 +566,39 @@ class Engine:
             self._stop(run_id, "cancel")
         self.recorder.flush()
         return self.get(run_id)
+
+    def get_group(self, group_id: int) -> GroupRecord:
+        """The group, or ``RunNotFound``."""
+        group = self.store.get_group(group_id)
+        if group is None:
+            raise RunNotFound(f"no group with id {group_id}; `evd ps --all` lists groups")
+        return group
+
+    def cancel_group(self, group_id: int) -> GroupRecord:
+        """Cancel every run of the group that has not ended (those that have are left be)."""
+        group = self.get_group(group_id)
+        for record in self.store.group_runs(group_id):
+            if not record.state.is_final:
+                with contextlib.suppress(Conflict):  # ended meanwhile
+                    self.cancel(record.id)
+        return group
+
+    def _cancel_made_by(self, group_id: int, run_id: int) -> None:
+        with contextlib.suppress(RunNotFound, StorageError):  # pruned, or degraded: nothing to do
+            self.cancel_group(group_id)
+            log.info("cancelled group %d with run %d, which made it", group_id, run_id)
+
+    async def wait_group(self, group_id: int, timeout: float) -> GroupRecord:
+        """The group once all its runs are final, or as it is after ``timeout`` seconds."""
+        group = self.get_group(group_id)
+        deadline = self.loop.time() + timeout
+        for record in self.store.group_runs(group_id):
+            left = deadline - self.loop.time()
+            if left <= 0:
+                break
+            if not record.state.is_final:
+                await self.wait_final(record.id, left)
+        return group
 
     def prune(self, older_than: float) -> int:
         """Delete finished runs that ended over ``older_than`` seconds ago, and their folders."""

@@ -21,6 +21,12 @@ from evd.runner.ports import MASTER_ADDR
 from evd.store import RunRecord
 
 OUTPUT_DIR = "outputs"
+# Variables that describe one run: a job submitted from inside another run
+# (``job.map``, ``evd run`` in a job) must not inherit its parent's.
+RUN_VARIABLES = (
+    "EVD_RUN_ID", "EVD_RUN_DIR", "EVD_OUTPUT_DIR", "EVD_CPUS", "EVD_CLUSTER",
+    "EVD_RAY_RUNTIME_ENV", "EVD_UDF_WORKER", "EVD_GROUP", "EVD_GROUP_INDEX",
+)  # fmt: skip
 
 
 # Libraries that size their thread pools from these follow the run's CPUs.
@@ -78,6 +84,8 @@ def job_environment(
     ``MASTER_ADDR``/``MASTER_PORT`` a multi-GPU job gets for its own rendezvous.
     """
     env = dict(record.env) if record.env is not None else dict(os.environ)
+    for name in RUN_VARIABLES:
+        env.pop(name, None)
     spec = record.spec or {}
     run_dir = state.run_dir(record.id)
     if venv is not None:
@@ -112,6 +120,9 @@ def job_environment(
     env["EVD_HOME"] = str(state.root)
     env["EVD_RUN_DIR"] = str(run_dir)
     env["EVD_OUTPUT_DIR"] = str(outputs)
+    if record.group_id is not None:  # a fan-out's item (as Slurm's SLURM_ARRAY_TASK_ID)
+        env["EVD_GROUP"] = str(record.group_id)
+        env["EVD_GROUP_INDEX"] = str(record.group_index)
     for name, value in (job_defaults({}) if defaults is None else defaults).items():
         env.setdefault(name, value)
     if spec.get("cluster"):

@@ -79,15 +79,17 @@ class Prepared:
     error: str | None = None  # the run is recorded as failed with this reason
     failed_by: FailedBy = FailedBy.USER
 
-    def finish(self, run_dir: Path) -> None:
-        """Point code paths at the run's folder (known once the run has an id)."""
-        staged = str(self.staging / CODE_DIR) if self.staging else None
-        final = str(run_dir / CODE_DIR)
-        if staged:
-            self.command = [arg.replace(staged, final, 1) for arg in self.command]
-            self.cwd = self.cwd.replace(staged, final, 1)
-            if "file" in self.spec:
-                self.spec["file"] = self.spec["file"].replace(staged, final, 1)
+    def placed(self, run_dir: Path, command: list[str]) -> Prepared:
+        """A copy running ``command`` with code paths in ``run_dir`` (known once it has an id)."""
+        copy = dataclasses.replace(self, command=list(command), spec=dict(self.spec))
+        if self.staging is None:
+            return copy
+        staged, final = str(self.staging / CODE_DIR), str(run_dir / CODE_DIR)
+        copy.command = [arg.replace(staged, final, 1) for arg in command]
+        copy.cwd = self.cwd.replace(staged, final, 1)
+        if "file" in copy.spec:
+            copy.spec["file"] = copy.spec["file"].replace(staged, final, 1)
+        return copy
 
 
 class Preparer:

@@ -7,13 +7,14 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evd.daemon import fanout
 from evd.daemon.jobenv import OUTPUT_DIR
-from evd.models import Run, RunEvent, RunState, iso
+from evd.models import Group, Run, RunEvent, RunState, iso
 from evd.reservation import reserve
 from evd.resources.request import Request
 from evd.runner.shim import LOG_FILE
 from evd.scheduler import why_waiting
-from evd.store import RunRecord
+from evd.store import GroupRecord, RunRecord
 from evd.store.records import EventRecord
 from evd.units import format_duration
 
@@ -140,6 +141,29 @@ def run_view(engine: Engine, record: RunRecord, *, with_events: bool = False) ->
         policy=record.policy or {},
         metrics=record.metrics or engine.usage.peaks(record.id) or {},
         progress_detail=_progress_detail(engine, record.id),
+        group=record.group_id,
+        group_index=record.group_index,
+    )
+
+
+def group_view(engine: Engine, group: GroupRecord) -> Group:
+    """A fan-out group as the API shows it: its runs added up."""
+    runs = engine.store.group_runs(group.id)
+    state = fanout.group_state(runs)
+    ends = [run.ended_at for run in runs if run.ended_at is not None]
+    spec = group.spec or {}
+    return Group(
+        id=group.id,
+        name=group.name,
+        size=group.size,
+        state=state,
+        progress=fanout.group_progress(runs, group.size),
+        counts=fanout.group_counts(runs),
+        run_ids=[run.id for run in runs],
+        created_at=iso(group.created_at) or "",
+        ended_at=iso(max(ends)) if ends and all(run.state.is_final for run in runs) else None,
+        file=spec.get("source"),
+        function=spec.get("function"),
     )
 
 

@@ -7,6 +7,7 @@ Standard library only (runs inside job environments). Words are converted to
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -72,8 +73,13 @@ def _convert(value: str | bool, parameter: inspect.Parameter) -> Any:
     return value
 
 
-def bind(function: Callable[..., Any], words: list[str]) -> tuple[list[Any], dict[str, Any]]:
-    """The arguments for ``function`` from ``words``; ``CallError`` says what does not fit."""
+def bind(
+    function: Callable[..., Any], words: list[str], *, partial: bool = False
+) -> tuple[list[Any], dict[str, Any]]:
+    """The arguments for ``function`` from ``words``; ``CallError`` says what does not fit.
+
+    ``partial``: more arguments will follow (a fan-out's item), so some may be missing.
+    """
     positional, options = split_words(words)
     try:
         signature = inspect.signature(function)
@@ -104,7 +110,32 @@ def bind(function: Callable[..., Any], words: list[str]) -> tuple[list[Any], dic
             raise CallError(f"{function.__name__} has no parameter --{key} (it takes: {names})")
         kwargs[key] = _convert(value, parameter) if parameter is not None else value
     try:
-        signature.bind(*args, **kwargs)
+        (signature.bind_partial if partial else signature.bind)(*args, **kwargs)
     except TypeError as error:
         raise CallError(f"{function.__name__}: {error}") from None
+    return args, kwargs
+
+
+def bind_item(
+    function: Callable[..., Any], args: list[Any], kwargs: dict[str, Any], item: Any
+) -> tuple[list[Any], dict[str, Any]]:
+    """``args``/``kwargs`` with a fan-out item added; ``CallError`` if the call no longer fits.
+
+    An array's values go after ``args``, an object's entries into ``kwargs``
+    (``-`` in a key read as ``_``), anything else is one more positional argument.
+    """
+    if isinstance(item, list):
+        args = [*args, *item]
+    elif isinstance(item, dict):
+        kwargs = {**kwargs, **{key.replace("-", "_"): value for key, value in item.items()}}
+    else:
+        args = [*args, item]
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # a builtin or C function: let the call itself say
+        return args, kwargs
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as error:
+        raise CallError(f"{function.__name__}: {error} (item {json.dumps(item)})") from None
     return args, kwargs

@@ -24,7 +24,7 @@ from typing import Any
 
 from evd.sdk import stubs
 from evd.sdk.checks import DeclarationError
-from evd.sdk.job import DECLARED
+from evd.sdk.job import DECLARED, NO_MAP
 
 MODULE_NAME = "__evd_declarations__"
 
@@ -55,6 +55,7 @@ def read(path: Path, extra_paths: list[str]) -> dict[str, Any]:
             "error": f"{path.name} is not Python source: {error}",
         }
     stubs.install()
+    NO_MAP["declarations"] = str(path)
     module = types.ModuleType(MODULE_NAME)
     module.__file__ = str(path)
     module.__builtins__ = builtins  # type: ignore[attr-defined]

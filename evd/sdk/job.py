@@ -18,7 +18,8 @@ an ``int`` sets the exit code; any other JSON value becomes the run's result.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from evd.sdk.checks import (
@@ -35,6 +36,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # Every Job made in this interpreter, in order: how evd finds a file's jobs.
 DECLARED: list[Job] = []
+# Set by evd where ``job.map`` must not submit: while a file's declarations are
+# read (``"declarations"``), and in a fan-out's item (the item's file path).
+NO_MAP: dict[str, str] = {}
 
 
 class Job:
@@ -76,6 +80,8 @@ class Job:
         self.entrypoint: Callable[..., Any] | None = None
         self.called = False  # whether the file itself called main while it was loaded
         self.returned: Any = None
+        # The file that declares the job: what ``job.map`` submits.
+        self.file: str | None = sys._getframe(1).f_globals.get("__file__")
         DECLARED.append(self)
 
     def main(self) -> Callable[[F], F]:
@@ -100,6 +106,36 @@ class Job:
             return entry  # type: ignore[return-value]
 
         return decorate
+
+    def map(self, items: Iterable[Any], *, name: str | None = None) -> Any:
+        """Run this job once per item, as one group; return a ``Fanout`` to follow it.
+
+        An item that is a list gives ``main`` positional arguments, a dict
+        keyword arguments, anything else one argument; items must be JSON.
+        Each run has the job's env and resources. The group is named ``name``
+        (default: the job's name) and its runs ``NAME[0]``, ``NAME[1]``...
+        """
+        from evd.sdk import fanout  # noqa: PLC0415 - the client loads only when a job fans out
+
+        if "declarations" in NO_MAP:
+            raise DeclarationError(
+                f"{self.name}.map() runs while the file is loaded: call it from a main or"
+                " under `if __name__ == '__main__':`, or every load would fan out"
+            )
+        if self.file is not None and NO_MAP.get("item") == self.file:
+            raise DeclarationError(
+                f"{self.name}.map() called in a run that is itself an item of a fan-out of this"
+                " file: every item would fan out again. Map from a run that is not an item"
+                " (e.g. main called without item arguments)"
+            )
+        if self.entrypoint is None:
+            raise DeclarationError(f"{self.name}.map(): the job has no @{self.name}.main() yet")
+        if self.file is None:
+            raise DeclarationError(f"{self.name}.map(): evd cannot tell which file declares it")
+        items = list(items)
+        if not items:
+            raise DeclarationError(f"{self.name}.map() got no items")
+        return fanout.submit(self.file, self.entrypoint.__name__, items, name or self.name)
 
     def to_dict(self) -> dict[str, Any]:
         """The declaration as evd reads it: the env's settings with the job's on top."""

@@ -1,12 +1,14 @@
 """Run a job file inside the job's environment.
 
 Standard library only. evd starts ``python -m evd.sdk.launch FILE FUNCTION
-[--path DIR]... -- WORDS...`` in the job's venv. The file is executed as
+[--path DIR]... [--item JSON] -- WORDS...`` in the job's venv. The file is executed as
 ``__main__`` (as ``python FILE`` would, so Daft and multiprocessing can pickle
 what it defines), then ``FUNCTION`` is called with the words (see
-``evd.sdk.calling``). A returned ``int`` is the exit code; any other JSON value
-is written to ``$EVD_RUN_DIR/result.json`` (``evd result ID``). ``FUNCTION``
-``-`` runs a plain script: the file is the whole job, as with ``python FILE``.
+``evd.sdk.calling``) and, in a fan-out, the JSON item (an array: more
+positional arguments; an object: keyword arguments; else one argument). A
+returned ``int`` is the exit code; any other JSON value is written to
+``$EVD_RUN_DIR/result.json`` (``evd result ID``). ``FUNCTION`` ``-`` runs a
+plain script: the file is the whole job, as with ``python FILE``.
 
 When the job's code is done, its exit code goes to ``$EVD_RUN_DIR/main-exit``
 before the interpreter shuts down: some libraries crash the interpreter at
@@ -25,8 +27,8 @@ import types
 from pathlib import Path
 from typing import Any
 
-from evd.sdk.calling import CallError, bind
-from evd.sdk.job import DECLARED
+from evd.sdk.calling import CallError, bind, bind_item
+from evd.sdk.job import DECLARED, NO_MAP
 from evd.sdk.rundir import write_run_file
 
 RESULT_FILE = "result.json"
@@ -113,8 +115,10 @@ def run_script(path: Path) -> int:
     return 0
 
 
-def run(file: str, function: str, paths: list[str], words: list[str]) -> int:
-    """Load ``file``, call ``function`` with ``words``; return the exit code."""
+def run(
+    file: str, function: str, paths: list[str], words: list[str], item: str | None = None
+) -> int:
+    """Load ``file``, call ``function`` with ``words`` and the JSON ``item``; return the code."""
     path = Path(file).resolve()
     sys.argv = [str(path), *words]
     if function == SCRIPT:
@@ -122,6 +126,8 @@ def run(file: str, function: str, paths: list[str], words: list[str]) -> int:
         sys.path[1:1] = paths
         return run_script(path)
     sys.path[:0] = [str(path.parent), *paths]
+    if item is not None:  # an item of a fan-out must not fan its own file out again
+        NO_MAP["item"] = str(path)
     module = load_as_main(path)
     target = getattr(module, function, None)
     if not callable(target):
@@ -131,7 +137,9 @@ def run(file: str, function: str, paths: list[str], words: list[str]) -> int:
         if job.entrypoint is target and job.called:
             return exit_code_of(job.returned)  # the file called its main itself
     try:
-        args, kwargs = bind(target, words)
+        args, kwargs = bind(target, words, partial=item is not None)
+        if item is not None:
+            args, kwargs = bind_item(target, args, kwargs, json.loads(item))
     except CallError as error:
         print(f"evd: cannot call {function}: {error}", file=sys.stderr)
         return 2
@@ -139,13 +147,15 @@ def run(file: str, function: str, paths: list[str], words: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    """Parse ``FILE FUNCTION [--path DIR]... -- WORDS...`` and run."""
+    """Parse ``FILE FUNCTION [--path DIR]... [--item JSON] -- WORDS...`` and run."""
     split = argv.index("--") if "--" in argv else len(argv)
     head, words = argv[:split], argv[split + 1 :]
     file, function, rest = head[0], head[1], head[2:]
-    paths = [rest[i + 1] for i in range(0, len(rest) - 1, 2) if rest[i] == "--path"]
+    options = [(rest[i], rest[i + 1]) for i in range(0, len(rest) - 1, 2)]
+    paths = [value for option, value in options if option == "--path"]
+    item = next((value for option, value in options if option == "--item"), None)
     try:
-        code = run(file, function, paths, words)
+        code = run(file, function, paths, words, item)
     except SystemExit as exit:
         code = _code_of(exit)
     record_main_exit(code)

@@ -101,12 +101,33 @@ def _0005_metrics(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN metrics TEXT")
 
 
+def _0006_groups(db: sqlite_utils.Database) -> None:
+    # A fan-out (`evd run --map`, `job.map`): one run per item, all in one group.
+    db.execute(
+        """
+        CREATE TABLE groups (
+            id         INTEGER PRIMARY KEY AUTOINCREMENT,
+            name       TEXT NOT NULL,
+            size       INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            spec       TEXT,
+            parent_run INTEGER  -- the run that made it (job.map in a job), if any
+        )
+        """
+    )
+    db.execute("ALTER TABLE runs ADD COLUMN group_id INTEGER")
+    db.execute("ALTER TABLE runs ADD COLUMN group_index INTEGER")
+    db.execute("CREATE INDEX runs_group ON runs (group_id)")
+    db.execute("CREATE INDEX groups_parent ON groups (parent_run)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_runs_and_events", _0001_runs_and_events),
     ("0002_environments_and_volumes", _0002_environments_and_volumes),
     ("0003_resources", _0003_resources),
     ("0004_policies", _0004_policies),
     ("0005_metrics", _0005_metrics),
+    ("0006_groups", _0006_groups),
 ]
 
 

@@ -37,6 +37,8 @@ class RunRecord:
     policy: dict[str, Any] | None = None  # retries, restart, after, queue_timeout
     retry: dict[str, Any] | None = None  # while it waits to go again: since, at, outcome
     metrics: dict[str, Any] | None = None  # peaks: cpu_percent, rss, gpu_memory per device
+    group_id: int | None = None  # the fan-out group it belongs to
+    group_index: int | None = None  # its item's place in the group (0-based)
 
 
 @dataclass
@@ -70,3 +72,15 @@ class VolumeRecord:
     name: str
     path: str
     created_at: float
+
+
+@dataclass
+class GroupRecord:
+    """One row of ``groups``: a fan-out's name, its size, and what it ran."""
+
+    id: int
+    name: str
+    size: int
+    created_at: float
+    spec: dict[str, Any] | None = None  # source file, function, kind
+    parent_run: int | None = None  # the run that made it (``job.map`` inside a job)

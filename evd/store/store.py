@@ -22,12 +22,12 @@ import sqlite_utils
 from evd.errors import StorageError
 from evd.models import FailedBy, RunState
 from evd.store.migrations import migrate
-from evd.store.records import EnvRecord, EventRecord, RunRecord, VolumeRecord
+from evd.store.records import EnvRecord, EventRecord, GroupRecord, RunRecord, VolumeRecord
 
 _RUN_COLUMNS = (
     "id, name, state, reason, exit_code, failed_by, attempts, command, cwd, env, priority,"
     " timeout, created_at, started_at, ended_at, pid, stop_reason, progress, spec, env_hash,"
-    " resources, gpus, policy, retry, metrics"
+    " resources, gpus, policy, retry, metrics, group_id, group_index"
 )
 # Columns a transition or an update may set (guards the f-string in _update).
 _MUTABLE = frozenset(
@@ -68,11 +68,23 @@ def _run_from_row(row: Sequence[Any]) -> RunRecord:
         policy=json.loads(row[22]) if row[22] is not None else None,
         retry=json.loads(row[23]) if row[23] is not None else None,
         metrics=json.loads(row[24]) if row[24] is not None else None,
+        group_id=row[25],
+        group_index=row[26],
     )
 
 
 def _event_from_row(row: Sequence[Any]) -> EventRecord:
     return EventRecord(id=row[0], run_id=row[1], state=RunState(row[2]), reason=row[3], at=row[4])
+
+
+_GROUP_COLUMNS = "id, name, size, created_at, spec, parent_run"
+
+
+def _group_from_row(row: Sequence[Any]) -> GroupRecord:
+    spec = json.loads(row[4]) if row[4] is not None else None
+    return GroupRecord(
+        id=row[0], name=row[1], size=row[2], created_at=row[3], spec=spec, parent_run=row[5]
+    )
 
 
 class Store:
@@ -154,12 +166,14 @@ class Store:
         env_hash: str | None = None,
         resources: dict[str, Any] | None = None,
         policy: dict[str, Any] | None = None,
+        group_id: int | None = None,
+        group_index: int | None = None,
     ) -> tuple[int, int]:
         """Add a queued run and its first event; return ``(run_id, event_id)``."""
         cursor = self._write(
             "INSERT INTO runs (name, state, reason, command, cwd, env, priority, timeout,"
-            " created_at, spec, env_hash, resources, policy)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_at, spec, env_hash, resources, policy, group_id, group_index)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 name,
                 RunState.QUEUED.value,
@@ -174,6 +188,8 @@ class Store:
                 env_hash,
                 _dumps(resources) if resources is not None else None,
                 _dumps(policy) if policy else None,
+                group_id,
+                group_index,
             ),
         )
         run_id = cursor.lastrowid
@@ -219,15 +235,24 @@ class Store:
         return _run_from_row(found) if found else None
 
     def list_runs(
-        self, states: Iterable[RunState] | None = None, limit: int | None = None
+        self,
+        states: Iterable[RunState] | None = None,
+        limit: int | None = None,
+        group_id: int | None = None,
     ) -> list[RunRecord]:
-        """Runs, newest first, optionally only those in ``states``, at most ``limit``."""
+        """Runs, newest first: only those in ``states`` or one group if given, at most ``limit``."""
         sql = f"SELECT {_RUN_COLUMNS} FROM runs"
+        conditions: list[str] = []
         params: list[Any] = []
         if states is not None:
             wanted = [state.value for state in states]
-            sql += f" WHERE state IN ({', '.join('?' * len(wanted))})"
+            conditions.append(f"state IN ({', '.join('?' * len(wanted))})")
             params.extend(wanted)
+        if group_id is not None:
+            conditions.append("group_id = ?")
+            params.append(group_id)
+        if conditions:
+            sql += " WHERE " + " AND ".join(conditions)
         sql += " ORDER BY id DESC"
         if limit is not None:
             sql += " LIMIT ?"
@@ -272,6 +297,69 @@ class Store:
             marks = ", ".join("?" * len(chunk))
             self._write(f"DELETE FROM run_events WHERE run_id IN ({marks})", chunk)
             self._write(f"DELETE FROM runs WHERE id IN ({marks})", chunk)
+        # A group goes with its last run.
+        self._write(
+            "DELETE FROM groups WHERE NOT EXISTS"
+            " (SELECT 1 FROM runs WHERE runs.group_id = groups.id)"
+        )
+
+    # -- groups -------------------------------------------------------------------
+
+    def insert_group(
+        self,
+        *,
+        name: str,
+        size: int,
+        created_at: float,
+        spec: dict[str, Any] | None,
+        parent_run: int | None = None,
+    ) -> int:
+        """Add a fan-out group (its runs are inserted with its id); return the id."""
+        cursor = self._write(
+            "INSERT INTO groups (name, size, created_at, spec, parent_run) VALUES (?, ?, ?, ?, ?)",
+            (name, size, created_at, _dumps(spec) if spec is not None else None, parent_run),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def get_group(self, group_id: int) -> GroupRecord | None:
+        """The group with ``group_id``, or ``None``."""
+        row = self._conn.execute(
+            f"SELECT {_GROUP_COLUMNS} FROM groups WHERE id = ?", (group_id,)
+        ).fetchone()
+        return _group_from_row(row) if row else None
+
+    def list_groups(
+        self, states: Iterable[RunState] | None = None, limit: int | None = None
+    ) -> list[GroupRecord]:
+        """Groups, newest first; with ``states``, only those with a run in one of them."""
+        sql = f"SELECT {_GROUP_COLUMNS} FROM groups"
+        params: list[Any] = []
+        if states is not None:
+            wanted = [state.value for state in states]
+            sql += (
+                " WHERE id IN (SELECT group_id FROM runs WHERE group_id IS NOT NULL"
+                f" AND state IN ({', '.join('?' * len(wanted))}))"
+            )
+            params.extend(wanted)
+        sql += " ORDER BY id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_group_from_row(row) for row in self._conn.execute(sql, params)]
+
+    def groups_made_by(self, run_id: int) -> list[int]:
+        """Ids of the groups the run ``run_id`` made (by ``job.map`` while it ran)."""
+        rows = self._conn.execute("SELECT id FROM groups WHERE parent_run = ?", (run_id,))
+        return [row[0] for row in rows]
+
+    def group_runs(self, group_id: int) -> list[RunRecord]:
+        """A group's runs in item order."""
+        rows = self._conn.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE group_id = ? ORDER BY group_index",
+            (group_id,),
+        )
+        return [_run_from_row(row) for row in rows]
 
     # -- environments -----------------------------------------------------------
 

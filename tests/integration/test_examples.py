@@ -88,3 +88,23 @@ def test_text_embedding_example_files_tickets_under_their_topics(evd: Evd) -> No
         assert run.state is RunState.SUCCEEDED, run.reason
         result = client.result(run.id)
     assert result["tickets"] == 2000 and result["accuracy"] > 0.9
+
+
+def test_fanout_example_adds_up_its_shards_to_the_whole(evd: Evd) -> None:
+    example = next(path for path in EXAMPLES if path.name == "fanout.py")
+    shards, rows = 3, 1000
+    expected: dict[str, float] = {}
+    for order in range(shards * rows):
+        region = ["north", "south", "east", "west"][order % 4]
+        expected[region] = expected.get(region, 0.0) + float((order * 37) % 100)
+    with evd.client() as client:
+        request = SubmitRequest(
+            file=str(example), args=["--shards", str(shards), "--rows", str(rows)], cwd="/"
+        )
+        run = client.wait(client.submit(request).id, timeout=180)
+        log = b"".join(client.logs(run.id)).decode()
+        assert run.state is RunState.SUCCEEDED, log
+        assert client.result(run.id) == dict(sorted(expected.items()))
+        (group,) = client.list_groups()
+    assert (group.name, group.size, group.state) == ("fanout-sales", shards, "succeeded")
+    assert f"as group g{group.id}" in log

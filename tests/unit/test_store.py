@@ -30,6 +30,7 @@ def test_migrations_are_recorded_and_applied_once(tmp_path: Path) -> None:
         "0003_resources",
         "0004_policies",
         "0005_metrics",
+        "0006_groups",
     ]
     assert Store(path).applied_migrations == every
     assert Store(path).applied_migrations == []
@@ -148,3 +149,27 @@ def test_a_full_disk_rolls_back_and_says_what_to_do(tmp_path: Path) -> None:
     store._conn.execute("PRAGMA max_page_count = 1073741823")  # space freed
     assert add(store, "after") > kept
     store.commit()
+
+
+def test_a_group_lists_its_runs_in_item_order_and_goes_with_its_last_run(tmp_path: Path) -> None:
+    store = Store(tmp_path / "evd.db")
+    group = store.insert_group(name="sq", size=3, created_at=1.0, spec={"kind": "job"})
+    other = add(store, "alone")
+    ids = []
+    for index in (2, 0, 1):
+        run_id, _ = store.insert_run(
+            name=f"sq[{index}]", command=["true"], cwd="/", env=None, priority=0, timeout=None,
+            now=2.0, reason=None, group_id=group, group_index=index,
+        )  # fmt: skip
+        ids.append(run_id)
+    store.commit()
+    assert [run.group_index for run in store.group_runs(group)] == [0, 1, 2]
+    assert {run.id for run in store.list_runs(group_id=group)} == set(ids)
+    assert [g.id for g in store.list_groups([RunState.QUEUED])] == [group]
+    for run_id in ids:
+        store.transition(run_id, RunState.SUCCEEDED, None, 3.0, ended_at=3.0)
+    assert store.list_groups([RunState.QUEUED]) == []
+    store.delete_runs(ids[:2])
+    assert store.get_group(group) is not None  # one run left
+    store.delete_runs(ids[2:])
+    assert store.get_group(group) is None and store.get_run(other) is not None

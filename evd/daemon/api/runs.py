@@ -32,6 +32,7 @@ async def list_runs(
     request: Request,
     state: Annotated[list[str] | None, Query(description="only runs in these states")] = None,
     limit: Annotated[int | None, Query(ge=1, description="at most this many, newest first")] = None,
+    group: Annotated[int | None, Query(description="only the runs of this group")] = None,
 ) -> Response:
     """Runs, newest first."""
     engine = engine_of(request)
@@ -43,7 +44,7 @@ async def list_runs(
         except ValueError:
             known = ", ".join(s.value for s in RunState)
             raise InvalidRequest(f"unknown state in {names}; states are: {known}") from None
-    records = engine.store.list_runs(states, limit)
+    records = engine.store.list_runs(states, limit, group)
     return json_response([run_view(engine, record).to_dict() for record in records])
 
 

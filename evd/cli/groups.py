@@ -1,0 +1,176 @@
+"""Fan-out groups on the command line: ``evd run --map``; ``gID`` in ``wait``/``cancel``/``show``.
+
+A group's id is written ``g12`` wherever a run id may go, so scripts can keep
+one id for a whole fan-out (as Slurm's array job ids): ``evd run -q --map``
+prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from evd.cli.output import error, exit_status, summary, table
+from evd.client import Client
+from evd.errors import InvalidRequest
+from evd.models import Group, MapRequest, Run, RunState, SubmitRequest
+
+FOLLOW_POLL = 0.5
+
+
+def run_or_group(text: str) -> tuple[str, int]:
+    """``12`` (a run) or ``g12`` (a group) as ``("run", 12)`` or ``("group", 12)``."""
+    kind, digits = ("group", text[1:]) if text[:1] in ("g", "G") else ("run", text)
+    if not digits.isdigit() or int(digits) <= 0:
+        raise argparse.ArgumentTypeError(f"expected a run id (12) or a group id (g3), not {text!r}")
+    return kind, int(digits)
+
+
+def read_items(path: str) -> list[Any]:
+    """The items of an ``--map`` file: one JSON value per line (blank lines skipped)."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InvalidRequest(f"--map {path}: cannot read it ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise InvalidRequest(f"--map {path}: not UTF-8 text (one JSON value per line)") from None
+    items = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            items.append(json.loads(line))
+        except ValueError as exc:
+            raise InvalidRequest(
+                f"--map {path}, line {number}: not JSON ({exc}); each line is one item,"
+                ' e.g. ["a.txt"] or {"path": "a.txt", "n": 3}'
+            ) from None
+    if not items:
+        raise InvalidRequest(f"--map {path} has no items: write one JSON value per line")
+    return items
+
+
+def describe(group: Group) -> str:
+    """``group 3 (score) running: 7 of 10 ended (6 succeeded, 1 failed), 2 running, 1 queued``."""
+    counts = group.counts
+    ended = [f"{counts[s.value]} {s.value}" for s in RunState if s.is_final and s.value in counts]
+    active = [
+        f"{counts[s.value]} {s.value}" for s in RunState if not s.is_final and s.value in counts
+    ]
+    text = f"group {group.id} ({group.name}) {group.state}: {group.done} of {group.size} ended"
+    if ended:
+        text += f" ({', '.join(ended)})"
+    if active:
+        text += ", " + ", ".join(active)
+    return text
+
+
+def group_status(runs: Sequence[Run]) -> int:
+    """A finished group's exit code: 0 if every run succeeded, else the first failure's code."""
+    for run in sorted(runs, key=lambda r: r.group_index or 0):
+        if run.state is not RunState.SUCCEEDED:
+            return exit_status(run)
+    return 0
+
+
+def submit(
+    client: Client, request: SubmitRequest, items_file: str, opts: argparse.Namespace
+) -> int:
+    """``evd run --map FILE ...``: one run per item; print the group (or follow it)."""
+    group = client.submit_map(MapRequest(run=request, items=read_items(items_file)))
+    if opts.json:
+        print(json.dumps(group.to_dict(), indent=2))
+    elif opts.quiet:
+        print(f"g{group.id}")
+    else:
+        ids = group.run_ids
+        span = f"runs {ids[0]}-{ids[-1]}" if len(ids) > 1 else f"run {ids[0]}"
+        print(f"submitted group g{group.id} ({group.name}): {group.size} runs ({span})")
+    if group.state == RunState.FAILED.value and not opts.quiet and not opts.json:
+        # Every run failed before it could start (a mistake in the file): say why now.
+        first = client.get_run(group.run_ids[0])
+        error(f"{describe(group)}; {summary(first)}")
+        return exit_status(first)
+    if opts.follow:
+        return follow(client, group.id)
+    return 0
+
+
+def follow(client: Client, group_id: int) -> int:
+    """Print each run of the group as it ends; exit with the group's code."""
+    reported: set[int] = set()
+    try:
+        while True:
+            runs = client.list_runs(group=group_id)
+            for run in sorted(runs, key=lambda r: r.group_index or 0):
+                if run.state.is_final and run.id not in reported:
+                    reported.add(run.id)
+                    print(summary(run), flush=True)
+            if all(run.state.is_final for run in runs):
+                print(describe(client.get_group(group_id)))
+                return group_status(runs)
+            time.sleep(FOLLOW_POLL)
+    except KeyboardInterrupt:
+        error(f"stopped following; group g{group_id} goes on (`evd wait g{group_id}`)")
+        return 130
+
+
+def wait(client: Client, group_id: int, timeout: float | None, quiet: bool) -> int | None:
+    """``evd wait gID``: the group's exit code, or ``None`` if ``timeout`` passed first."""
+    group = client.wait_group(group_id, timeout=timeout)
+    if group.state in ("queued", "running"):
+        error(f"group g{group_id} is still {group.state} after the --timeout")
+        return None
+    if not quiet:
+        print(describe(group))
+    return group_status(client.list_runs(group=group_id))
+
+
+def cancel(client: Client, group_id: int) -> None:
+    """``evd cancel gID``: cancel its runs that have not ended, wait for them, report."""
+    group = client.cancel_group(group_id)
+    if group.state in ("queued", "running"):
+        print(f"group g{group_id} ({group.name}): stopping its running runs")
+        group = client.wait_group(group_id, timeout=60)
+    print(describe(group))
+
+
+def show(client: Client, group_id: int, as_json: bool) -> None:
+    """``evd show gID``: the group and its runs."""
+    group = client.get_group(group_id)
+    if as_json:
+        print(json.dumps(group.to_dict(), indent=2))
+        return
+    where = f"{Path(group.file).name}" if group.file else "-"
+    if group.function:
+        where += f":{group.function}"
+    print(f"group g{group.id}: {group.name}")
+    print(f"  state      {group.state} ({group.done} of {group.size} ended)")
+    print(f"  progress   {group.progress:.0%}")
+    print(f"  job        {where}")
+    print(f"  created    {group.created_at}")
+    print(f"  ended      {group.ended_at or '-'}")
+    runs = client.list_runs(group=group_id)
+    if runs:
+        print(table(sorted(runs, key=lambda r: r.group_index or 0)))
+
+
+def listing(groups: Sequence[Group]) -> str:
+    """The groups part of ``evd ps``."""
+    rows = [("GROUP", "NAME", "STATE", "DONE", "PROGRESS")]
+    for group in groups:
+        rows.append(
+            (
+                f"g{group.id}",
+                group.name[:24],
+                group.state,
+                f"{group.done}/{group.size}",
+                f"{group.progress:.0%}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows)
