@@ -29,6 +29,8 @@ from evd.models import (
     SubmitRequest,
     VolumeInfo,
     VolumeRequest,
+    WatchInfo,
+    WatchRequest,
 )
 from evd.paths import StateDir
 from evd.sockets import reachable_path
@@ -307,3 +309,15 @@ class Client:
     def remove_volume(self, name: str) -> None:
         """Forget a volume (its data stays)."""
         self._call("DELETE", f"/v1/volumes/{quote(name, safe='')}")
+
+    def list_watches(self) -> list[WatchInfo]:
+        """Watched folders."""
+        return [WatchInfo.from_dict(item) for item in self._call("GET", "/v1/watches")]
+
+    def add_watch(self, request: WatchRequest) -> WatchInfo:
+        """Watch a folder for job files."""
+        return WatchInfo.from_dict(self._call("POST", "/v1/watches", request.__dict__))
+
+    def remove_watch(self, watch_id: int) -> WatchInfo:
+        """Stop watching a folder."""
+        return WatchInfo.from_dict(self._call("DELETE", f"/v1/watches/{int(watch_id)}"))

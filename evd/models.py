@@ -136,6 +136,45 @@ class Group:
         return asdict(self)
 
 
+# The options a trigger (a watched folder, a schedule) may set for the runs it starts.
+TRIGGER_OPTIONS = (
+    "environment", "cpus", "memory", "gpus", "gpu_memory", "priority", "timeout",
+    "queue_timeout", "retries", "cluster", "name",
+)  # fmt: skip
+
+
+@dataclass
+class WatchRequest:
+    """Watch ``dir`` (absolute) for files matching ``pattern``; each becomes a run.
+
+    ``options`` holds ``SubmitRequest`` fields for those runs (``TRIGGER_OPTIONS``).
+    """
+
+    dir: str
+    pattern: str = "*.py"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class WatchInfo:
+    """A watched folder (``evd watch ls``): what it picks up and how it is doing."""
+
+    id: int
+    dir: str
+    pattern: str
+    options: dict[str, Any]
+    created_at: str
+    status: str  # watching | missing (the folder is gone; watched again once it is back)
+    note: str | None  # the last thing worth saying: a file gone before pickup, a filing error
+    picked_up: int  # files run so far
+    running: list[int]  # runs of its files not yet filed
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WatchInfo:
+        """Build from the API's JSON."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
 @dataclass
 class RunEvent:
     """One state change of a run, as recorded (never overwritten)."""

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 
 from evd import __version__
-from evd.cli import daemon_ctl, envs, machine, runs
+from evd.cli import daemon_ctl, envs, machine, runs, triggers
 from evd.cli.output import error
 from evd.errors import EvdError
 
@@ -29,6 +29,7 @@ HANDLERS: dict[str, Handler] = {
     "gpus": machine.cmd_gpus,
     "drain": machine.cmd_drain,
     "resume": machine.cmd_drain,
+    "watch": triggers.cmd_watch,
 }
 
 
@@ -46,6 +47,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     runs.add_listing_parsers(sub)
     envs.add_parsers(sub)
     machine.add_parsers(sub)
+    triggers.add_parsers(sub)
     return parser, sub.choices["run"]
 
 

@@ -48,6 +48,7 @@ from evd.daemon.sampler import Sampler
 from evd.daemon.usage import HARD_STOPS, Usage, over_limit_reason
 from evd.daemon.validate import Job, validate
 from evd.daemon.views import event_payload, queued_reason
+from evd.daemon.watches import Watches
 from evd.errors import Conflict, InvalidRequest, RunNotFound, ShuttingDown, StorageError
 from evd.models import (
     ACTIVE_STATES,
@@ -129,6 +130,8 @@ class Engine:
         self.queue = QueueIndex()
         self.holds = Holds()
         self.live: dict[int, LiveRun] = {}
+        # Called (on the loop) when a run reaches a final state: triggers file their runs.
+        self.on_final: list[Callable[[int, RunState], None]] = []
         self.accepting = True
         self.on_shutdown_request: Callable[[], None] = self.release_clients
         self.recorder = Recorder(
@@ -155,6 +158,7 @@ class Engine:
             on_failed=self._fail_to_start,
             clock=clock,
         )
+        self.watches = Watches(self)
         self._log_timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watcher: ExitWatcher | None = None
@@ -187,6 +191,7 @@ class Engine:
         self._tick()
         self._log_timer = loop.call_later(LOG_CHECK_INTERVAL, self._check_logs)
         self.usage.start(loop)
+        self.watches.start(loop)  # after reconcile: runs that ended meanwhile get filed
 
     def shutdown(self) -> None:
         """Stop taking work and let go of the jobs, which run on under their shims."""
@@ -194,6 +199,7 @@ class Engine:
         if self._log_timer:
             self._log_timer.cancel()
         self.usage.stop()
+        self.watches.stop()
         for live in self.live.values():
             live.cancel_timers()
         if self._watcher:
@@ -214,24 +220,28 @@ class Engine:
 
     # -- requests -----------------------------------------------------------------
 
-    def _check_accepting(self) -> None:
+    def check_accepting(self) -> None:
+        """Raise ``ShuttingDown`` or ``StorageError`` unless new work can be taken now."""
         if not self.accepting:
             raise ShuttingDown("evd is shutting down and takes no new runs; `evd up` restarts it")
         if self.degraded:
             raise StorageError(self.degraded)
 
-    async def submit(self, request: SubmitRequest) -> RunRecord:
+    async def submit(
+        self, request: SubmitRequest, *, also: Callable[[Store, int], None] | None = None
+    ) -> RunRecord:
         """Validate, prepare, store durably, then build its env or queue it.
 
         A job file with a mistake still becomes a run, recorded as failed with
-        the reason (see ``evd.daemon.prepare``).
+        the reason (see ``evd.daemon.prepare``). ``also(store, run_id)`` writes
+        a trigger's own record of the run in the same commit as the run.
         """
-        self._check_accepting()
+        self.check_accepting()
         job = validate(request)
         prepared = await self._prepare(job, request.environment)
         try:
-            self._check_accepting()  # the world may have changed while the file was read
-            run_id = self._store_prepared(prepared)
+            self.check_accepting()  # the world may have changed while the file was read
+            run_id = self._store_prepared(prepared, also)
         except BaseException:
             self.preparer.discard(prepared)
             raise
@@ -244,12 +254,12 @@ class Engine:
         The file is read once; each run gets its own copy of the code. A
         mistake in the file fails every run of the group with the reason.
         """
-        self._check_accepting()
+        self.check_accepting()
         items = fanout.check_items(request.items)
         job = validate(request.run)
         prepared = await self._prepare(job, request.run.environment)
         try:
-            self._check_accepting()
+            self.check_accepting()
             group_id, run_ids = self._store_group(prepared, items, self._parent(request.run))
         except BaseException:
             self.preparer.discard(prepared)
@@ -292,15 +302,22 @@ class Engine:
                 self._queue_or_build(record, tick=False)
         self._tick()
 
-    def _store_prepared(self, prepared: Prepared) -> int:
-        """Insert the run, move its staged code into its folder, commit."""
+    def _store_prepared(
+        self, prepared: Prepared, also: Callable[[Store, int], None] | None = None
+    ) -> int:
+        """Insert the run (and ``also``'s record of it), move its code into its folder, commit."""
         # Commit what is pending first, so a failure here can only roll back this run.
         self.recorder.flush()
+        run_id = None
         try:
             run_id = self._insert(prepared, prepared.command, prepared.name)
+            if also is not None:
+                self.recorder.write(lambda store: also(store, run_id))
             self.recorder.flush()  # durable before anyone learns the id
         except BaseException:
             self.recorder.discard_uncommitted()
+            if run_id is not None:
+                shutil.rmtree(self.state.run_dir(run_id), ignore_errors=True)
             raise
         return run_id
 
@@ -443,6 +460,8 @@ class Engine:
         self.recorder.record(run_id, state, reason, at, **fields)
         if state.is_final:
             self._settle_dependants(run_id, state)
+            for listener in self.on_final:
+                listener(run_id, state)
         if state in (RunState.CANCELLED, RunState.TIMED_OUT):
             # A coordinating run that was stopped takes the fan-outs it made along (as a
             # Ray driver's tasks go with it); after any other end they run on.

@@ -121,6 +121,39 @@ def _0006_groups(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX groups_parent ON groups (parent_run)")
 
 
+def _0007_watches(db: sqlite_utils.Database) -> None:
+    # Watched folders, and every file picked up from one: the row is written in the
+    # same commit as the file's run, so a file is run exactly once across restarts.
+    db.execute(
+        """
+        CREATE TABLE watches (
+            id         INTEGER PRIMARY KEY AUTOINCREMENT,
+            dir        TEXT NOT NULL,
+            pattern    TEXT NOT NULL,
+            options    TEXT NOT NULL,  -- the run options (SubmitRequest fields) as JSON
+            created_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE watch_files (
+            id        INTEGER PRIMARY KEY AUTOINCREMENT,
+            watch_id  INTEGER NOT NULL,
+            dir       TEXT NOT NULL,  -- the folder, so a file is filed even after `watch rm`
+            name      TEXT NOT NULL,
+            identity  TEXT NOT NULL,  -- device, inode, size, mtime when picked up
+            run_id    INTEGER NOT NULL,
+            picked_at REAL NOT NULL,
+            filed_at  REAL,
+            filed_to  TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX watch_files_open ON watch_files (watch_id, filed_at)")
+    db.execute("CREATE INDEX watch_files_run ON watch_files (run_id)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_runs_and_events", _0001_runs_and_events),
     ("0002_environments_and_volumes", _0002_environments_and_volumes),
@@ -128,6 +161,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0004_policies", _0004_policies),
     ("0005_metrics", _0005_metrics),
     ("0006_groups", _0006_groups),
+    ("0007_watches", _0007_watches),
 ]
 
 

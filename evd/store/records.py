@@ -84,3 +84,29 @@ class GroupRecord:
     created_at: float
     spec: dict[str, Any] | None = None  # source file, function, kind
     parent_run: int | None = None  # the run that made it (``job.map`` inside a job)
+
+
+@dataclass
+class WatchRecord:
+    """One row of ``watches``: a folder, the file pattern, and the options of its runs."""
+
+    id: int
+    dir: str
+    pattern: str
+    options: dict[str, Any]  # SubmitRequest fields (environment, gpus, cpus, ...)
+    created_at: float
+
+
+@dataclass
+class WatchFileRecord:
+    """One row of ``watch_files``: a file picked up from a watched folder, and its run."""
+
+    id: int
+    watch_id: int
+    dir: str
+    name: str
+    identity: str
+    run_id: int
+    picked_at: float
+    filed_at: float | None = None
+    filed_to: str | None = None

@@ -22,7 +22,15 @@ import sqlite_utils
 from evd.errors import StorageError
 from evd.models import FailedBy, RunState
 from evd.store.migrations import migrate
-from evd.store.records import EnvRecord, EventRecord, GroupRecord, RunRecord, VolumeRecord
+from evd.store.records import (
+    EnvRecord,
+    EventRecord,
+    GroupRecord,
+    RunRecord,
+    VolumeRecord,
+    WatchFileRecord,
+    WatchRecord,
+)
 
 _RUN_COLUMNS = (
     "id, name, state, reason, exit_code, failed_by, attempts, command, cwd, env, priority,"
@@ -433,3 +441,68 @@ class Store:
     def delete_volume(self, name: str) -> bool:
         """Remove a volume's definition (never its data); whether it existed."""
         return self._write("DELETE FROM volumes WHERE name = ?", (name,)).rowcount > 0
+
+    # -- watched folders ----------------------------------------------------------
+
+    def insert_watch(self, *, dir: str, pattern: str, options: dict[str, Any], at: float) -> int:
+        """Add a watched folder; return its id."""
+        cursor = self._write(
+            "INSERT INTO watches (dir, pattern, options, created_at) VALUES (?, ?, ?, ?)",
+            (dir, pattern, _dumps(options), at),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def list_watches(self) -> list[WatchRecord]:
+        """Every watched folder, oldest first."""
+        rows = self._conn.execute(
+            "SELECT id, dir, pattern, options, created_at FROM watches ORDER BY id"
+        )
+        return [WatchRecord(row[0], row[1], row[2], json.loads(row[3]), row[4]) for row in rows]
+
+    def delete_watch(self, watch_id: int) -> bool:
+        """Stop recording a folder as watched; whether it was."""
+        return self._write("DELETE FROM watches WHERE id = ?", (watch_id,)).rowcount > 0
+
+    def insert_watch_file(
+        self, *, watch_id: int, dir: str, name: str, identity: str, run_id: int, at: float
+    ) -> None:
+        """Record that ``name`` was picked up from the watch as run ``run_id``."""
+        self._write(
+            "INSERT INTO watch_files (watch_id, dir, name, identity, run_id, picked_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (watch_id, dir, name, identity, run_id, at),
+        )
+
+    def unfiled_watch_files(self, watch_id: int | None = None) -> list[WatchFileRecord]:
+        """Files picked up whose run has not been filed under done/ or failed/ yet."""
+        sql = (
+            "SELECT id, watch_id, dir, name, identity, run_id, picked_at, filed_at, filed_to"
+            " FROM watch_files WHERE filed_at IS NULL"
+        )
+        params: tuple[Any, ...] = ()
+        if watch_id is not None:
+            sql += " AND watch_id = ?"
+            params = (watch_id,)
+        return [WatchFileRecord(*row) for row in self._conn.execute(sql + " ORDER BY id", params)]
+
+    def watch_file_of_run(self, run_id: int) -> WatchFileRecord | None:
+        """The picked-up file that ``run_id`` runs, if it came from a watched folder."""
+        row = self._conn.execute(
+            "SELECT id, watch_id, dir, name, identity, run_id, picked_at, filed_at, filed_to"
+            " FROM watch_files WHERE run_id = ?",
+            (run_id,),
+        ).fetchone()
+        return WatchFileRecord(*row) if row else None
+
+    def watch_file_filed(self, file_id: int, filed_to: str, at: float) -> None:
+        """Note where a picked-up file went when its run ended."""
+        self._write(
+            "UPDATE watch_files SET filed_at = ?, filed_to = ? WHERE id = ?",
+            (at, filed_to, file_id),
+        )
+
+    def watch_counts(self) -> dict[int, int]:
+        """How many files each watch has picked up."""
+        rows = self._conn.execute("SELECT watch_id, COUNT(*) FROM watch_files GROUP BY watch_id")
+        return {row[0]: row[1] for row in rows}
