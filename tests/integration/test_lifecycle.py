@@ -81,7 +81,7 @@ def test_bad_options_are_one_clear_line(evd: Evd) -> None:
     nothing = evd.cli("run", "--")
     assert nothing.returncode == 2 and "nothing after `--`" in nothing.stderr
     bad_id = evd.cli("show", "abc")
-    assert bad_id.returncode == 2 and "invalid int value" in bad_id.stderr
+    assert bad_id.returncode == 2 and "expected a run id (12) or a group id (g3)" in bad_id.stderr
     for result in (bad_timeout, not_py, nothing, bad_id):
         assert "Traceback" not in result.stderr
 
