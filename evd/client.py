@@ -26,6 +26,8 @@ from evd.models import (
     PruneRequest,
     Run,
     RunState,
+    ScheduleInfo,
+    ScheduleRequest,
     SubmitRequest,
     VolumeInfo,
     VolumeRequest,
@@ -321,3 +323,23 @@ class Client:
     def remove_watch(self, watch_id: int) -> WatchInfo:
         """Stop watching a folder."""
         return WatchInfo.from_dict(self._call("DELETE", f"/v1/watches/{int(watch_id)}"))
+
+    def list_schedules(self) -> list[ScheduleInfo]:
+        """Schedules, with their next fire times."""
+        return [ScheduleInfo.from_dict(item) for item in self._call("GET", "/v1/schedules")]
+
+    def add_schedule(self, request: ScheduleRequest) -> ScheduleInfo:
+        """Add a schedule (the job file is read now)."""
+        run = {k: v for k, v in request.run.__dict__.items() if v is not None}
+        body = {**request.__dict__, "run": run}
+        return ScheduleInfo.from_dict(self._call("POST", "/v1/schedules", body))
+
+    def remove_schedule(self, schedule_id: int) -> ScheduleInfo:
+        """Delete a schedule."""
+        return ScheduleInfo.from_dict(self._call("DELETE", f"/v1/schedules/{int(schedule_id)}"))
+
+    def pause_schedule(self, schedule_id: int, paused: bool) -> ScheduleInfo:
+        """Pause (``paused``) or resume a schedule."""
+        action = "pause" if paused else "resume"
+        path = f"/v1/schedules/{int(schedule_id)}/{action}"
+        return ScheduleInfo.from_dict(self._call("POST", path))

@@ -176,6 +176,49 @@ class WatchInfo:
 
 
 @dataclass
+class ScheduleRequest:
+    """Submit ``run`` on a schedule: ``spec`` is a cron expression or ``every 10s``.
+
+    ``spec`` ``None``: the job file's own declaration (``Job(..., schedule=...)``,
+    ``[tool.evd] schedule``). ``overlap``: what a fire does while the last fire's
+    run is still going (``skip`` it, or ``queue`` one run behind it). Fires
+    missed while evd was down become one run if the first was at most
+    ``misfire_grace`` seconds ago, else they are skipped.
+    """
+
+    run: SubmitRequest
+    spec: str | None = None
+    overlap: str = "skip"
+    misfire_grace: float = 3600.0
+
+
+@dataclass
+class ScheduleInfo:
+    """A schedule (``evd schedule ls``): what it submits, when it fires next, how it went."""
+
+    id: int
+    spec: str
+    what: str  # FILE[:FUNCTION] ARGS, or the command
+    overlap: str
+    misfire_grace: float
+    paused: bool
+    created_at: str
+    next_fire_at: str | None
+    last_fire_at: str | None
+    last_run_id: int | None
+    last_run_state: str | None
+    fires: int
+    pending: bool
+    note: str | None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScheduleInfo:
+        """Build from the API's JSON."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass
 class RunEvent:
     """One state change of a run, as recorded (never overwritten)."""
 

@@ -30,6 +30,7 @@ HANDLERS: dict[str, Handler] = {
     "drain": machine.cmd_drain,
     "resume": machine.cmd_drain,
     "watch": triggers.cmd_watch,
+    "schedule": triggers.cmd_schedule,
 }
 
 
@@ -51,18 +52,27 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     return parser, sub.choices["run"]
 
 
+def _dispatch(
+    args_in: list[str], parser: argparse.ArgumentParser, run_parser: argparse.ArgumentParser
+) -> int:
+    # Commands that take a job's words after a FILE see only their own options.
+    if args_in and args_in[0] == "run":
+        return runs.cmd_run(args_in[1:], run_parser)
+    if args_in[:2] == ["schedule", "add"]:
+        return triggers.cmd_schedule_add(args_in[2:], triggers.schedule_add_parser(parser))
+    args = parser.parse_args(args_in)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    return HANDLERS[args.command](args)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``evd`` command; return its exit code."""
     args_in = sys.argv[1:] if argv is None else argv
     parser, run_parser = build_parser()
     try:
-        if args_in and args_in[0] == "run":
-            return runs.cmd_run(args_in[1:], run_parser)
-        args = parser.parse_args(args_in)
-        if args.command is None:
-            parser.print_help()
-            return 2
-        return HANDLERS[args.command](args)
+        return _dispatch(args_in, parser, run_parser)
     except EvdError as exc:
         error(str(exc))
         return exc.exit_code

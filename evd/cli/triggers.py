@@ -1,4 +1,4 @@
-"""``evd watch add|ls|rm``: runs that start without anyone typing ``evd run``."""
+"""``evd watch`` and ``evd schedule``: runs that start without anyone typing ``evd run``."""
 
 from __future__ import annotations
 
@@ -7,9 +7,19 @@ import json
 import os
 from typing import Any
 
+from evd.cli.argsplit import split_run_argv
 from evd.cli.types import duration, size
 from evd.client import Client
-from evd.models import WatchInfo, WatchRequest
+from evd.errors import InvalidRequest
+from evd.models import ScheduleInfo, ScheduleRequest, SubmitRequest, WatchInfo, WatchRequest
+
+RUN_OPTIONS_WITH_VALUE = frozenset(
+    {"--env", "--gpus", "--cpus", "--memory", "--gpu-memory", "--priority", "--timeout",
+     "--queue-timeout", "--retries", "--cluster"}
+)  # fmt: skip
+SCHEDULE_VALUE_OPTIONS = RUN_OPTIONS_WITH_VALUE | {
+    "--cron", "--every", "--overlap", "--misfire-grace", "--name",
+}  # fmt: skip
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +54,12 @@ def run_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``watch``."""
+    """Add ``watch`` and ``schedule``."""
+    _add_watch(sub)
+    _add_schedule(sub)
+
+
+def _add_watch(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     watch = sub.add_parser("watch", help="run job files dropped into a folder")
     actions = watch.add_subparsers(dest="watch_command", metavar="ACTION")
     add = actions.add_parser(
@@ -96,4 +111,115 @@ def cmd_watch(args: argparse.Namespace) -> int:
         print("\n".join(_describe(watch) for watch in watches))
     else:
         print("no watched folders (`evd watch add DIR` adds one)")
+    return 0
+
+
+def _add_schedule(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    schedule = sub.add_parser("schedule", help="run a job file on a cron expression or interval")
+    actions = schedule.add_subparsers(dest="schedule_command", metavar="ACTION")
+    add = actions.add_parser(
+        "add",
+        help="submit FILE (or -- COMMAND) on a schedule",
+        usage="evd schedule add [--cron EXPR | --every 10s] [OPTIONS] FILE.py[:FUNCTION] [ARGS...]"
+        "\n       evd schedule add [--cron EXPR | --every 10s] [OPTIONS] -- COMMAND [ARGS...]",
+        description="Without --cron or --every, the file's own schedule is used"
+        " (Job(..., schedule='0 * * * *') or [tool.evd] schedule).",
+    )
+    when = add.add_mutually_exclusive_group()
+    when.add_argument("--cron", metavar="EXPR", help="a cron expression ('0 * * * *', @daily)")
+    when.add_argument("--every", metavar="DURATION", help="an interval (10s, 15m, 2h)")
+    add.add_argument(
+        "--overlap",
+        choices=("skip", "queue"),
+        default="skip",
+        help="a fire while the last run still goes: skip it (default) or queue one run",
+    )
+    add.add_argument(
+        "--misfire-grace",
+        type=duration,
+        default=3600.0,
+        help="fires missed while evd was down run once if within this (default 1h), else skip",
+    )
+    add.add_argument("--name", help="the runs' name (default: the file's or program's)")
+    add_run_options(add)
+    add.add_argument("-q", "--quiet", action="store_true", help="print only the new schedule's id")
+    ls = actions.add_parser("ls", help="schedules, their next fire time and last run")
+    ls.add_argument("--json", action="store_true", help="print a JSON list")
+    for action, text in (
+        ("rm", "delete a schedule (its runs stay)"),
+        ("pause", "stop firing (missed fires are not made up)"),
+        ("resume", "fire again, from the next fire time"),
+    ):
+        actions.add_parser(action, help=text).add_argument("id", type=int, metavar="ID")
+
+
+def schedule_add_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The ``schedule add`` parser (it sees only evd's options, as ``run``'s does)."""
+    top = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    schedule = top.choices["schedule"]
+    inner = next(a for a in schedule._actions if isinstance(a, argparse._SubParsersAction))
+    add: argparse.ArgumentParser = inner.choices["add"]
+    return add
+
+
+def cmd_schedule_add(argv: list[str], parser: argparse.ArgumentParser) -> int:
+    """``evd schedule add ... FILE [ARGS]`` or ``... -- COMMAND``."""
+    split = split_run_argv(argv, SCHEDULE_VALUE_OPTIONS)
+    opts = parser.parse_args(split.options)
+    run = SubmitRequest(cwd=os.getcwd(), name=opts.name, **run_options(opts))
+    if split.is_command:
+        if not split.job_args:
+            raise InvalidRequest("nothing after `--`: give a command to schedule")
+        run.command = split.job_args
+    elif split.target is None:
+        parser.error("give a FILE.py to schedule, or a command after `--`")
+    else:
+        file, _, function = split.target.partition(":")
+        run.file, run.function, run.args = file, function or None, split.job_args
+    spec = opts.cron or (f"every {opts.every}" if opts.every else None)
+    request = ScheduleRequest(
+        run=run, spec=spec, overlap=opts.overlap, misfire_grace=opts.misfire_grace
+    )
+    with Client() as client:
+        schedule = client.add_schedule(request)
+    if opts.quiet:
+        print(schedule.id)
+    else:
+        print(
+            f"schedule {schedule.id}: {schedule.what} {schedule.spec};"
+            f" next fire {schedule.next_fire_at}"
+        )
+    return 0
+
+
+def _describe_schedule(schedule: ScheduleInfo) -> str:
+    state = "paused" if schedule.paused else f"next {schedule.next_fire_at}"
+    last = "never fired"
+    if schedule.last_run_id is not None:
+        last = f"last run {schedule.last_run_id} ({schedule.last_run_state})"
+    line = f"{schedule.id}  {schedule.spec}  {schedule.what}  {state}  {last}"
+    line += f"  fires {schedule.fires}, overlap {schedule.overlap}"
+    if schedule.note:
+        line += f"\n    {schedule.note}"
+    return line
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    """``evd schedule ls|rm|pause|resume``."""
+    with Client() as client:
+        if args.schedule_command == "rm":
+            gone = client.remove_schedule(args.id)
+            print(f"removed schedule {gone.id} ({gone.what} {gone.spec})")
+            return 0
+        if args.schedule_command in ("pause", "resume"):
+            changed = client.pause_schedule(args.id, args.schedule_command == "pause")
+            print(_describe_schedule(changed))
+            return 0
+        schedules = client.list_schedules()
+    if getattr(args, "json", False):
+        print(json.dumps([schedule.__dict__ for schedule in schedules], indent=2))
+    elif schedules:
+        print("\n".join(_describe_schedule(schedule) for schedule in schedules))
+    else:
+        print("no schedules (`evd schedule add --every 1h FILE.py` adds one)")
     return 0

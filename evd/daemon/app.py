@@ -12,7 +12,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from evd import __version__
-from evd.daemon.api import envs, events, groups, logs, machine, runs, system, volumes, watches
+from evd.daemon.api import (
+    envs,
+    events,
+    groups,
+    logs,
+    machine,
+    runs,
+    schedules,
+    system,
+    volumes,
+    watches,
+)
 from evd.daemon.api.common import json_response
 from evd.daemon.engine import Engine
 from evd.errors import EvdError
@@ -80,7 +91,9 @@ def create_app(engine: Engine) -> FastAPI:
     )
     app.state.engine = engine
     app.state.started_at = time.time()
-    for module in (runs, groups, logs, events, system, envs, volumes, machine, watches):
+    for module in (
+        runs, groups, logs, events, system, envs, volumes, machine, watches, schedules,
+    ):  # fmt: skip
         app.include_router(module.router)
 
     @app.exception_handler(EvdError)

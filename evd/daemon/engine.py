@@ -45,6 +45,7 @@ from evd.daemon.prepare import CODE_DIR, Prepared, Preparer
 from evd.daemon.recorder import Recorder
 from evd.daemon.runtime import LiveRun
 from evd.daemon.sampler import Sampler
+from evd.daemon.schedules import Schedules
 from evd.daemon.usage import HARD_STOPS, Usage, over_limit_reason
 from evd.daemon.validate import Job, validate
 from evd.daemon.views import event_payload, queued_reason
@@ -159,6 +160,7 @@ class Engine:
             clock=clock,
         )
         self.watches = Watches(self)
+        self.schedules = Schedules(self)
         self._log_timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watcher: ExitWatcher | None = None
@@ -192,6 +194,7 @@ class Engine:
         self._log_timer = loop.call_later(LOG_CHECK_INTERVAL, self._check_logs)
         self.usage.start(loop)
         self.watches.start(loop)  # after reconcile: runs that ended meanwhile get filed
+        self.schedules.start()
 
     def shutdown(self) -> None:
         """Stop taking work and let go of the jobs, which run on under their shims."""
@@ -200,6 +203,7 @@ class Engine:
             self._log_timer.cancel()
         self.usage.stop()
         self.watches.stop()
+        self.schedules.stop()
         for live in self.live.values():
             live.cancel_timers()
         if self._watcher:

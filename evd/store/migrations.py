@@ -154,6 +154,30 @@ def _0007_watches(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX watch_files_run ON watch_files (run_id)")
 
 
+def _0008_schedules(db: sqlite_utils.Database) -> None:
+    # Schedules live here, not in a pickled job store: the next fire time is data
+    # evd reads at start to apply its misfire policy.
+    db.execute(
+        """
+        CREATE TABLE schedules (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,
+            spec          TEXT NOT NULL,   -- cron expression or `every 10s`
+            request       TEXT NOT NULL,   -- the SubmitRequest each fire submits, as JSON
+            overlap       TEXT NOT NULL,   -- skip | queue
+            misfire_grace REAL NOT NULL,
+            paused        INTEGER NOT NULL DEFAULT 0,
+            created_at    REAL NOT NULL,
+            next_fire_at  REAL,
+            last_fire_at  REAL,
+            last_run_id   INTEGER,
+            pending       INTEGER NOT NULL DEFAULT 0,  -- a fire queued behind the last run
+            fires         INTEGER NOT NULL DEFAULT 0,
+            note          TEXT
+        )
+        """
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_runs_and_events", _0001_runs_and_events),
     ("0002_environments_and_volumes", _0002_environments_and_volumes),
@@ -162,6 +186,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0005_metrics", _0005_metrics),
     ("0006_groups", _0006_groups),
     ("0007_watches", _0007_watches),
+    ("0008_schedules", _0008_schedules),
 ]
 
 

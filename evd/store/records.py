@@ -110,3 +110,22 @@ class WatchFileRecord:
     picked_at: float
     filed_at: float | None = None
     filed_to: str | None = None
+
+
+@dataclass
+class ScheduleRecord:
+    """One row of ``schedules``: when to fire, what to submit, and what happened last."""
+
+    id: int
+    spec: str  # a cron expression, or ``every 10s``
+    request: dict[str, Any]  # SubmitRequest fields
+    overlap: str  # skip | queue
+    misfire_grace: float
+    paused: bool
+    created_at: float
+    next_fire_at: float | None = None
+    last_fire_at: float | None = None
+    last_run_id: int | None = None
+    pending: bool = False
+    fires: int = 0
+    note: str | None = None

@@ -27,6 +27,7 @@ from evd.store.records import (
     EventRecord,
     GroupRecord,
     RunRecord,
+    ScheduleRecord,
     VolumeRecord,
     WatchFileRecord,
     WatchRecord,
@@ -83,6 +84,25 @@ def _run_from_row(row: Sequence[Any]) -> RunRecord:
 
 def _event_from_row(row: Sequence[Any]) -> EventRecord:
     return EventRecord(id=row[0], run_id=row[1], state=RunState(row[2]), reason=row[3], at=row[4])
+
+
+_SCHEDULE_COLUMNS = (
+    "id, spec, request, overlap, misfire_grace, paused, created_at, next_fire_at, last_fire_at,"
+    " last_run_id, pending, fires, note"
+)
+# Columns a schedule update may set (guards the f-string in update_schedule).
+_SCHEDULE_MUTABLE = frozenset(
+    {"paused", "next_fire_at", "last_fire_at", "last_run_id", "pending", "fires", "note"}
+)
+
+
+def _schedule_from_row(row: Sequence[Any]) -> ScheduleRecord:
+    return ScheduleRecord(
+        id=row[0], spec=row[1], request=json.loads(row[2]), overlap=row[3],
+        misfire_grace=row[4], paused=bool(row[5]), created_at=row[6], next_fire_at=row[7],
+        last_fire_at=row[8], last_run_id=row[9], pending=bool(row[10]), fires=row[11],
+        note=row[12],
+    )  # fmt: skip
 
 
 _GROUP_COLUMNS = "id, name, size, created_at, spec, parent_run"
@@ -506,3 +526,50 @@ class Store:
         """How many files each watch has picked up."""
         rows = self._conn.execute("SELECT watch_id, COUNT(*) FROM watch_files GROUP BY watch_id")
         return {row[0]: row[1] for row in rows}
+
+    # -- schedules ----------------------------------------------------------------
+
+    def insert_schedule(
+        self,
+        *,
+        spec: str,
+        request: dict[str, Any],
+        overlap: str,
+        misfire_grace: float,
+        created_at: float,
+        next_fire_at: float | None,
+    ) -> int:
+        """Add a schedule; return its id."""
+        cursor = self._write(
+            "INSERT INTO schedules (spec, request, overlap, misfire_grace, created_at,"
+            " next_fire_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (spec, _dumps(request), overlap, misfire_grace, created_at, next_fire_at),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def get_schedule(self, schedule_id: int) -> ScheduleRecord | None:
+        """The schedule ``schedule_id``, or ``None``."""
+        row = self._conn.execute(
+            f"SELECT {_SCHEDULE_COLUMNS} FROM schedules WHERE id = ?", (schedule_id,)
+        ).fetchone()
+        return _schedule_from_row(row) if row else None
+
+    def list_schedules(self) -> list[ScheduleRecord]:
+        """Every schedule, oldest first."""
+        rows = self._conn.execute(f"SELECT {_SCHEDULE_COLUMNS} FROM schedules ORDER BY id")
+        return [_schedule_from_row(row) for row in rows]
+
+    def update_schedule(self, schedule_id: int, **fields: Any) -> None:
+        """Set a schedule's state fields (next fire, last run, paused, note...)."""
+        unknown = fields.keys() - _SCHEDULE_MUTABLE
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        assignments = ", ".join(f"{key} = ?" for key in fields)
+        self._write(
+            f"UPDATE schedules SET {assignments} WHERE id = ?", (*fields.values(), schedule_id)
+        )
+
+    def delete_schedule(self, schedule_id: int) -> bool:
+        """Remove a schedule; whether it existed."""
+        return self._write("DELETE FROM schedules WHERE id = ?", (schedule_id,)).rowcount > 0
