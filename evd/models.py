@@ -85,6 +85,16 @@ class SubmitRequest:
 
 
 @dataclass
+class RerunRequest:
+    """Run a job again (``POST /v1/runs/ID/rerun``, ``POST /v1/jobs/NAME/run``).
+
+    ``args``: the job's words this time (``None``: as last time).
+    """
+
+    args: list[str] | None = None
+
+
+@dataclass
 class MapRequest:
     """A fan-out: the job ``run`` once per item, all runs in one group.
 
@@ -338,6 +348,7 @@ class Health:
     accepting: bool
     degraded: str | None = None  # why the database cannot be written, while it cannot
     draining: bool = False  # `evd drain`: nothing new starts
+    http: str | None = None  # HOST:PORT of the HTTP trigger, when it is on
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Health:

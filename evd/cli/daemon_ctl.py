@@ -57,6 +57,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
             default=10.0,
             help="seconds between SIGTERM and SIGKILL when stopping a job (default 10)",
         )
+        parser.add_argument(
+            "--http",
+            metavar="[HOST:]PORT",
+            help="also serve the API on this TCP port (loopback unless HOST is given), every"
+            " request with the bearer token of $EVD_HOME/http-token",
+        )
         if name == "daemon":
             # `evd up` sends the daemon's stderr to evd.log already.
             parser.add_argument("--detached", action="store_true", help=argparse.SUPPRESS)
@@ -85,6 +91,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
             log_limit=args.log_limit,
             retry_delay=args.retry_delay,
             sample_interval=args.sample_interval,
+            http=args.http,
         )
         run_daemon(StateDir.from_env(), options, foreground=not args.detached)
     except DaemonAlreadyRunning as exc:
@@ -118,6 +125,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         argv += ["--parallel", str(args.parallel)]
     argv += ["--kill-grace", str(args.kill_grace), "--log-limit", str(args.log_limit)]
     argv += ["--retry-delay", str(args.retry_delay), "--sample-interval", str(args.sample_interval)]
+    if args.http:
+        argv += ["--http", args.http]
     with open(state.log_file, "ab") as log:
         process = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
@@ -137,6 +146,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             time.sleep(0.01)
             continue
         print(f"evd is up (pid {health.pid}) in {state.root}")
+        if health.http:
+            print(f"HTTP trigger on {health.http} (bearer token in {state.root / 'http-token'})")
         return 0
     error(f"the daemon did not answer within {START_TIMEOUT:.0f} s; see {state.log_file}")
     return 1

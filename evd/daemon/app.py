@@ -95,6 +95,7 @@ def create_app(engine: Engine) -> FastAPI:
         runs, groups, logs, events, system, envs, volumes, machine, watches, schedules,
     ):  # fmt: skip
         app.include_router(module.router)
+    app.include_router(runs.jobs)
 
     @app.exception_handler(EvdError)
     async def evd_error(_request: Request, error: EvdError) -> Response:

@@ -13,6 +13,9 @@ Read once at start. Known tables: ``[index]`` (package sources, see
 
     [jobs]
     telemetry = false           # true: jobs may send library telemetry (no DO_NOT_TRACK=1)
+
+    [http]
+    listen = "127.0.0.1:8765"   # the HTTP trigger (token in EVD_HOME/http-token); off if absent
  A file that cannot be read stops the daemon
 with the reason, rather than running with settings the user did not mean.
 """
@@ -26,7 +29,8 @@ from typing import Any
 from evd.errors import EvdError
 from evd.units import parse_size
 
-KNOWN_TABLES = frozenset({"index", "resources", "jobs"})
+KNOWN_TABLES = frozenset({"index", "resources", "jobs", "http", "notify"})
+HTTP_KEYS = frozenset({"listen"})
 JOBS_KEYS = frozenset({"telemetry"})
 RESOURCE_KEYS = frozenset(
     {"reserve_cpus", "reserve_memory", "hide_gpus", "fake_gpus", "fake_nvlink", "stop_gpu_overuse"}
@@ -63,6 +67,9 @@ def load_config(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: unknown [jobs] key(s) {sorted(set(jobs) - JOBS_KEYS)}")
     if not isinstance(jobs.get("telemetry", False), bool):
         raise ConfigError(f"{path}: [jobs] telemetry must be true or false")
+    http = data.get("http", {})
+    if set(http) - HTTP_KEYS or not isinstance(http.get("listen", ""), str | int):
+        raise ConfigError(f'{path}: [http] takes listen = "127.0.0.1:8765" (or a port)')
     return data
 
 

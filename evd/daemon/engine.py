@@ -134,6 +134,7 @@ class Engine:
         # Called (on the loop) when a run reaches a final state: triggers file their runs.
         self.on_final: list[Callable[[int, RunState], None]] = []
         self.accepting = True
+        self.http: str | None = None  # where the HTTP trigger listens, when it does
         self.on_shutdown_request: Callable[[], None] = self.release_clients
         self.recorder = Recorder(
             store, self.bus, lambda event: event_payload(self, event), self._degrade
@@ -243,6 +244,7 @@ class Engine:
         self.check_accepting()
         job = validate(request)
         prepared = await self._prepare(job, request.environment)
+        prepared.spec["request"] = replayable(request)
         try:
             self.check_accepting()  # the world may have changed while the file was read
             run_id = self._store_prepared(prepared, also)
@@ -251,6 +253,22 @@ class Engine:
             raise
         self._launch([run_id], prepared)
         return self.get(run_id)
+
+    async def rerun(self, record: RunRecord, args: list[str] | None = None) -> RunRecord:
+        """Submit what ``record`` ran again (its file as it is now), with the daemon's environment.
+
+        ``args`` replace the job's words (a command's arguments after the program).
+        """
+        recorded = (record.spec or {}).get("request")
+        if not recorded:
+            raise Conflict(f"run {record.id} predates re-runs: evd did not keep its request")
+        request = SubmitRequest(**recorded)
+        if args is not None:
+            if request.command:
+                request.command = [request.command[0], *args]
+            else:
+                request.args = list(args)
+        return await self.submit(request)
 
     async def submit_map(self, request: MapRequest) -> GroupRecord:
         """Submit ``request.run`` once per item, as one group (stored in one commit).
@@ -973,6 +991,12 @@ class Engine:
             return  # still degraded; the recorder has scheduled the next attempt
         log.info("the database is writable again; runs re-synchronised from their folders")
         self._tick()
+
+
+def replayable(request: SubmitRequest) -> dict[str, Any]:
+    """The request as kept with its run, for re-runs: never the submitter's environment."""
+    fields = dataclasses.asdict(request)
+    return {k: v for k, v in fields.items() if k != "env" and v is not None and v != []}
 
 
 def _stopping(run_id: int) -> ShuttingDown:

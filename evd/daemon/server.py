@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 
@@ -26,6 +27,7 @@ from evd.daemon.app import create_app
 from evd.daemon.config import load_config
 from evd.daemon.engine import Engine
 from evd.daemon.envmanager import Environments
+from evd.daemon.httpgate import TOKEN_FILE, Listen, ListenError, TokenGate, load_token, parse_listen
 from evd.errors import DaemonAlreadyRunning
 from evd.paths import StateDir
 from evd.resources.memlimit import detect
@@ -79,6 +81,31 @@ def bind_socket(state: StateDir) -> socket.socket:
     return sock
 
 
+def bind_tcp(listen: Listen) -> socket.socket:
+    """Bind the HTTP trigger's port (``ListenError`` saying why it cannot be had)."""
+    family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((listen.host, listen.port))
+    except OSError as error:
+        sock.close()
+        raise ListenError(f"the HTTP trigger cannot listen on {listen}: {error.strerror}") from None
+    sock.listen(512)
+    return sock
+
+
+def _config(app: Any) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=2,
+        loop="none",
+    )
+
+
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handling: the daemon decides how to stop."""
 
@@ -110,6 +137,7 @@ class DaemonOptions:
     log_limit: int = 100 * 1024 * 1024
     retry_delay: float = 2.0
     sample_interval: float = 1.0
+    http: str | None = None  # [HOST:]PORT of the HTTP trigger; None: config's, else off
 
 
 async def serve(state: StateDir, options: DaemonOptions) -> None:
@@ -132,29 +160,30 @@ async def serve(state: StateDir, options: DaemonOptions) -> None:
         environments=environments,
         jobs=settings.get("jobs", {}),
     )
+    http = options.http or settings.get("http", {}).get("listen")
+    listen = parse_listen(str(http)) if http else None
+    tcp = bind_tcp(listen) if listen else None  # before any job is touched: a taken port stops here
     loop = asyncio.get_running_loop()
     engine.start(loop)
     sock = bind_socket(state)
-    config = uvicorn.Config(
-        create_app(engine),
-        log_config=None,
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=2,
-        loop="none",
-    )
-    server = _Server(config)
+    servers = [(_Server(_config(create_app(engine))), sock)]
+    if listen is not None and tcp is not None:
+        gate = TokenGate(create_app(engine), load_token(state.root), listen)
+        servers.append((_Server(_config(gate)), tcp))
+        engine.http = str(listen)
+        log.info("HTTP trigger on %s (token in %s)", listen, state.root / TOKEN_FILE)
 
     def stop() -> None:
         engine.release_clients()
-        server.should_exit = True
+        for server, _ in servers:
+            server.should_exit = True
 
     engine.on_shutdown_request = stop
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, stop)
     log.info("evd serving on %s (pid %s, %s)", state.socket, os.getpid(), options)
     try:
-        await server.serve(sockets=[sock])
+        await asyncio.gather(*(server.serve(sockets=[bound]) for server, bound in servers))
     finally:
         engine.shutdown()
         store.close()

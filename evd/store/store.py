@@ -287,6 +287,13 @@ class Store:
             params.append(limit)
         return [_run_from_row(row) for row in self._conn.execute(sql, params)]
 
+    def latest_run_named(self, name: str) -> RunRecord | None:
+        """The newest run called ``name`` (a job's name is its runs' name)."""
+        row = self._conn.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE name = ? ORDER BY id DESC LIMIT 1", (name,)
+        ).fetchone()
+        return _run_from_row(row) if row else None
+
     def events(self, run_id: int) -> list[EventRecord]:
         """Every recorded state change of a run, oldest first."""
         rows = self._conn.execute(

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Query, Request, Response
 from evd.daemon.api.common import engine_of, json_response
 from evd.daemon.metrics import read_series
 from evd.daemon.views import run_view
-from evd.errors import Conflict, InvalidRequest
-from evd.models import Run, RunState, SubmitRequest
+from evd.errors import Conflict, InvalidRequest, RunNotFound
+from evd.models import RerunRequest, Run, RunState, SubmitRequest
 from evd.sdk.launch import RESULT_FILE
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
@@ -24,6 +24,31 @@ async def submit(request: Request, body: SubmitRequest) -> Response:
     """Queue a job; it starts at once when a slot is free."""
     engine = engine_of(request)
     record = await engine.submit(body)
+    return json_response(run_view(engine, record).to_dict(), status_code=201)
+
+
+@router.post("/{run_id}/rerun", status_code=201, response_model=Run)
+async def rerun(request: Request, run_id: int, body: RerunRequest | None = None) -> Response:
+    """Submit what a run ran once more (its job file as it is now)."""
+    engine = engine_of(request)
+    record = await engine.rerun(engine.get(run_id), (body or RerunRequest()).args)
+    return json_response(run_view(engine, record).to_dict(), status_code=201)
+
+
+jobs = APIRouter(prefix="/v1/jobs", tags=["runs"])
+
+
+@jobs.post("/{name}/run", status_code=201, response_model=Run)
+async def run_named(request: Request, name: str, body: RerunRequest | None = None) -> Response:
+    """Start the job called ``name`` again, as its newest run ran (the HTTP trigger's one POST)."""
+    engine = engine_of(request)
+    latest = engine.store.latest_run_named(name)
+    if latest is None:
+        raise RunNotFound(
+            f"no job called {name!r} has run here yet: run it once (`evd run FILE.py`),"
+            " then it can be started by name"
+        )
+    record = await engine.rerun(latest, (body or RerunRequest()).args)
     return json_response(run_view(engine, record).to_dict(), status_code=201)
 
 

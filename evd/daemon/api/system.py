@@ -26,6 +26,7 @@ async def health(request: Request) -> Response:
             "parallel": engine.parallel,
             "accepting": engine.accepting,
             "draining": engine.draining,
+            "http": engine.http,
             "degraded": engine.degraded,
         }
     )
