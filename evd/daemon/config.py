@@ -16,6 +16,9 @@ Read once at start. Known tables: ``[index]`` (package sources, see
 
     [http]
     listen = "127.0.0.1:8765"   # the HTTP trigger (token in EVD_HOME/http-token); off if absent
+
+    [notify]                    # hooks when a run ends: see evd.daemon.notify
+    command = "~/bin/on-run-end"
  A file that cannot be read stops the daemon
 with the reason, rather than running with settings the user did not mean.
 """
@@ -26,6 +29,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from evd.daemon.notify import read_settings
 from evd.errors import EvdError
 from evd.units import parse_size
 
@@ -67,6 +71,10 @@ def load_config(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: unknown [jobs] key(s) {sorted(set(jobs) - JOBS_KEYS)}")
     if not isinstance(jobs.get("telemetry", False), bool):
         raise ConfigError(f"{path}: [jobs] telemetry must be true or false")
+    try:
+        read_settings(data.get("notify", {}))
+    except ValueError as error:
+        raise ConfigError(f"{path}: {error}") from None
     http = data.get("http", {})
     if set(http) - HTTP_KEYS or not isinstance(http.get("listen", ""), str | int):
         raise ConfigError(f'{path}: [http] takes listen = "127.0.0.1:8765" (or a port)')

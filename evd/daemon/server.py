@@ -28,6 +28,7 @@ from evd.daemon.config import load_config
 from evd.daemon.engine import Engine
 from evd.daemon.envmanager import Environments
 from evd.daemon.httpgate import TOKEN_FILE, Listen, ListenError, TokenGate, load_token, parse_listen
+from evd.daemon.notify import Notifier, read_settings
 from evd.errors import DaemonAlreadyRunning
 from evd.paths import StateDir
 from evd.resources.memlimit import detect
@@ -163,6 +164,8 @@ async def serve(state: StateDir, options: DaemonOptions) -> None:
     http = options.http or settings.get("http", {}).get("listen")
     listen = parse_listen(str(http)) if http else None
     tcp = bind_tcp(listen) if listen else None  # before any job is touched: a taken port stops here
+    notifier = Notifier(engine, read_settings(settings.get("notify", {})))
+    engine.on_final.append(notifier.run_ended)
     loop = asyncio.get_running_loop()
     engine.start(loop)
     sock = bind_socket(state)
