@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 
 from evd import __version__
-from evd.cli import daemon_ctl, envs, machine, runs, triggers
+from evd.cli import daemon_ctl, envs, machine, runs, service, triggers
 from evd.cli.output import error
 from evd.errors import EvdError
 
@@ -31,6 +31,7 @@ HANDLERS: dict[str, Handler] = {
     "resume": machine.cmd_drain,
     "watch": triggers.cmd_watch,
     "schedule": triggers.cmd_schedule,
+    "service": service.cmd_service,
 }
 
 
@@ -49,6 +50,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     envs.add_parsers(sub)
     machine.add_parsers(sub)
     triggers.add_parsers(sub)
+    service.add_parsers(sub)
     return parser, sub.choices["run"]
 
 
