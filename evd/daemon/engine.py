@@ -995,8 +995,9 @@ class Engine:
 
 def replayable(request: SubmitRequest) -> dict[str, Any]:
     """The request as kept with its run, for re-runs: never the submitter's environment."""
-    fields = dataclasses.asdict(request)
-    return {k: v for k, v in fields.items() if k != "env" and v is not None and v != []}
+    names = [field.name for field in dataclasses.fields(request) if field.name != "env"]
+    kept = {name: getattr(request, name) for name in names}
+    return {key: value for key, value in kept.items() if value is not None and value != []}
 
 
 def _stopping(run_id: int) -> ShuttingDown:

@@ -31,6 +31,8 @@ def test_migrations_are_recorded_and_applied_once(tmp_path: Path) -> None:
         "0004_policies",
         "0005_metrics",
         "0006_groups",
+        "0007_watches",
+        "0008_schedules",
     ]
     assert Store(path).applied_migrations == every
     assert Store(path).applied_migrations == []
