@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from evd.cli.output import error
 from evd.paths import StateDir
+
+if TYPE_CHECKING:
+    import subprocess
 
 UNIT_NAME = "evd.service"
 
@@ -58,6 +60,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _systemctl(*args: str) -> subprocess.CompletedProcess[str] | None:
+    import shutil  # noqa: PLC0415 - only `service install` needs these; keep them off `evd run`
+    import subprocess  # noqa: PLC0415
+
     program = shutil.which("systemctl")
     if program is None:
         return None

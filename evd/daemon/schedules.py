@@ -51,12 +51,18 @@ class Schedules:
         self._firing: set[int] = set()  # schedules whose fire is being submitted
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
+        self._queued_behind: set[int] = set()  # runs a queued fire waits for
 
     # -- lifecycle ------------------------------------------------------------------
 
     def start(self) -> None:
         """Fire what is due (applying the misfire rule) and arm the timer."""
         self._started = True
+        self._queued_behind = {
+            r.last_run_id
+            for r in self.engine.store.list_schedules()
+            if r.pending and r.last_run_id is not None
+        }
         self.engine.on_final.append(self.run_ended)
         self.wake()
 
@@ -175,6 +181,8 @@ class Schedules:
                 self._update(
                     record.id, pending=1, note=f"fire at {at} waits for run {record.last_run_id}"
                 )
+                if record.last_run_id is not None:
+                    self._queued_behind.add(record.last_run_id)
             else:
                 self._update(
                     record.id,
@@ -211,8 +219,9 @@ class Schedules:
     def run_ended(self, run_id: int, state: RunState) -> None:
         """A run ended: a fire queued behind it goes now (engine listener)."""
         del state
-        if not self._started:
-            return
+        if not self._started or run_id not in self._queued_behind:
+            return  # most runs: no query on this path
+        self._queued_behind.discard(run_id)
         for record in self.engine.store.list_schedules():
             if record.last_run_id == run_id and record.pending and not record.paused:
                 self._fire(dataclasses.replace(record, last_run_id=None), self.engine.clock())

@@ -108,6 +108,7 @@ class Watches:
         self._health: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._checking = False
+        self._runs: set[int] = set()  # runs of picked-up files not filed yet
 
     @property
     def store(self) -> Store:
@@ -129,6 +130,7 @@ class Watches:
             watched.active = {row.name for row in unfiled if row.watch_id == record.id}
             self.watched[record.id] = watched
             self._observe(watched)
+        self._runs = {row.run_id for row in unfiled}
         for row in unfiled:
             run = self.store.get_run(row.run_id)
             if run is None or run.state.is_final:
@@ -310,6 +312,7 @@ class Watches:
                 at=self.engine.clock(),
             )
             watched.active.add(name)
+            self._runs.add(run_id)
 
         try:
             run = await self.engine.submit(request, also=note_pickup)
@@ -347,6 +350,8 @@ class Watches:
 
     def run_ended(self, run_id: int, state: RunState) -> None:
         """A run ended: if it runs a picked-up file, file the file (engine listener)."""
+        if run_id not in self._runs:
+            return  # most runs: no query on this path
         row = self.store.watch_file_of_run(run_id)
         if row is not None and row.filed_at is None:
             self._spawn(self._file(row, self.store.get_run(run_id)))
@@ -381,6 +386,7 @@ class Watches:
         self.engine.recorder.write(
             lambda store: store.watch_file_filed(row.id, filed_to, self.engine.clock())
         )
+        self._runs.discard(row.run_id)
         watched = self.watched.get(row.watch_id)
         if watched is not None:
             watched.active.discard(row.name)
