@@ -187,3 +187,18 @@ def test_a_pep723_script_runs_in_its_own_env_from_a_watched_folder(
         "import evdtest_pkg\nprint('pkg', evdtest_pkg.VERSION)\n"
     )
     assert "pkg 1.0" in filed(folder, "inline.py", timeout=60)
+
+
+def test_an_ev_style_job_file_runs_its_main_from_a_watched_folder(evd: Evd, drop: Path) -> None:
+    (drop / "ev_job.py").write_text(
+        "from evd import Job\n"
+        "job = Job('dropped-job', cpus=0.25)\n"
+        "@job.main()\n"
+        "def main(n: int = 6) -> dict:\n"
+        "    print('main ran')\n"
+        "    return {'square': n * n}\n"
+    )
+    assert "main ran" in filed(drop, "ev_job.py")
+    (run,) = runs(evd)
+    assert run["name"] == "dropped-job" and run["kind"] == "job"
+    assert json.loads(evd.cli("result", str(run["id"]), check=True).stdout) == {"square": 36}
