@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from evd.errors import InvalidRequest
+from evd.models import SubmitRequest
+
 
 @dataclass(frozen=True)
 class RunArgs:
@@ -33,3 +36,26 @@ def split_run_argv(argv: list[str], takes_value: frozenset[str]) -> RunArgs:
             continue
         return RunArgs(argv[:index], word, argv[index + 1 :], False)
     return RunArgs(argv, None, [], False)
+
+
+def aim(request: SubmitRequest, split: RunArgs, verb: str) -> None:
+    """Point ``request`` at what ``split`` names: a command, or ``FILE.py[:FUNCTION]`` and words.
+
+    ``verb`` is the command being typed (``evd run``), for the messages.
+    """
+    if split.is_command:
+        if not split.job_args:
+            raise InvalidRequest(f"nothing after `--`: give a command, e.g. `{verb} -- echo hi`")
+        request.command = split.job_args
+        return
+    if split.target is None:
+        raise InvalidRequest(f"give a FILE.py, or a command after `--`: {verb} [OPTIONS] FILE.py")
+    file, _, function = split.target.partition(":")
+    if not file.endswith(".py"):
+        raise InvalidRequest(
+            f"{split.target!r} is not a .py file; to run a command put it after `--`:"
+            f" {verb} -- {split.target} ..."
+        )
+    request.file = file
+    request.function = function or None
+    request.args = split.job_args

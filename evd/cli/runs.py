@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from evd.cli import groups
-from evd.cli.argsplit import split_run_argv
+from evd.cli.argsplit import aim, split_run_argv
 from evd.cli.output import details, error, exit_status, summary, table
 from evd.cli.progressline import ProgressLine
 from evd.cli.types import duration, size
 from evd.client import Client
-from evd.errors import DaemonNotRunning, DaemonUnavailable, EvdError, InvalidRequest
+from evd.errors import DaemonNotRunning, DaemonUnavailable, EvdError
 from evd.models import ACTIVE_STATES, Run, RunState, SubmitRequest
 
 RUN_VALUE_OPTIONS = frozenset(
@@ -127,22 +127,7 @@ def cmd_run(argv: list[str], parser: argparse.ArgumentParser) -> int:
         queue_timeout=opts.queue_timeout,
         cluster=opts.cluster,
     )
-    if split.is_command:
-        if not split.job_args:
-            raise InvalidRequest("nothing after `--`: give a command, e.g. `evd run -- echo hi`")
-        request.command = split.job_args
-    elif split.target is None:
-        parser.error("give a FILE.py to run, or a command after `--`")
-    else:
-        file, _, function = split.target.partition(":")
-        if not file.endswith(".py"):
-            raise InvalidRequest(
-                f"{split.target!r} is not a .py file; to run a command put it after `--`:"
-                f" evd run -- {split.target} ..."
-            )
-        request.file = file
-        request.function = function or None
-        request.args = split.job_args
+    aim(request, split, "evd run")
     with Client() as client:
         if opts.map is not None:
             return groups.submit(client, request, opts.map, opts)

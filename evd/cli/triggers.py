@@ -7,10 +7,9 @@ import json
 import os
 from typing import Any
 
-from evd.cli.argsplit import split_run_argv
+from evd.cli.argsplit import aim, split_run_argv
 from evd.cli.types import duration, size
 from evd.client import Client
-from evd.errors import InvalidRequest
 from evd.models import ScheduleInfo, ScheduleRequest, SubmitRequest, WatchInfo, WatchRequest
 
 RUN_OPTIONS_WITH_VALUE = frozenset(
@@ -167,15 +166,7 @@ def cmd_schedule_add(argv: list[str], parser: argparse.ArgumentParser) -> int:
     split = split_run_argv(argv, SCHEDULE_VALUE_OPTIONS)
     opts = parser.parse_args(split.options)
     run = SubmitRequest(cwd=os.getcwd(), name=opts.name, **run_options(opts))
-    if split.is_command:
-        if not split.job_args:
-            raise InvalidRequest("nothing after `--`: give a command to schedule")
-        run.command = split.job_args
-    elif split.target is None:
-        parser.error("give a FILE.py to schedule, or a command after `--`")
-    else:
-        file, _, function = split.target.partition(":")
-        run.file, run.function, run.args = file, function or None, split.job_args
+    aim(run, split, "evd schedule add")
     spec = opts.cron or (f"every {opts.every}" if opts.every else None)
     request = ScheduleRequest(
         run=run, spec=spec, overlap=opts.overlap, misfire_grace=opts.misfire_grace
