@@ -25,9 +25,10 @@ demo: install
 	$(BIN)/python examples/tour/demo.py
 
 lint: install
-	$(BIN)/ruff check evd tests bench examples
-	$(BIN)/ruff format --check evd tests bench examples
+	$(BIN)/ruff check evd tui tests bench examples
+	$(BIN)/ruff format --check evd tui tests bench examples
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/python -m pytest -q

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
 import time
 from collections.abc import Iterable, Iterator
@@ -24,6 +25,7 @@ from evd.models import (
     Health,
     MapRequest,
     PruneRequest,
+    RerunRequest,
     Run,
     RunState,
     ScheduleInfo,
@@ -38,6 +40,25 @@ from evd.paths import StateDir
 from evd.sockets import reachable_path
 
 _JSON = {"Content-Type": "application/json"}
+
+
+def passable_environment() -> tuple[dict[str, str], list[str]]:
+    """The environment variables of this process, as a submit passes them to its job.
+
+    Returns the variables and the names of those left out (not valid UTF-8,
+    so they cannot cross the API's JSON).
+    """
+    env: dict[str, str] = {}
+    skipped: list[str] = []
+    for key, value in os.environ.items():
+        try:
+            key.encode()
+            value.encode()
+        except UnicodeEncodeError:
+            skipped.append(key)
+            continue
+        env[key] = value
+    return env, skipped
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -200,13 +221,24 @@ class Client:
         states: Iterable[RunState] | None = None,
         limit: int | None = None,
         group: int | None = None,
+        before: int | None = None,
+        text: str | None = None,
     ) -> list[Run]:
-        """Runs, newest first (``group``: only that group's)."""
+        """Runs, newest first (``group``: only that group's).
+
+        ``before``: only runs older than that run id (page on with the last id
+        of the previous page). ``text``: only runs whose name contains it, or
+        whose id it is.
+        """
         query: list[tuple[str, str]] = [("state", s.value) for s in states or ()]
         if limit is not None:
             query.append(("limit", str(limit)))
         if group is not None:
             query.append(("group", str(group)))
+        if before is not None:
+            query.append(("before", str(before)))
+        if text:
+            query.append(("q", text))
         suffix = f"?{urlencode(query)}" if query else ""
         return [Run.from_dict(item) for item in self._call("GET", f"/v1/runs{suffix}")]
 
@@ -217,6 +249,11 @@ class Client:
     def cancel(self, run_id: int) -> Run:
         """Cancel a run."""
         return Run.from_dict(self._call("POST", f"/v1/runs/{int(run_id)}/cancel"))
+
+    def rerun(self, run_id: int, args: list[str] | None = None) -> Run:
+        """Submit what a run ran once more (``args``: new words for the job, else as before)."""
+        body = RerunRequest(args).__dict__
+        return Run.from_dict(self._call("POST", f"/v1/runs/{int(run_id)}/rerun", body))
 
     def wait(self, run_id: int, timeout: float | None = None, poll: float = 60.0) -> Run:
         """Block until the run is final (or ``timeout`` passes); return it."""
@@ -275,6 +312,11 @@ class Client:
         """The machine's CPUs, memory and GPUs as last sampled, and the runs holding them."""
         data: dict[str, Any] = self._call("GET", "/v1/gpus")
         return data
+
+    def queue(self, limit: int = 10) -> tuple[int, list[Run]]:
+        """How many runs wait, and the first ``limit`` in start order (with why they wait)."""
+        data = self._call("GET", f"/v1/queue?limit={int(limit)}")
+        return int(data["length"]), [Run.from_dict(item) for item in data["head"]]
 
     def metrics(self, run_id: int) -> dict[str, Any]:
         """The run's peaks and sampled series (``peaks``, ``series``)."""

@@ -349,6 +349,9 @@ class Health:
     degraded: str | None = None  # why the database cannot be written, while it cannot
     draining: bool = False  # `evd drain`: nothing new starts
     http: str | None = None  # HOST:PORT of the HTTP trigger, when it is on
+    # The newest stored event: `GET /v1/events?after=` this misses nothing that
+    # happens after a listing read following this answer.
+    last_event: int | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Health:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 
 from evd.cli.types import duration
 from evd.client import Client
-from evd.models import EnvBuildRequest, EnvInfo, VolumeInfo, parse_iso
+from evd.describe import ago
+from evd.models import EnvBuildRequest, EnvInfo, VolumeInfo
+from evd.units import format_size
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,23 +37,6 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     rm.add_argument("name")
 
 
-def _size(size: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024  # type: ignore[assignment]
-    return str(size)
-
-
-def _ago(text: str | None) -> str:
-    if text is None:
-        return "never"
-    seconds = max(0.0, time.time() - parse_iso(text))
-    from evd.units import format_duration  # noqa: PLC0415
-
-    return format_duration(seconds) + " ago"
-
-
 def _env_table(envs: list[EnvInfo]) -> str:
     rows = [("HASH", "PYTHON", "SIZE", "LAST USED", "RUNS", "PACKAGES")]
     for env in envs:
@@ -61,8 +45,8 @@ def _env_table(envs: list[EnvInfo]) -> str:
             (
                 env.hash,
                 env.python,
-                _size(env.size),
-                _ago(env.last_used_at),
+                format_size(env.size),
+                ago(env.last_used_at),
                 f"{env.active_runs} active / {env.runs}",
                 packages[:60],
             )

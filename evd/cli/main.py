@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 
 from evd import __version__
-from evd.cli import daemon_ctl, envs, machine, runs, service, triggers
+from evd.cli import attach, daemon_ctl, envs, machine, runs, service, triggers
 from evd.cli.output import error
 from evd.errors import EvdError
 
@@ -32,6 +32,7 @@ HANDLERS: dict[str, Handler] = {
     "watch": triggers.cmd_watch,
     "schedule": triggers.cmd_schedule,
     "service": service.cmd_service,
+    "tui": attach.cmd_tui,
 }
 
 
@@ -51,6 +52,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     machine.add_parsers(sub)
     triggers.add_parsers(sub)
     service.add_parsers(sub)
+    attach.add_parsers(sub)
     return parser, sub.choices["run"]
 
 

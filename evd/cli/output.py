@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shlex
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
+from evd.describe import command_line, describe_peaks, describe_progress, runtime, short_command
 from evd.models import (
     EXIT_CANCELLED,
     EXIT_NOT_STARTED,
@@ -17,34 +16,8 @@ from evd.models import (
     RunState,
     parse_iso,
 )
-from evd.resources.request import GIB, Request
+from evd.resources.request import Request
 from evd.units import format_duration
-
-
-def command_line(run: Run) -> str:
-    """The run's command as a shell would show it."""
-    return shlex.join(run.command)
-
-
-def short_command(run: Run) -> str:
-    """What ran, for a table: a job file as ``FILE[:FUNCTION] ARGS``, not evd's launcher."""
-    command = run.command
-    if len(command) >= 5 and command[1:3] == ["-m", "evd.sdk.launch"]:
-        file, entry = Path(command[3]).name, command[4]
-        split = command.index("--") if "--" in command else len(command)
-        words = command[split + 1 :]
-        head = command[:split]
-        item = head[head.index("--item") + 1 :][:1] if "--item" in head else []  # fan-out
-        return shlex.join([file if entry == "-" else f"{file}:{entry}", *words, *item])
-    return command_line(run)
-
-
-def runtime(run: Run, now: float | None = None) -> str:
-    """How long the run ran (or has been running)."""
-    if run.started_at is None:
-        return "-"
-    end = parse_iso(run.ended_at) if run.ended_at else (now or time.time())
-    return format_duration(max(0.0, end - parse_iso(run.started_at)))
 
 
 def exit_status(run: Run) -> int:
@@ -151,33 +124,10 @@ def _sections(run: Run) -> list[str]:
     return lines
 
 
-def describe_progress(fraction: float, detail: dict[str, Any]) -> str:
-    """``42% (query 1: Filter, 66,667 rows)`` or ``42% (45/100, epoch 3)``."""
-    parts = []
-    if detail.get("operator"):
-        where = f"query {detail['query']}: " if detail.get("query") else ""
-        parts.append(f"{where}{detail['operator']}, {detail.get('rows', 0):,} rows")
-    elif detail.get("total"):
-        parts.append(f"{detail.get('done', 0):g}/{detail['total']:g}")
-    if detail.get("message"):
-        parts.append(str(detail["message"]))
-    return f"{fraction:.0%}" + (f" ({', '.join(parts)})" if parts else "")
-
-
 def progress_bar(fraction: float, detail: dict[str, Any], width: int = 30) -> str:
     """A one-line bar for a terminal: ``[######........] 42% (query 1: Filter, ...)``."""
     filled = round(min(1.0, max(0.0, fraction)) * width)
     return f"[{'#' * filled}{'.' * (width - filled)}] {describe_progress(fraction, detail)}"
-
-
-def describe_peaks(peaks: dict[str, Any]) -> str:
-    """``CPU 180%, memory 1.20 GiB, GPU0 3.10 GiB`` from a run's metrics."""
-    parts = [f"CPU {peaks.get('cpu_percent', 0):g}%", f"memory {peaks.get('rss', 0) / GIB:.2f} GiB"]
-    for index, used in sorted(peaks.get("gpu_memory", {}).items()):
-        parts.append(f"GPU{index} {used / GIB:.2f} GiB")
-    if peaks.get("gpu_overuse"):
-        parts.append(f"warning: {peaks['gpu_overuse']}")
-    return ", ".join(parts)
 
 
 def error(message: str) -> None:

@@ -15,7 +15,7 @@ from evd.cli.argsplit import aim, split_run_argv
 from evd.cli.output import details, error, exit_status, summary, table
 from evd.cli.progressline import ProgressLine
 from evd.cli.types import duration, size
-from evd.client import Client
+from evd.client import Client, passable_environment
 from evd.errors import DaemonNotRunning, DaemonUnavailable, EvdError
 from evd.models import ACTIVE_STATES, Run, RunState, SubmitRequest
 
@@ -94,15 +94,9 @@ def run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _environment() -> dict[str, str]:
-    env = {}
-    for key, value in os.environ.items():
-        try:
-            key.encode()
-            value.encode()
-        except UnicodeEncodeError:
-            error(f"not passing environment variable {key!r} to the job: it is not valid UTF-8")
-            continue
-        env[key] = value
+    env, skipped = passable_environment()
+    for key in skipped:
+        error(f"not passing environment variable {key!r} to the job: it is not valid UTF-8")
     return env
 
 

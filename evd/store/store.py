@@ -267,8 +267,14 @@ class Store:
         states: Iterable[RunState] | None = None,
         limit: int | None = None,
         group_id: int | None = None,
+        before: int | None = None,
+        text: str | None = None,
     ) -> list[RunRecord]:
-        """Runs, newest first: only those in ``states`` or one group if given, at most ``limit``."""
+        """Runs, newest first: only those in ``states`` or one group if given, at most ``limit``.
+
+        ``before``: only runs with a smaller id (the next page after a run).
+        ``text``: only runs whose name contains it (any case), or whose id it is.
+        """
         sql = f"SELECT {_RUN_COLUMNS} FROM runs"
         conditions: list[str] = []
         params: list[Any] = []
@@ -279,6 +285,17 @@ class Store:
         if group_id is not None:
             conditions.append("group_id = ?")
             params.append(group_id)
+        if before is not None:
+            conditions.append("id < ?")
+            params.append(before)
+        if text:
+            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            matches = "name LIKE ? ESCAPE '\\'"
+            params.append(f"%{escaped}%")
+            if text.isdigit():
+                matches += " OR id = ?"
+                params.append(int(text))
+            conditions.append(f"({matches})")
         if conditions:
             sql += " WHERE " + " AND ".join(conditions)
         sql += " ORDER BY id DESC"

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from evd.cli.output import describe_progress
+from evd.describe import describe_progress
 
 ROOT = Path(__file__).resolve().parents[2]
 EVD = [sys.executable, "-m", "evd"]

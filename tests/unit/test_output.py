@@ -1,6 +1,7 @@
 """How runs are printed for people: the tables' short command, progress lines."""
 
-from evd.cli.output import describe_progress, progress_bar, short_command
+from evd.cli.output import progress_bar
+from evd.describe import describe_progress, short_command
 from evd.models import Run, RunState
 
 

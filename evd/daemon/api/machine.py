@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+import psutil
+from fastapi import APIRouter, Query, Request, Response
 
 from evd.daemon.api.common import engine_of, json_response
+from evd.daemon.views import run_view
 
 router = APIRouter(prefix="/v1", tags=["machine"])
 
@@ -44,6 +48,10 @@ async def gpus(request: Request) -> Response:
             for run_id in sorted(device.holders)
             if run_id in pool.held
         ]
+    # The machine as a whole (not only evd's runs): since the last call, which the TUI
+    # makes every few seconds; the first call after start reads 0.
+    data["cpu_percent"] = psutil.cpu_percent(interval=None)
+    data["memory_available"] = psutil.virtual_memory().available
     data["cpus_free"] = pool.cpus_free
     data["cpus_usable"] = pool.cpus
     data["memory_unreserved"] = pool.memory_free
@@ -52,3 +60,18 @@ async def gpus(request: Request) -> Response:
         "description": engine.memory_limits.description,
     }
     return json_response(data)
+
+
+@router.get("/queue")
+async def queue(
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=1000, description="at most this many from the head")] = 10,
+) -> Response:
+    """The queue in start order (priority, then age): its length and its head, with reasons."""
+    engine = engine_of(request)
+    head = []
+    for queued in itertools.islice(engine.queue, limit):
+        record = engine.store.get_run(queued.id)
+        if record is not None:
+            head.append(run_view(engine, record).to_dict())
+    return json_response({"length": len(engine.queue), "head": head})

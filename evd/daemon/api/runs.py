@@ -55,9 +55,16 @@ async def run_named(request: Request, name: str, body: RerunRequest | None = Non
 @router.get("", response_model=list[Run])
 async def list_runs(
     request: Request,
+    *,
     state: Annotated[list[str] | None, Query(description="only runs in these states")] = None,
     limit: Annotated[int | None, Query(ge=1, description="at most this many, newest first")] = None,
     group: Annotated[int | None, Query(description="only the runs of this group")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, description="only runs older than this one (the next page)")
+    ] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="only runs whose name contains this, or id")
+    ] = None,
 ) -> Response:
     """Runs, newest first."""
     engine = engine_of(request)
@@ -69,7 +76,7 @@ async def list_runs(
         except ValueError:
             known = ", ".join(s.value for s in RunState)
             raise InvalidRequest(f"unknown state in {names}; states are: {known}") from None
-    records = engine.store.list_runs(states, limit, group)
+    records = engine.store.list_runs(states, limit, group, before=before, text=q)
     return json_response([run_view(engine, record).to_dict() for record in records])
 
 

@@ -28,6 +28,7 @@ async def health(request: Request) -> Response:
             "draining": engine.draining,
             "http": engine.http,
             "degraded": engine.degraded,
+            "last_event": engine.store.last_event_id(),
         }
     )
 

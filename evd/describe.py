@@ -1,0 +1,93 @@
+"""How runs read in words, shared by the CLI and the TUI (wire models in, strings out)."""
+
+from __future__ import annotations
+
+import shlex
+import time
+from pathlib import Path
+from typing import Any
+
+from evd.models import Run, parse_iso
+from evd.resources.request import GIB
+from evd.units import format_duration
+
+
+def command_line(run: Run) -> str:
+    """The run's command as a shell would show it."""
+    return shlex.join(run.command)
+
+
+def ago(text: str | None, now: float | None = None) -> str:
+    """``3m07s ago`` for an API time (``never`` for none)."""
+    if text is None:
+        return "never"
+    return format_duration(max(0.0, (now or time.time()) - parse_iso(text))) + " ago"
+
+
+def _launched(command: list[str]) -> bool:
+    """Whether ``command`` is evd's launcher running a job file (not the user's own command)."""
+    return len(command) >= 5 and command[1:3] == ["-m", "evd.sdk.launch"]
+
+
+def short_command(run: Run) -> str:
+    """What ran, for a table: a job file as ``FILE[:FUNCTION] ARGS``, not evd's launcher."""
+    command = run.command
+    if _launched(command):
+        file, entry = Path(command[3]).name, command[4]
+        split = command.index("--") if "--" in command else len(command)
+        words = command[split + 1 :]
+        head = command[:split]
+        item = head[head.index("--item") + 1 :][:1] if "--item" in head else []  # fan-out
+        return shlex.join([file if entry == "-" else f"{file}:{entry}", *words, *item])
+    return command_line(run)
+
+
+def job_words(run: Run) -> list[str]:
+    """The words a run's job was given (a command's arguments after its program)."""
+    command = run.command
+    if _launched(command):
+        return command[command.index("--") + 1 :] if "--" in command else []
+    return command[1:]
+
+
+def runtime_seconds(run: Run, now: float | None = None) -> float | None:
+    """How long the run ran (or has been running, to ``now``); ``None`` if it never started."""
+    if run.started_at is None:
+        return None
+    end = parse_iso(run.ended_at) if run.ended_at else (now or time.time())
+    return max(0.0, end - parse_iso(run.started_at))
+
+
+def runtime(run: Run, now: float | None = None) -> str:
+    """How long the run ran (or has been running), for people; ``-`` if it never started."""
+    seconds = runtime_seconds(run, now)
+    return "-" if seconds is None else format_duration(seconds)
+
+
+def progress_words(detail: dict[str, Any]) -> str:
+    """``query 1: Filter, 66,667 rows`` or ``45/100, epoch 3`` ('' when it says nothing)."""
+    parts = []
+    if detail.get("operator"):
+        where = f"query {detail['query']}: " if detail.get("query") else ""
+        parts.append(f"{where}{detail['operator']}, {detail.get('rows', 0):,} rows")
+    elif detail.get("total"):
+        parts.append(f"{detail.get('done', 0):g}/{detail['total']:g}")
+    if detail.get("message"):
+        parts.append(str(detail["message"]))
+    return ", ".join(parts)
+
+
+def describe_progress(fraction: float, detail: dict[str, Any]) -> str:
+    """``42% (query 1: Filter, 66,667 rows)`` or ``42% (45/100, epoch 3)``."""
+    words = progress_words(detail)
+    return f"{fraction:.0%}" + (f" ({words})" if words else "")
+
+
+def describe_peaks(peaks: dict[str, Any]) -> str:
+    """``CPU 180%, memory 1.20 GiB, GPU0 3.10 GiB`` from a run's metrics."""
+    parts = [f"CPU {peaks.get('cpu_percent', 0):g}%", f"memory {peaks.get('rss', 0) / GIB:.2f} GiB"]
+    for index, used in sorted(peaks.get("gpu_memory", {}).items()):
+        parts.append(f"GPU{index} {used / GIB:.2f} GiB")
+    if peaks.get("gpu_overuse"):
+        parts.append(f"warning: {peaks['gpu_overuse']}")
+    return ", ".join(parts)
