@@ -11,8 +11,10 @@ same after letting the person edit the job's words first.
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from textual.app import App
@@ -99,11 +101,15 @@ class RunActions:
             try:
                 run = call(self.backends.get())
             except (EvdError, OSError) as exc:
-                self.app.call_from_thread(self.app.notify, str(exc), severity="error")
+                self._deliver(partial(self.app.notify, str(exc), severity="error"))
                 return
             self.app.post_message(RunChanged(run))
-            self.app.call_from_thread(self.app.notify, say(run))
+            self._deliver(partial(self.app.notify, say(run)))
             if then is not None:
-                self.app.call_from_thread(then, run)
+                self._deliver(partial(then, run))
 
         self.app.run_worker(work, thread=True, group="actions")
+
+    def _deliver(self, call: Callable[[], object]) -> None:
+        with contextlib.suppress(RuntimeError):  # the app quit while the call was out
+            self.app.call_from_thread(call)

@@ -89,18 +89,18 @@ class EvdApp(App[None]):
             with TabPane("Resources [2]", id="resources"):
                 yield ResourcesView(id="resources-view")
             with TabPane("Environments [3]", id="envs"):
-                yield tables.ListingTable(
+                yield tables.Listing(
                     tables.ENV_COLUMNS, tables.env_row, "no environment built yet", id="envs-table"
                 )
             with TabPane("Watches [4]", id="watches"):
-                yield tables.ListingTable(
+                yield tables.Listing(
                     tables.WATCH_COLUMNS,
                     tables.watch_row,
                     "no folder watched (evd watch add DIR)",
                     id="watches-table",
                 )
             with TabPane("Schedules [5]", id="schedules"):
-                yield tables.ListingTable(
+                yield tables.Listing(
                     tables.SCHEDULE_COLUMNS,
                     tables.schedule_row,
                     "no schedule (evd schedule add --every 1h FILE)",
@@ -163,7 +163,14 @@ class EvdApp(App[None]):
 
     # -- fetching --------------------------------------------------------------------
 
+    def deliver(self, callback: Callable[..., object], *args: Any) -> None:
+        """Call ``callback(*args)`` on the app's thread from a worker; dropped once it quits."""
+        with contextlib.suppress(RuntimeError):  # the app stopped while the call was out
+            self.call_from_thread(callback, *args)
+
     def _load_runs(self, wanted: RunFilter, before: int | None) -> None:
+        view = self.runs_view
+
         def work() -> None:
             try:
                 runs = self.backends.get().list_runs(
@@ -173,7 +180,7 @@ class EvdApp(App[None]):
                 runs = []  # the connection line says why; a reconnect reloads
                 if self.connected:
                     return
-            self.call_from_thread(self.runs_view.show_page, runs, before, wanted)
+            self.deliver(view.show_page, runs, before, wanted)
 
         self.run_worker(work, thread=True, group="runs-page")
 
@@ -192,7 +199,7 @@ class EvdApp(App[None]):
         def work(backend: Backend) -> None:
             machine = backend.gpus()
             queue = backend.queue(resources_view.HEAD)
-            self.call_from_thread(view.show, machine, queue)
+            self.deliver(view.show, machine, queue)
 
         self._fetch(work, "resources")
 
@@ -200,7 +207,7 @@ class EvdApp(App[None]):
         active = self.query_one("#tabs", TabbedContent).active
         if not self.connected or active not in ("envs", "watches", "schedules"):
             return
-        table: tables.ListingTable[Any] = self.query_one(f"#{active}-table", tables.ListingTable)
+        table: tables.Listing[Any] = self.query_one(f"#{active}-table", tables.Listing)
         listing: dict[str, Callable[[Backend], Any]] = {
             "envs": lambda backend: backend.list_envs(),
             "watches": lambda backend: backend.list_watches(),
@@ -209,7 +216,7 @@ class EvdApp(App[None]):
 
         def work(backend: Backend) -> None:
             items = listing[active](backend)
-            self.call_from_thread(table.show, items, self.clock())
+            self.deliver(table.show, items, self.clock())
 
         self._fetch(work, active)
 
@@ -288,6 +295,7 @@ class EvdApp(App[None]):
 
     def _select_run(self, run: Run) -> None:
         self.action_show_tab("runs")
+        self.runs_view.apply(run)  # its RunChanged may still be in the queue
         table = self.runs_view.table
         if str(run.id) in table.rows:
             table.move_cursor(row=table.get_row_index(str(run.id)))
@@ -315,4 +323,3 @@ class EvdApp(App[None]):
             ("Toggle light/dark theme", "Switch between the light and dark theme",
              self.action_toggle_theme),
         ]  # fmt: skip
-

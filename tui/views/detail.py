@@ -8,8 +8,10 @@ daemon samples; there is no event per sample).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from rich.text import Text
@@ -164,9 +166,9 @@ class RunDetail(Screen[None]):
                 metrics = backend.metrics(self.run.id)
                 result = self._read_result(run)
             except (EvdError, OSError) as exc:  # say it, keep the page as it is
-                self.app.call_from_thread(self.notify, str(exc), severity="error")
+                self._deliver(partial(self.notify, str(exc), severity="error"))
                 return
-            self.app.call_from_thread(self._fetched, run, metrics, result)
+            self._deliver(partial(self._fetched, run, metrics, result))
 
         self.run_worker(work, thread=True, group="detail")
 
@@ -194,9 +196,13 @@ class RunDetail(Screen[None]):
                 metrics = self.backends.get().metrics(self.run.id)
             except (EvdError, OSError):  # evd away: the header says so; try next time
                 return
-            self.app.call_from_thread(self._metrics_fetched, metrics)
+            self._deliver(partial(self._metrics_fetched, metrics))
 
         self.run_worker(work, thread=True, group="metrics", exclusive=True)
+
+    def _deliver(self, call: Callable[[], object]) -> None:
+        with contextlib.suppress(RuntimeError):  # the app quit while the call was out
+            self.app.call_from_thread(call)
 
     def _metrics_fetched(self, metrics: dict[str, Any]) -> None:
         self.series = metrics.get("series", {})

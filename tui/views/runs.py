@@ -57,19 +57,33 @@ class RunFilter:
 class RunsTable(DataTable[object]):
     """The table itself; asks for more rows when it scrolls near its end."""
 
+    # A list of runs goes up and down, not sideways: Home/End (and g/G) mean first/last run.
+    BINDINGS = [
+        Binding("home,g", "scroll_top", "First", show=False),
+        Binding("end,G", "scroll_bottom", "Last", show=False),
+    ]
+
     class NearEnd(Message):
         """The view should load the next page."""
+
+    def near_end(self) -> bool:
+        """Whether the cursor or the scroll is within ``NEAR_END`` rows of the last row."""
+        if self.row_count == 0:
+            return False
+        # max_scroll_y is 0 until the rows are laid out: no page is "near its end" then.
+        scrolled = self.max_scroll_y > 0 and self.max_scroll_y - self.scroll_y < NEAR_END
+        return scrolled or self.row_count - self.cursor_row < NEAR_END
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         """Scrolling (wheel or keys) near the end asks for more."""
         super().watch_scroll_y(old, new)
-        if self.max_scroll_y - new < NEAR_END:
+        if self.near_end():
             self.post_message(self.NearEnd())
 
     def watch_cursor_coordinate(self, old: object, new: object) -> None:
         """Moving the cursor near the end asks for more."""
         super().watch_cursor_coordinate(old, new)  # type: ignore[arg-type]
-        if self.row_count - self.cursor_row < NEAR_END:
+        if self.near_end():
             self.post_message(self.NearEnd())
 
 
@@ -201,8 +215,9 @@ class RunsView(Vertical):
             self.post_message(self.OpenRequested(run))
 
     def on_runs_table_near_end(self, _message: RunsTable.NearEnd) -> None:
-        """Scrolled near the end: more."""
-        self.load_more()
+        """Scrolled near the end: more (if it still is: rows may have come since)."""
+        if self.table.near_end():
+            self.load_more()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         """Text filter typed: reload (debounced a little so each key does not fetch)."""
@@ -215,8 +230,10 @@ class RunsView(Vertical):
         """State filter chosen: reload."""
         if event.select.id == "state":
             event.stop()
-            self.filter = RunFilter(STATE_FILTERS[str(event.value)], self.filter.text)
-            self.reload()
+            states = STATE_FILTERS[str(event.value)]
+            if states != self.filter.states:  # not the first value, set as it mounts
+                self.filter = RunFilter(states, self.filter.text)
+                self.reload()
 
     def _reload_if(self, wanted: RunFilter) -> None:
         if wanted is self.filter:

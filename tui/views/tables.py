@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
-from textual.widgets import DataTable
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
 
 from evd.describe import ago
 from evd.models import EnvInfo, ScheduleInfo, WatchInfo, parse_iso
@@ -22,8 +24,12 @@ T = TypeVar("T")
 Row = tuple[str, ...]
 
 
-class ListingTable(DataTable[str], Generic[T]):
-    """A table of one kind of thing, replaced whole on each fetch."""
+class Listing(Vertical, Generic[T]):
+    """A table of one kind of thing, replaced whole on each fetch; a line when there is none."""
+
+    DEFAULT_CSS = """
+    Listing > Static { padding: 1 2; color: $text-muted; }
+    """
 
     def __init__(
         self,
@@ -34,25 +40,30 @@ class ListingTable(DataTable[str], Generic[T]):
         id: str | None = None,
     ) -> None:
         """Columns, how an item becomes a row (given the time now), and what none looks like."""
-        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        super().__init__(id=id)
         self._columns = columns
         self._row = row
         self._empty = empty
 
-    def on_mount(self) -> None:
-        """The columns."""
+    def compose(self) -> ComposeResult:
+        """The table, and the line shown instead of rows when there are none."""
+        table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True)
         for column in self._columns:
-            self.add_column(column, key=column.lower())
+            table.add_column(column, key=column.lower())
+        yield table
+        yield Static("loading…")
 
     def show(self, items: Sequence[T], now: float) -> None:
         """Replace the rows, keeping the cursor where it was."""
-        row = self.cursor_row
-        self.clear()
-        if not items:
-            self.add_row(self._empty, *([""] * (len(self._columns) - 1)))
+        table: DataTable[str] = self.query_one(DataTable)
+        row = table.cursor_row
+        table.clear()
         for item in items:
-            self.add_row(*self._row(item, now))
-        self.move_cursor(row=min(row, max(0, self.row_count - 1)), animate=False)
+            table.add_row(*self._row(item, now))
+        table.move_cursor(row=min(row, max(0, table.row_count - 1)), animate=False)
+        note = self.query_one(Static)
+        note.update(self._empty)
+        note.display = not items
 
 
 def env_row(env: EnvInfo, now: float) -> Row:
