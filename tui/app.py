@@ -142,7 +142,7 @@ class EvdApp(App[None]):
             line.add_class("lost")
             line.update(
                 f"✖ evd is not answering: {message.problem}"
-                f" — retrying every {message.retry_in:g}s (start it with `evd up`)"
+                " — reconnecting when it is back (start it with `evd up`)"
             )
 
     def on_run_changed(self, message: RunChanged) -> None:

@@ -63,7 +63,7 @@ class EventFollower:
             if problem is None:  # connected and then the stream ended: try again quickly
                 retry = FIRST_RETRY
                 problem = "evd stopped"
-            self._post(ConnectionChanged(None, problem, retry))
+            self._post(ConnectionChanged(None, problem))
             self._sleep(retry)
             retry = min(retry * 2, LAST_RETRY)
 

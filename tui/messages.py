@@ -32,12 +32,11 @@ class ProgressReported(Message):
 class ConnectionChanged(Message):
     """The events stream connected (``health`` set) or was lost (``problem`` set)."""
 
-    def __init__(self, health: Health | None, problem: str | None, retry_in: float = 0.0) -> None:
-        """Connected with ``health``, or lost with ``problem`` and the next try's delay."""
+    def __init__(self, health: Health | None, problem: str | None) -> None:
+        """Connected with ``health``, or lost with ``problem``."""
         super().__init__()
         self.health = health
         self.problem = problem
-        self.retry_in = retry_in
 
     @property
     def connected(self) -> bool:

@@ -1,0 +1,115 @@
+"""A screenshot of every view, compared with the accepted SVG in ``__snapshots__``.
+
+Update after a deliberate change with ``pytest tests/tui --snapshot-update`` and
+look at the new SVGs before committing them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Log
+
+from tests.tui.fakes import FakeBackend
+from tests.tui.test_pilot import until
+from tui.app import EvdApp
+from tui.views.detail import RunDetail
+
+SIZE = (140, 40)
+Compare = Callable[..., bool]
+
+
+async def loaded(pilot: Pilot[None]) -> None:
+    """The runs are on screen."""
+    app = pilot.app
+    assert isinstance(app, EvdApp)
+    await until(pilot, lambda: app.runs_view.table.row_count == 5)
+
+
+def test_runs_view(app: EvdApp, snap_compare: Compare) -> None:
+    assert snap_compare(app, terminal_size=SIZE, run_before=loaded)
+
+
+def test_runs_view_light(fake: FakeBackend, frozen_time: float, snap_compare: Compare) -> None:
+    app = EvdApp(lambda: fake, clock=lambda: frozen_time, theme="textual-light")
+    assert snap_compare(app, terminal_size=SIZE, run_before=loaded)
+
+
+def test_runs_view_filtered(app: EvdApp, snap_compare: Compare) -> None:
+    async def filtered(pilot: Pilot[None]) -> None:
+        await loaded(pilot)
+        await pilot.press("slash", *"e")
+        await until(pilot, lambda: app.runs_view.table.row_count == 4)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=filtered)
+
+
+def test_run_detail(app: EvdApp, snap_compare: Compare) -> None:
+    async def opened(pilot: Pilot[None]) -> None:
+        await loaded(pilot)
+        await pilot.press("down", "down", "enter")
+        await until(pilot, lambda: isinstance(app.screen, RunDetail))
+        screen = app.screen
+        assert isinstance(screen, RunDetail)
+        await until(pilot, lambda: "done" in screen.query_one(Log).lines)
+        await until(pilot, lambda: screen.run.events is not None and bool(screen.series))
+        await pilot.press("slash", *"loss 0.05", "enter")
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=opened)
+
+
+def test_resources_view(app: EvdApp, snap_compare: Compare) -> None:
+    async def shown(pilot: Pilot[None]) -> None:
+        await loaded(pilot)
+        await pilot.press("2")
+        await until(pilot, lambda: app.query_one("ResourcesView").machine is not None)  # type: ignore[attr-defined]
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=shown)
+
+
+@pytest.mark.parametrize(("key", "table"), [("3", "envs"), ("4", "watches"), ("5", "schedules")])
+def test_listing_views(app: EvdApp, snap_compare: Compare, key: str, table: str) -> None:
+    async def shown(pilot: Pilot[None]) -> None:
+        await loaded(pilot)
+        await pilot.press(key)
+        rows = app.query_one(f"#{table}-table DataTable", DataTable)
+        await until(pilot, lambda: rows.row_count == 1)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=shown)
+
+
+def test_submit_form(app: EvdApp, snap_compare: Compare, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = Path("/tmp/evd-tui-snapshot")  # a fixed path: the form shows it
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "pipelines").mkdir(parents=True)
+    (folder / "train.py").write_text("print('train')\n")
+    (folder / "notes.txt").write_text("not a job\n")
+    monkeypatch.chdir(folder)
+
+    async def opened(pilot: Pilot[None]) -> None:
+        await loaded(pilot)
+        await pilot.press("s")
+        await until(pilot, lambda: len(app.screen.query_one("#tree").root.children) == 2)  # type: ignore[attr-defined]
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=opened)
+
+
+def test_rerun_prompt(app: EvdApp, snap_compare: Compare) -> None:
+    async def opened(pilot: Pilot[None]) -> None:
+        await loaded(pilot)
+        await pilot.press("down", "down", "R")
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=opened)
+
+
+def test_disconnected(app: EvdApp, fake: FakeBackend, snap_compare: Compare) -> None:
+    async def lost(pilot: Pilot[None]) -> None:
+        await loaded(pilot)
+        fake.stop()
+        await until(pilot, lambda: not app.connected)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=lost)
