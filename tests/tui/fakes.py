@@ -191,7 +191,7 @@ class FakeBackend:
         self._check()
         self.calls.append(("submit", request))
         assert request.file is not None
-        name = request.file.rsplit("/", 1)[-1].removesuffix(".py")
+        name = request.file.rsplit("/", 1)[-1]
         new = make_run(max(self.runs) + 1, name, RunState.QUEUED)
         self.change(new)
         return new

@@ -7,12 +7,12 @@ look at the new SVGs before committing them.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Log
+from textual.widgets import DataTable, Log, Static
 
 from tests.tui.fakes import FakeBackend
 from tests.tui.test_pilot import until
@@ -21,6 +21,22 @@ from tui.views.detail import RunDetail
 
 SIZE = (140, 40)
 Compare = Callable[..., bool]
+Setup = Callable[[Pilot[None]], Awaitable[None]]
+
+
+def settled(setup: Setup) -> Setup:
+    """``setup``, then time for the app to lay out what it just got.
+
+    A table sizes its columns when the app is next idle, so a screenshot taken
+    the moment a row arrives could catch the columns at their old widths.
+    """
+
+    async def run(pilot: Pilot[None]) -> None:
+        await setup(pilot)
+        await pilot.pause()
+        await pilot.pause(0.1)
+
+    return run
 
 
 async def loaded(pilot: Pilot[None]) -> None:
@@ -31,12 +47,12 @@ async def loaded(pilot: Pilot[None]) -> None:
 
 
 def test_runs_view(app: EvdApp, snap_compare: Compare) -> None:
-    assert snap_compare(app, terminal_size=SIZE, run_before=loaded)
+    assert snap_compare(app, terminal_size=SIZE, run_before=settled(loaded))
 
 
 def test_runs_view_light(fake: FakeBackend, frozen_time: float, snap_compare: Compare) -> None:
     app = EvdApp(lambda: fake, clock=lambda: frozen_time, theme="textual-light")
-    assert snap_compare(app, terminal_size=SIZE, run_before=loaded)
+    assert snap_compare(app, terminal_size=SIZE, run_before=settled(loaded))
 
 
 def test_runs_view_filtered(app: EvdApp, snap_compare: Compare) -> None:
@@ -45,7 +61,7 @@ def test_runs_view_filtered(app: EvdApp, snap_compare: Compare) -> None:
         await pilot.press("slash", *"e")
         await until(pilot, lambda: app.runs_view.table.row_count == 4)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=filtered)
+    assert snap_compare(app, terminal_size=SIZE, run_before=settled(filtered))
 
 
 def test_run_detail(app: EvdApp, snap_compare: Compare) -> None:
@@ -59,7 +75,7 @@ def test_run_detail(app: EvdApp, snap_compare: Compare) -> None:
         await until(pilot, lambda: screen.run.events is not None and bool(screen.series))
         await pilot.press("slash", *"loss 0.05", "enter")
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=opened)
+    assert snap_compare(app, terminal_size=SIZE, run_before=settled(opened))
 
 
 def test_resources_view(app: EvdApp, snap_compare: Compare) -> None:
@@ -68,7 +84,7 @@ def test_resources_view(app: EvdApp, snap_compare: Compare) -> None:
         await pilot.press("2")
         await until(pilot, lambda: app.query_one("ResourcesView").machine is not None)  # type: ignore[attr-defined]
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=shown)
+    assert snap_compare(app, terminal_size=SIZE, run_before=settled(shown))
 
 
 @pytest.mark.parametrize(("key", "table"), [("3", "envs"), ("4", "watches"), ("5", "schedules")])
@@ -79,7 +95,7 @@ def test_listing_views(app: EvdApp, snap_compare: Compare, key: str, table: str)
         rows = app.query_one(f"#{table}-table DataTable", DataTable)
         await until(pilot, lambda: rows.row_count == 1)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=shown)
+    assert snap_compare(app, terminal_size=SIZE, run_before=settled(shown))
 
 
 def test_submit_form(app: EvdApp, snap_compare: Compare, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,7 +111,7 @@ def test_submit_form(app: EvdApp, snap_compare: Compare, monkeypatch: pytest.Mon
         await pilot.press("s")
         await until(pilot, lambda: len(app.screen.query_one("#tree").root.children) == 2)  # type: ignore[attr-defined]
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=opened)
+    assert snap_compare(app, terminal_size=SIZE, run_before=settled(opened))
 
 
 def test_rerun_prompt(app: EvdApp, snap_compare: Compare) -> None:
@@ -103,13 +119,15 @@ def test_rerun_prompt(app: EvdApp, snap_compare: Compare) -> None:
         await loaded(pilot)
         await pilot.press("down", "down", "R")
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=opened)
+    assert snap_compare(app, terminal_size=SIZE, run_before=settled(opened))
 
 
 def test_disconnected(app: EvdApp, fake: FakeBackend, snap_compare: Compare) -> None:
     async def lost(pilot: Pilot[None]) -> None:
         await loaded(pilot)
         fake.stop()
-        await until(pilot, lambda: not app.connected)
+        # First "evd stopped" (the stream ended), then the retry's answer, which stays.
+        line = app.query_one("#connection", Static)
+        await until(pilot, lambda: "nothing answers" in str(line.render()))
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=lost)
+    assert snap_compare(app, terminal_size=SIZE, run_before=settled(lost))
