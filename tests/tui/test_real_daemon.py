@@ -76,7 +76,9 @@ def test_watch_inspect_cancel_and_submit_on_a_real_daemon(
         app.screen.query_one("#args", Input).value = "a b"
         app.screen.query_one("#args", Input).focus()
         await pilot.press("enter")
-        await until(pilot, lambda: any(r.name == "hello_job.py" for r in app.runs_view.runs.values()))
+        await until(
+            pilot, lambda: any(r.name == "hello_job.py" for r in app.runs_view.runs.values())
+        )
         submitted = next(r for r in app.runs_view.runs.values() if r.name == "hello_job.py")
         await until(pilot, lambda: state_shown(app, submitted.id) == "succeeded", timeout=90)
         assert b"hello from the form ['a', 'b']" in b"".join(client.logs(submitted.id))
