@@ -39,6 +39,7 @@ bench: install
 	$(BIN)/python bench/schedule.py
 	$(BIN)/python bench/packing.py
 	$(BIN)/python bench/daft_overhead.py
+	$(BIN)/python bench/tui_live.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
