@@ -395,3 +395,21 @@ def test_a_broken_stream_is_reported_and_retried(app: EvdApp, fake: FakeBackend)
         assert [call for call in fake.calls if call[0] == "events"][-1] == ("events", 100)
 
     drive(app, scenario)
+
+
+def test_the_mouse_opens_runs_and_switches_views(app: EvdApp) -> None:
+    async def scenario(pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: app.runs_view.table.row_count == 5)
+        # The third row (run 3): a line of header, then a line per run. A click
+        # puts the cursor on a run; a click on the run under the cursor opens it.
+        await pilot.click("#runs-table", offset=(3, 3))
+        await until(pilot, lambda: cursor_run(app) == 3)
+        await pilot.click("#runs-table", offset=(3, 3))
+        await until(pilot, lambda: isinstance(app.screen, RunDetail))
+        assert isinstance(app.screen, RunDetail) and app.screen.run.id == 3
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, RunDetail))
+        await pilot.click("Tab#--content-tab-resources")
+        await until(pilot, lambda: app.query_one("#tabs").active == "resources")  # type: ignore[attr-defined]
+
+    drive(app, scenario)

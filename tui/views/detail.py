@@ -264,6 +264,8 @@ class RunDetail(Screen[None]):
             f"cwd        {run.cwd}",
             f"env        {run.env or 'the daemon environment'}"
             + (f" ({run.env_hash})" if run.env_hash else ""),
+            f"python     {run.settings.get('python') or 'default'};"
+            f" packages: {', '.join(run.settings.get('dependencies', [])) or 'none'}",
             f"resources  {_resources(run)}; GPUs held: {fmt.gpus_text(run) or '-'}",
             f"created    {run.created_at}   started {run.started_at or '-'}"
             f"   ended {run.ended_at or '-'}",
