@@ -33,6 +33,7 @@ from tui.views.resources import ResourcesView
 from tui.views.runs import PAGE, RunFilter, RunsView
 
 THEMES = ("textual-dark", "textual-light")
+REFRESH_AFTER_CHANGE = 0.3  # seconds after a run changes before a shown listing is refetched
 
 # tab id -> (title, key)
 TABS = {
@@ -78,6 +79,7 @@ class EvdApp(App[None]):
         self.actions = RunActions(self, self.backends)
         self.follower = EventFollower(self.connect, self.post_message)
         self.connected = False
+        self._refresh_due = False
 
     def compose(self) -> ComposeResult:
         """Header, connection line, the views, footer."""
@@ -151,8 +153,10 @@ class EvdApp(App[None]):
         for screen in self.screen_stack:
             if isinstance(screen, RunDetail) and screen.run.id == message.run.id:
                 screen.apply(message.run)
-        if self.query_one("#tabs", TabbedContent).active != "runs":
-            self._refresh_active()
+        if self.query_one("#tabs", TabbedContent).active != "runs" and not self._refresh_due:
+            # Many runs may change at once: one refetch for all of them.
+            self._refresh_due = True
+            self.set_timer(REFRESH_AFTER_CHANGE, self._refresh_after_change)
 
     def on_progress_reported(self, message: ProgressReported) -> None:
         """Progress of a running run."""
@@ -177,12 +181,17 @@ class EvdApp(App[None]):
                     wanted.states, PAGE, before=before, text=wanted.text or None
                 )
             except (EvdError, OSError):
-                runs = []  # the connection line says why; a reconnect reloads
-                if self.connected:
-                    return
+                # Keep the rows shown: the connection line says evd is away, and
+                # reconnecting reloads them.
+                self.deliver(view.page_failed, wanted)
+                return
             self.deliver(view.show_page, runs, before, wanted)
 
         self.run_worker(work, thread=True, group="runs-page")
+
+    def _refresh_after_change(self) -> None:
+        self._refresh_due = False
+        self._refresh_active()
 
     def _refresh_active(self) -> None:
         active = self.query_one("#tabs", TabbedContent).active

@@ -182,6 +182,8 @@ def test_run_page_shows_log_metrics_settings_and_searches_the_log(app: EvdApp) -
         first = screen.search.current if screen.search else None
         await pilot.press("n")
         assert screen.search is not None and screen.search.current == (first or 0) + 1
+        await pilot.press("slash", "escape")  # Escape in the search box closes only the box
+        assert app.screen is screen and not screen.query_one("#search").has_class("shown")
         await pilot.press("escape")
         assert not isinstance(app.screen, RunDetail)  # back to the runs
 
@@ -389,10 +391,13 @@ def test_the_app_says_when_evd_goes_away_and_reconnects_when_it_is_back(
 def test_a_broken_stream_is_reported_and_retried(app: EvdApp, fake: FakeBackend) -> None:
     async def scenario(pilot: Pilot[None]) -> None:
         await until(pilot, lambda: app.connected)
+        fake.down = True  # so the retry fails too, until the test says otherwise
         fake.stream.put(DaemonNotRunning("evd stopped while streaming"))
         await until(pilot, lambda: not app.connected)
-        await until(pilot, lambda: app.connected, timeout=8)  # the daemon still answers
-        assert [call for call in fake.calls if call[0] == "events"][-1] == ("events", 100)
+        fake.start()
+        await until(pilot, lambda: app.connected, timeout=8)
+        streams = [call for call in fake.calls if call[0] == "events"]
+        assert streams == [("events", 100), ("events", 100)]  # resumed where it was
 
     drive(app, scenario)
 

@@ -207,6 +207,11 @@ class RunsView(Vertical):
             table.move_cursor(row=table.get_row_index(str(selected.id)))
         self._say_shown()
 
+    def page_failed(self, asked: RunFilter) -> None:
+        """A page could not be fetched: keep what is shown; the next reload tries again."""
+        if asked is self.filter:
+            self.loading = False
+
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Enter or a click on a run opens its page."""
         event.stop()
