@@ -45,6 +45,12 @@ TABS = {
 }
 
 
+def _label(tab: str) -> str:
+    """A tab's title with the key that shows it: ``Runs [1]``."""
+    title, key = TABS[tab]
+    return f"{title} [{key}]"
+
+
 class EvdApp(App[None]):
     """evd's terminal UI."""
 
@@ -86,22 +92,22 @@ class EvdApp(App[None]):
         yield Header()
         yield Static("connecting to evd…", id="connection")
         with TabbedContent(initial="runs", id="tabs"):
-            with TabPane(f"{TABS['runs'][0]} [{TABS['runs'][1]}]", id="runs"):
+            with TabPane(_label("runs"), id="runs"):
                 yield RunsView(self._load_runs, self.clock, id="runs-view")
-            with TabPane("Resources [2]", id="resources"):
+            with TabPane(_label("resources"), id="resources"):
                 yield ResourcesView(id="resources-view")
-            with TabPane("Environments [3]", id="envs"):
+            with TabPane(_label("envs"), id="envs"):
                 yield tables.Listing(
                     tables.ENV_COLUMNS, tables.env_row, "no environment built yet", id="envs-table"
                 )
-            with TabPane("Watches [4]", id="watches"):
+            with TabPane(_label("watches"), id="watches"):
                 yield tables.Listing(
                     tables.WATCH_COLUMNS,
                     tables.watch_row,
                     "no folder watched (evd watch add DIR)",
                     id="watches-table",
                 )
-            with TabPane("Schedules [5]", id="schedules"):
+            with TabPane(_label("schedules"), id="schedules"):
                 yield tables.Listing(
                     tables.SCHEDULE_COLUMNS,
                     tables.schedule_row,
