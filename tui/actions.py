@@ -11,7 +11,6 @@ same after letting the person edit the job's words first.
 
 from __future__ import annotations
 
-import contextlib
 import shlex
 from collections.abc import Callable
 from functools import partial
@@ -24,6 +23,7 @@ from evd.errors import EvdError
 from evd.models import Run, SubmitRequest
 from tui.backend import Backend, PerThread
 from tui.messages import RunChanged
+from tui.threads import deliver
 from tui.views.prompt import ArgsPrompt
 from tui.views.submit import SubmitScreen
 
@@ -101,15 +101,11 @@ class RunActions:
             try:
                 run = call(self.backends.get())
             except (EvdError, OSError) as exc:
-                self._deliver(partial(self.app.notify, str(exc), severity="error"))
+                deliver(self.app, partial(self.app.notify, str(exc), severity="error"))
                 return
             self.app.post_message(RunChanged(run))
-            self._deliver(partial(self.app.notify, say(run)))
+            deliver(self.app, partial(self.app.notify, say(run)))
             if then is not None:
-                self._deliver(partial(then, run))
+                deliver(self.app, then, run)
 
         self.app.run_worker(work, thread=True, group="actions")
-
-    def _deliver(self, call: Callable[[], object]) -> None:
-        with contextlib.suppress(RuntimeError):  # the app quit while the call was out
-            self.app.call_from_thread(call)

@@ -26,6 +26,7 @@ from tui.actions import RunActions
 from tui.backend import Backend, BackendFactory, PerThread, daemon_backend
 from tui.live import EventFollower
 from tui.messages import ConnectionChanged, ProgressReported, RunChanged
+from tui.threads import deliver
 from tui.views import resources as resources_view
 from tui.views import tables
 from tui.views.detail import RunDetail
@@ -173,11 +174,6 @@ class EvdApp(App[None]):
 
     # -- fetching --------------------------------------------------------------------
 
-    def deliver(self, callback: Callable[..., object], *args: Any) -> None:
-        """Call ``callback(*args)`` on the app's thread from a worker; dropped once it quits."""
-        with contextlib.suppress(RuntimeError):  # the app stopped while the call was out
-            self.call_from_thread(callback, *args)
-
     def _load_runs(self, wanted: RunFilter, before: int | None) -> None:
         view = self.runs_view
 
@@ -189,9 +185,9 @@ class EvdApp(App[None]):
             except (EvdError, OSError):
                 # Keep the rows shown: the connection line says evd is away, and
                 # reconnecting reloads them.
-                self.deliver(view.page_failed, wanted)
+                deliver(view, view.page_failed, wanted)
                 return
-            self.deliver(view.show_page, runs, before, wanted)
+            deliver(view, view.show_page, runs, before, wanted)
 
         self.run_worker(work, thread=True, group="runs-page")
 
@@ -214,7 +210,7 @@ class EvdApp(App[None]):
         def work(backend: Backend) -> None:
             machine = backend.gpus()
             queue = backend.queue(resources_view.HEAD)
-            self.deliver(view.show, machine, queue)
+            deliver(view, view.show, machine, queue)
 
         self._fetch(work, "resources")
 
@@ -231,7 +227,7 @@ class EvdApp(App[None]):
 
         def work(backend: Backend) -> None:
             items = listing[active](backend)
-            self.deliver(table.show, items, self.clock())
+            deliver(table, table.show, items, self.clock())
 
         self._fetch(work, active)
 

@@ -46,12 +46,19 @@ def bar(fraction: float, width: int = BAR_WIDTH) -> str:
     return text.ljust(width)
 
 
+def shown_progress(run: Run) -> float | None:
+    """The fraction to show: a run that succeeded is done, whatever it last reported."""
+    if run.progress is None:
+        return None
+    return 1.0 if run.state is RunState.SUCCEEDED else run.progress
+
+
 def progress_text(run: Run, theme: Theme) -> Text:
     """A run's progress as a bar and a percentage (empty when it reports none)."""
-    if run.progress is None:
+    shown = shown_progress(run)
+    if shown is None:
         return Text("")
     colour = state_colour(run.state, theme)
-    shown = 1.0 if run.state is RunState.SUCCEEDED else run.progress
     return Text.assemble((bar(shown), colour), f" {shown * 100:3.0f}%")
 
 

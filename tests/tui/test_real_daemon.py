@@ -62,6 +62,7 @@ def test_watch_inspect_cancel_and_submit_on_a_real_daemon(
         log = app.screen.query_one(Log)
         await until(pilot, lambda: "hello-from-evd" in log.lines, timeout=10)
         await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, RunDetail))
 
         long = client.submit(command("sleep", "60"))
         await until(pilot, lambda: state_shown(app, long.id) == "running", timeout=15)

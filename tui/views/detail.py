@@ -8,13 +8,13 @@ daemon samples; there is no event per sample).
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -31,8 +31,10 @@ from tui.actions import RunActions
 from tui.backend import PerThread
 from tui.logs import LogFollower
 from tui.messages import LogChunk
+from tui.threads import deliver
 
 METRICS_EVERY = 2.0
+SPARKS = (("cpu", "CPU %"), ("rss", "memory"), ("gpu", "GPU memory"))  # id, label
 
 
 class LogSearch:
@@ -112,7 +114,7 @@ class RunDetail(Screen[None]):
                 yield ProgressBar(total=1.0, show_eta=False, id="progress")
                 yield Static(id="progress-words")
             with Horizontal(id="sparks"):
-                for key, label in (("cpu", "CPU %"), ("rss", "memory"), ("gpu", "GPU memory")):
+                for key, label in SPARKS:
                     with Vertical(classes="spark"):
                         yield Static(label, id=f"{key}-label")
                         yield Sparkline([], id=f"{key}-spark")
@@ -166,9 +168,9 @@ class RunDetail(Screen[None]):
                 metrics = backend.metrics(self.run.id)
                 result = self._read_result(run)
             except (EvdError, OSError) as exc:  # say it, keep the page as it is
-                self._deliver(partial(self.notify, str(exc), severity="error"))
+                deliver(self, partial(self.notify, str(exc), severity="error"))
                 return
-            self._deliver(partial(self._fetched, run, metrics, result))
+            deliver(self, self._fetched, run, metrics, result)
 
         self.run_worker(work, thread=True, group="detail")
 
@@ -196,13 +198,9 @@ class RunDetail(Screen[None]):
                 metrics = self.backends.get().metrics(self.run.id)
             except (EvdError, OSError):  # evd away: the header says so; try next time
                 return
-            self._deliver(partial(self._metrics_fetched, metrics))
+            deliver(self, self._metrics_fetched, metrics)
 
         self.run_worker(work, thread=True, group="metrics", exclusive=True)
-
-    def _deliver(self, call: Callable[[], object]) -> None:
-        with contextlib.suppress(RuntimeError):  # the app quit while the call was out
-            self.app.call_from_thread(call)
 
     def _metrics_fetched(self, metrics: dict[str, Any]) -> None:
         self.series = metrics.get("series", {})
@@ -237,7 +235,7 @@ class RunDetail(Screen[None]):
 
     def _draw_progress(self) -> None:
         run = self.run
-        fraction = 1.0 if run.state is RunState.SUCCEEDED else (run.progress or 0.0)
+        fraction = fmt.shown_progress(run) or 0.0
         self.query_one("#progress", ProgressBar).update(progress=fraction)
         words = progress_words(run.progress_detail) if run.progress is not None else ""
         self.query_one("#progress-words", Static).update(
@@ -254,7 +252,7 @@ class RunDetail(Screen[None]):
             ("gpu", gpu, format_size(gpu[-1]) if gpu else "-"),
         ):
             self.query_one(f"#{key}-spark", Sparkline).data = values
-            label = {"cpu": "CPU %", "rss": "memory", "gpu": "GPU memory"}[key]
+            label = dict(SPARKS)[key]
             self.query_one(f"#{key}-label", Static).update(f"{label}  {last}")
 
     def _draw_info(self) -> None:
@@ -310,7 +308,7 @@ class RunDetail(Screen[None]):
         self.query_one(Log).focus()
         self._show_match(forward=True)
 
-    def on_key(self, event: Any) -> None:
+    def on_key(self, event: events.Key) -> None:
         """Escape in the search box closes it (instead of leaving the page)."""
         box = self.query_one("#search", Input)
         if event.key == "escape" and box.has_focus:
