@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from evd.client import Client
-from evd.daemon.envmanager import find_uv
+from evd.daemon.envs.envmanager import find_uv
 from evd.environments import catalog
 from evd.environments.pythons import Pythons
 from evd.environments.spec import normalize

@@ -73,7 +73,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 def cmd_daemon(args: argparse.Namespace) -> int:
     """Run in the foreground (what `evd up` starts)."""
-    from evd.daemon.server import DaemonOptions, run_daemon  # noqa: PLC0415 - heavy, off the hot path
+    from evd.daemon.server.process import DaemonOptions, run_daemon  # noqa: PLC0415 - heavy, off the hot path
 
     if args.parallel is not None and args.parallel < 1:
         error("--parallel must be at least 1")

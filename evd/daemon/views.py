@@ -1,25 +1,18 @@
-"""Turn store records into the wire models the API returns."""
+"""Turn store records into the wire models the API returns (reading the core's ``Board``)."""
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from evd.daemon import fanout
-from evd.daemon.jobenv import OUTPUT_DIR
+from evd.daemon.core.board import Board
+from evd.daemon.core.jobenv import OUTPUT_DIR
+from evd.daemon.submit import fanout
 from evd.models import Group, Run, RunEvent, RunState, iso
-from evd.reservation import reserve
-from evd.resources.request import Request
 from evd.runner.shim import LOG_FILE
-from evd.scheduler import why_waiting
 from evd.store import GroupRecord, RunRecord
 from evd.store.records import EventRecord
-from evd.units import format_duration
-
-if TYPE_CHECKING:
-    from evd.daemon.engine import Engine
 
 
 def event_view(event: EventRecord) -> RunEvent:
@@ -31,50 +24,6 @@ def event_view(event: EventRecord) -> RunEvent:
         reason=event.reason,
         at=iso(event.at) or "",
     )
-
-
-def _paused(engine: Engine) -> str | None:
-    """Why nothing starts at all right now, if so."""
-    if engine.draining:
-        return "waiting: evd is draining (`evd resume` starts runs again)"
-    if not engine.accepting:
-        return "waiting: evd is shutting down"
-    if engine.degraded:
-        return "waiting: evd cannot write its database (see evd.log)"
-    return None
-
-
-def queued_reason(engine: Engine, record: RunRecord) -> str | None:
-    """Why a queued run waits, in words (worked out now, so never stale)."""
-    if record.state is not RunState.QUEUED:
-        return record.reason
-    paused = _paused(engine)
-    if paused is not None:
-        return paused
-
-    def name(run_id: int) -> str:
-        holder = engine.store.get_run(run_id)
-        return f"run {run_id} ({holder.name})" if holder else f"run {run_id}"
-
-    held = engine.holds.reason(record.id, engine.clock(), name)
-    if held is not None:
-        return held
-    ahead = engine.queue.position(record.id) or 0
-    if engine.parallel is not None and len(engine.live) >= engine.parallel:
-        busy = f"{len(engine.live)} of {engine.parallel} slots busy"
-        return f"waiting for a free slot ({busy}; {ahead} ahead in the queue)"
-
-    request = Request.from_dict(record.resources)
-    reason = why_waiting(request, engine.pool, ahead, name)
-    if ahead == 0 and engine.pool.fit(record.id, request) is None:
-        # The head of the queue: the running jobs' timeouts may bound its wait.
-        now = engine.clock()
-        until = reserve(engine.pool, request, now).until
-        if until < math.inf:
-            reason += (
-                f"; sure to start within {format_duration(until - now)} (running jobs' timeouts)"
-            )
-    return reason
 
 
 MAX_LISTED_OUTPUTS = 1000
@@ -104,18 +53,18 @@ def env_label(spec: dict[str, Any] | None) -> str | None:
     return str(env.get("name") or env.get("source") or env["hash"][:8])
 
 
-def run_view(engine: Engine, record: RunRecord, *, with_events: bool = False) -> Run:
+def run_view(board: Board, record: RunRecord, *, with_events: bool = False) -> Run:
     """A run as the API shows it; a queued run's reason is worked out now.
 
     ``with_events`` (``evd show``) adds the history and the outputs.
     """
     spec = record.spec or {}
-    run_dir = engine.state.run_dir(record.id)
+    run_dir = board.state.run_dir(record.id)
     return Run(
         id=record.id,
         name=record.name,
         state=record.state,
-        reason=queued_reason(engine, record),
+        reason=board.queued_reason(record),
         exit_code=record.exit_code,
         attempts=record.attempts,
         gpus=list(record.gpus or []),
@@ -136,19 +85,19 @@ def run_view(engine: Engine, record: RunRecord, *, with_events: bool = False) ->
         settings=spec.get("settings", {}),
         volumes=[{k: v[k] for k in ("name", "path", "version")} for v in spec.get("volumes", [])],
         outputs=list_outputs(run_dir / OUTPUT_DIR) if with_events else None,
-        events=[event_view(e) for e in engine.store.events(record.id)] if with_events else None,
+        events=[event_view(e) for e in board.store.events(record.id)] if with_events else None,
         resources=record.resources or {},
         policy=record.policy or {},
-        metrics=record.metrics or engine.usage.peaks(record.id) or {},
-        progress_detail=_progress_detail(engine, record.id),
+        metrics=record.metrics or board.peaks(record.id) or {},
+        progress_detail=board.progress_detail(record.id),
         group=record.group_id,
         group_index=record.group_index,
     )
 
 
-def group_view(engine: Engine, group: GroupRecord) -> Group:
+def group_view(board: Board, group: GroupRecord) -> Group:
     """A fan-out group as the API shows it: its runs added up."""
-    runs = engine.store.group_runs(group.id)
+    runs = board.store.group_runs(group.id)
     state = fanout.group_state(runs)
     ends = [run.ended_at for run in runs if run.ended_at is not None]
     spec = group.spec or {}
@@ -167,21 +116,14 @@ def group_view(engine: Engine, group: GroupRecord) -> Group:
     )
 
 
-def _progress_detail(engine: Engine, run_id: int) -> dict[str, Any]:
-    live = engine.live.get(run_id)
-    if live is None:
-        return {}
-    return {key: value for key, value in live.progress.items() if key != "progress"}
-
-
-def event_payload(engine: Engine, event: EventRecord) -> dict[str, Any]:
+def event_payload(board: Board, event: EventRecord) -> dict[str, Any]:
     """One event of the events stream, with the run as it is now."""
-    record = engine.store.get_run(event.run_id)
+    record = board.store.get_run(event.run_id)
     return {
         "id": event.id,
         "run_id": event.run_id,
         "state": event.state.value,
         "reason": event.reason,
         "at": iso(event.at),
-        "run": run_view(engine, record).to_dict() if record else None,
+        "run": run_view(board, record).to_dict() if record else None,
     }

@@ -9,7 +9,7 @@ import stat
 
 import pytest
 
-from evd.daemon.httpgate import ListenError, parse_listen
+from evd.daemon.server.httpgate import ListenError, parse_listen
 from tests.conftest import Evd
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from evd.daemon.notify import read_settings
+from evd.daemon.triggers.notify import read_settings
 from evd.models import RunState
 from tests.conftest import Evd, wait_for
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from evd.daemon.envmanager import find_uv
+from evd.daemon.envs.envmanager import find_uv
 from evd.environments.builder import READY_FILE, Builder, BuildFailed, link_sdk
 from evd.environments.indexes import index_settings
 from evd.environments.pythons import own

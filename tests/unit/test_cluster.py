@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from evd.daemon.jobenv import cluster_variables
-from evd.daemon.prepare import _on_cluster
-from evd.daemon.validate import _cluster
+from evd.daemon.core.jobenv import cluster_variables
+from evd.daemon.submit.prepare import _on_cluster
+from evd.daemon.submit.validate import _cluster
 from evd.environments.settings import JobSettings
 from evd.errors import InvalidRequest
 from evd.sdk.daft_hooks import is_this_machine

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from evd.cli.groups import group_status, read_items, run_or_group
-from evd.daemon import fanout
+from evd.daemon.submit import fanout
 from evd.errors import InvalidRequest
 from evd.models import Run, RunState
 from evd.sdk.calling import CallError, bind, bind_item

@@ -1,4 +1,4 @@
-from evd.daemon.outcomes import judge, lost_reason
+from evd.daemon.core.outcomes import judge, lost_reason
 from evd.models import FailedBy, RunState
 from evd.runner.outcome import Outcome
 

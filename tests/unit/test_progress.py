@@ -5,7 +5,7 @@ import os
 import types
 from pathlib import Path
 
-from evd.daemon.progress import ProgressReader, bar_progress
+from evd.daemon.monitor.progress import ProgressReader, bar_progress
 from evd.sdk.daft_hooks import DeviceLeases, QueryProgress, gpus_of, on_udf_v2
 
 PLAN = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evd.daemon import timing
+from evd.daemon.triggers import timing
 
 NOW = 1_900_000_123.0
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from evd.daemon.metrics import POINTS_PER_STEP, RunMetrics, read_series
-from evd.daemon.sampler import RunSample, Sampler
+from evd.daemon.monitor.metrics import POINTS_PER_STEP, RunMetrics, read_series
+from evd.daemon.monitor.sampler import RunSample, Sampler
 from evd.resources.inventory import parse_fake_gpus, parse_links
 from evd.resources.memlimit import MemoryEnforcement, detect
 from evd.resources.pool import Device, closest

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from evd.daemon.validate import MAX_ARG_BYTES, validate
+from evd.daemon.submit.validate import MAX_ARG_BYTES, validate
 from evd.errors import InvalidRequest
 from evd.models import SubmitRequest
 

@@ -1,1 +1,0 @@
-"""HTTP handlers, one module per resource; ``evd.daemon.app`` assembles them."""

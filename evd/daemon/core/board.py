@@ -1,0 +1,94 @@
+"""The board: a read-only view of the core for the API's views and the events stream.
+
+It answers what a person asks of a run that the store alone cannot: why a
+queued run waits (worked out now, so never stale), the peaks of a running
+run so far, and its latest progress detail. It changes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from evd.daemon.core.admission import Admission
+from evd.daemon.core.dispatch import Dispatch
+from evd.daemon.core.gate import Gate
+from evd.daemon.core.ledger import Ledger
+from evd.daemon.monitor.usage import Usage
+from evd.models import RunState
+from evd.paths import StateDir
+from evd.reservation import reserve
+from evd.resources.request import Request
+from evd.scheduler import why_waiting
+from evd.store import RunRecord, Store
+from evd.units import format_duration
+
+
+class Board:
+    """What the core can say about runs, read at the moment of asking."""
+
+    def __init__(
+        self, ledger: Ledger, gate: Gate, admission: Admission, dispatch: Dispatch, usage: Usage
+    ) -> None:
+        """Read from these parts; never write through them."""
+        self._ledger = ledger
+        self._gate = gate
+        self._admission = admission
+        self._dispatch = dispatch
+        self._usage = usage
+
+    @property
+    def store(self) -> Store:
+        """The store, to read runs and their events."""
+        return self._ledger.store
+
+    @property
+    def state(self) -> StateDir:
+        """The state dir (run folders)."""
+        return self._ledger.state
+
+    def peaks(self, run_id: int) -> dict[str, Any] | None:
+        """A running run's peaks so far."""
+        return self._usage.peaks(run_id)
+
+    def progress_detail(self, run_id: int) -> dict[str, Any]:
+        """A live run's last progress report, less the fraction ({} if not live)."""
+        live = self._dispatch.running.get(run_id)
+        if live is None:
+            return {}
+        return {key: value for key, value in live.progress.items() if key != "progress"}
+
+    def queued_reason(self, record: RunRecord) -> str | None:
+        """Why a queued run waits, in words; another run's stored reason as it is."""
+        if record.state is not RunState.QUEUED:
+            return record.reason
+        paused = self._gate.paused_reason()
+        if paused is not None:
+            return paused
+        held = self._admission.held_reason(record.id, self._name)
+        if held is not None:
+            return held
+        dispatch = self._dispatch
+        ahead = dispatch.queue.position(record.id) or 0
+        live = len(dispatch.running)
+        if dispatch.parallel is not None and live >= dispatch.parallel:
+            busy = f"{live} of {dispatch.parallel} slots busy"
+            return f"waiting for a free slot ({busy}; {ahead} ahead in the queue)"
+
+        request = Request.from_dict(record.resources)
+        pool = dispatch.pool
+        reason = why_waiting(request, pool, ahead, self._name)
+        if ahead == 0 and pool.fit(record.id, request) is None:
+            # The head of the queue: the running jobs' timeouts may bound its wait.
+            now = self._ledger.clock()
+            until = reserve(pool, request, now).until
+            if until < math.inf:
+                reason += (
+                    f"; sure to start within {format_duration(until - now)}"
+                    " (running jobs' timeouts)"
+                )
+        return reason
+
+    def _name(self, run_id: int) -> str:
+        holder = self._ledger.store.get_run(run_id)
+        return f"run {run_id} ({holder.name})" if holder else f"run {run_id}"

@@ -1,0 +1,343 @@
+"""Dispatch, the supervisor: the queue, the pool, the live runs and their ends.
+
+It owns the scheduler's queue (``QueueIndex``), the resource ``Pool``, and the
+runs whose shims it watches (``LiveRun``, runtime only). ``tick`` asks the pure
+scheduler what may start and spawns it; the exit watcher reports each shim's
+end, which is judged (``outcomes``) and recorded through the ledger. Timers
+stop a run at its timeout, then kill what outlives the grace period.
+
+It knows nothing of policies: a run that ends is offered to ``again`` (set at
+wiring; admission's retry and restart rules) before it is recorded as final,
+and ``on_start`` tells admission a run has started. The sampler reads the live
+runs and the pool through the ``running`` and ``pool`` properties.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import signal
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import psutil
+
+from evd.daemon.core.bus import EventBus
+from evd.daemon.core.ledger import Ledger
+from evd.daemon.core.outcomes import (
+    Verdict,
+    after_main_note,
+    crashed_after_main,
+    judge,
+    lost_reason,
+    read_tail,
+)
+from evd.daemon.core.runtime import LiveRun
+from evd.daemon.core.spawning import Launcher
+from evd.daemon.envs.builds import Builds
+from evd.daemon.monitor.usage import HARD_STOPS, Usage, over_limit_reason
+from evd.daemon.submit import secrets
+from evd.errors import StorageError
+from evd.resources.inventory import Inventory
+from evd.resources.pool import Allocation, Pool
+from evd.resources.request import Request
+from evd.runner import stop as stopper
+from evd.runner.logcap import cap_log, note_in_log
+from evd.runner.outcome import read_main_exit, read_outcome
+from evd.runner.shim import LOG_FILE
+from evd.runner.watch import ExitWatcher
+from evd.scheduler import Capacity, QueuedRun, QueueIndex, tick
+from evd.store import RunRecord
+
+log = logging.getLogger("evd.dispatch")
+
+LOG_CHECK_INTERVAL = 2.0
+
+# again(record, verdict, stopping, ended_at) -> whether the run was queued for another attempt.
+AgainRule = Callable[[RunRecord, Verdict, "str | None", float], bool]
+
+
+class Dispatch:
+    """Starts queued runs when they fit, watches them, stops them, and concludes them."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        bus: EventBus,
+        inventory: Inventory,
+        launcher: Launcher,
+        builds: Builds,
+        usage: Usage,
+        *,
+        parallel: int | None,
+        holds_starts: Callable[[], bool],
+        kill_grace: float = 10.0,
+        log_limit: int = 100 * 1024 * 1024,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """Supervise runs on ``inventory``; nothing starts while ``holds_starts()``."""
+        self.ledger = ledger
+        self.bus = bus
+        self.inventory = inventory
+        self.launcher = launcher
+        self.builds = builds
+        self.usage = usage
+        self.parallel = parallel
+        self.kill_grace = kill_grace
+        self.log_limit = log_limit
+        self.clock = clock
+        self._holds_starts = holds_starts
+        self.again: AgainRule = lambda *_: False
+        self.on_start: Callable[[int], None] = lambda _run_id: None
+        self.queue = QueueIndex()
+        self._pool = Pool.from_inventory(inventory)
+        self._live: dict[int, LiveRun] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._watcher: ExitWatcher | None = None
+        self._log_timer: asyncio.TimerHandle | None = None
+
+    # -- what others may read -----------------------------------------------------------
+
+    @property
+    def pool(self) -> Pool:
+        """The resources: who holds what, devices' state (the sampler updates devices)."""
+        return self._pool
+
+    @property
+    def running(self) -> Mapping[int, LiveRun]:
+        """The live runs by id (read-only)."""
+        return self._live
+
+    def is_live(self, run_id: int) -> bool:
+        """Whether ``run_id``'s shim is alive and watched."""
+        return run_id in self._live
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Begin watching exits and logs on ``loop`` (before recovery adopts runs)."""
+        self._loop = loop
+        self._watcher = ExitWatcher(loop)
+        self._log_timer = loop.call_later(LOG_CHECK_INTERVAL, self._check_logs)
+
+    def stop(self) -> None:
+        """Let go of every run (evd is stopping; the shims carry on)."""
+        if self._log_timer:
+            self._log_timer.cancel()
+        for live in self._live.values():
+            live.cancel_timers()
+        if self._watcher:
+            self._watcher.close()
+
+    def reset(self) -> None:
+        """Forget the queue, the pool and the live runs (recovery rebuilds them)."""
+        for live in self._live.values():
+            live.cancel_timers()
+            self.watcher.unwatch(live.pid)
+        self._live.clear()
+        self.queue = QueueIndex()
+        self._pool = Pool.from_inventory(self.inventory)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop (after ``start``)."""
+        assert self._loop is not None, "Dispatch.start() first"
+        return self._loop
+
+    @property
+    def watcher(self) -> ExitWatcher:
+        """The exit watcher (after ``start``)."""
+        assert self._watcher is not None, "Dispatch.start() first"
+        return self._watcher
+
+    # -- the queue ----------------------------------------------------------------------
+
+    def enqueue(self, record: RunRecord) -> None:
+        """Put a run in the scheduler's queue (its limit: when it is sure to be gone)."""
+        self.queue.add(
+            QueuedRun(
+                id=record.id,
+                priority=record.priority,
+                request=Request.from_dict(record.resources),
+                limit=None if record.timeout is None else record.timeout + self.kill_grace,
+            )
+        )
+
+    def dequeue(self, run_id: int) -> bool:
+        """Take a run out of the queue; whether it was there."""
+        queued = run_id in self.queue
+        self.queue.remove(run_id)
+        return queued
+
+    def tick(self) -> None:
+        """Start what the scheduler says may start now."""
+        capacity = Capacity(slots=self.parallel, draining=self._holds_starts())
+        for allocation in tick(self.clock(), self.queue, len(self._live), capacity, self._pool):
+            self.queue.remove(allocation.run_id)
+            self._start(allocation)
+
+    def wake(self) -> None:
+        """Something was freed outside dispatch's own events (a device, outside memory)."""
+        with contextlib.suppress(StorageError):
+            self.tick()
+
+    def _start(self, allocation: Allocation) -> None:
+        run_id = allocation.run_id
+        record = self.ledger.get(run_id)
+        if self.builds.needs_build(record):  # its venv was removed while it queued
+            self.builds.start(record, " again: its venv is gone")
+            return
+        launched = self.launcher.launch(record, allocation, self._ports_taken)
+        if launched is None:
+            return  # it could not start: the launcher recorded why
+        live, started = launched
+        self._pool.take(allocation)
+        self.on_start(run_id)
+        self._watch(live, record.timeout, started)
+
+    def _ports_taken(self) -> set[int]:
+        return {live.master_port for live in self._live.values() if live.master_port}
+
+    # -- watching and stopping ----------------------------------------------------------
+
+    def adopt(self, record: RunRecord, live: LiveRun) -> None:
+        """Watch a run whose shim outlived the last daemon; its resources are held again."""
+        live.stopping = record.stop_reason
+        started = record.started_at or self.clock()
+        ends_by = None if record.timeout is None else started + record.timeout + self.kill_grace
+        request = Request.from_dict(record.resources)
+        allocation = self._pool.allocation_of(record.id, request, record.gpus or [])
+        self._pool.take(dataclasses.replace(allocation, ends_by=ends_by))
+        self._watch(live, record.timeout, started)
+
+    def _watch(self, live: LiveRun, timeout: float | None, started_at: float) -> None:
+        self._live[live.run_id] = live
+        self.watcher.watch(live.pid, lambda _pid: self._on_exit(live.run_id))
+        if live.stopping:
+            self._signal_stop(live)
+        elif timeout is not None:
+            delay = max(0.0, started_at + timeout - self.clock())
+            live.timers.append(self.loop.call_later(delay, self._stop_quietly, live.run_id, "timeout"))
+
+    def stop_run(self, run_id: int, why: str) -> None:
+        """Begin stopping a live run (``cancel``, ``timeout``...); persisted, so it survives a restart."""
+        live = self._live.get(run_id)
+        if live is None or live.stopping:
+            return
+        live.stopping = why
+        self._signal_stop(live)
+        self.ledger.update(run_id, stop_reason=why)
+
+    def stop_over_limit(self, run_id: int, why: str) -> None:
+        """Stop a job that went over its memory (``memory``) or GPU memory (``gpu-memory``)."""
+        self._stop_quietly(run_id, why)
+
+    def _stop_quietly(self, run_id: int, why: str) -> None:
+        with contextlib.suppress(StorageError):  # the ledger has degraded evd
+            self.stop_run(run_id, why)
+
+    def _signal_stop(self, live: LiveRun) -> None:
+        live.strays = stopper.descendants(live.pid)
+        if live.stopping in HARD_STOPS:  # over a limit: stop it as the kernel would, at once
+            stopper.signal_job(live.pid, signal.SIGKILL, live.strays)
+            return
+        stopper.signal_job(live.pid, signal.SIGTERM, live.strays)
+        live.timers.append(self.loop.call_later(self.kill_grace, self._kill, live.run_id))
+
+    def _kill(self, run_id: int) -> None:
+        live = self._live.get(run_id)
+        if live is not None:
+            log.info(
+                "run %s outlived its %ss grace period; sending SIGKILL", run_id, self.kill_grace
+            )
+            strays = live.strays + stopper.descendants(live.pid)
+            stopper.signal_job(live.pid, signal.SIGKILL, strays)
+
+    def progress_seen(self, reports: dict[int, dict[str, Any]]) -> None:
+        """New progress of running runs: keep it, store the fraction, tell listeners."""
+        for run_id, fields in reports.items():
+            live = self._live.get(run_id)
+            if live is None:
+                continue
+            live.progress = fields
+            self.ledger.update(run_id, progress=fields["progress"])
+            if self.bus.has_subscribers:
+                self.bus.publish({"kind": "progress", "run_id": run_id, **fields})
+
+    def _check_logs(self) -> None:
+        for live in list(self._live.values()):
+            removed = cap_log(live.run_dir / LOG_FILE, self.log_limit)
+            if removed:
+                log.info("run %s: cut %d bytes from the middle of its log", live.run_id, removed)
+        self._log_timer = self.loop.call_later(LOG_CHECK_INTERVAL, self._check_logs)
+
+    # -- ends ---------------------------------------------------------------------------
+
+    def _on_exit(self, run_id: int) -> None:
+        live = self._live.pop(run_id, None)
+        if live is None:
+            return
+        held = self._pool.held.get(run_id)
+        self._pool.release(run_id)
+        if held is not None and held.gpus:
+            self.usage.settle(held.gpus, run_id)
+        live.cancel_timers()
+        if live.stopping:
+            # Whatever of the job ignored SIGTERM or was still winding down goes now.
+            stopper.signal_job(live.pid, signal.SIGKILL, live.strays)
+        record = self.ledger.get(run_id)
+        try:
+            # Seen live: our clock is finer than the exit file's mtime (the kernel's coarse clock).
+            self.conclude(record, live.pid, live.stopping, ended_at=self.clock())
+        except StorageError:
+            return  # degraded: recovery concludes it from the shim's record
+        self.tick()
+
+    def conclude(
+        self,
+        record: RunRecord,
+        pid: int | None,
+        stopping: str | None,
+        ended_at: float | None = None,
+    ) -> None:
+        """Judge and record how a run's job ended (from its shim's records), or try it again."""
+        run_dir = self.ledger.state.run_dir(record.id)
+        cap_log(run_dir / LOG_FILE, self.log_limit)
+        outcome = read_outcome(run_dir)
+        main_exit = read_main_exit(run_dir)
+        if stopping != "cancel" and crashed_after_main(outcome, main_exit):
+            assert main_exit is not None
+            note_in_log(run_dir, after_main_note(outcome, main_exit))
+        peaks = self.usage.finish(record.id) or record.metrics or {}
+        verdict = judge(
+            outcome,
+            stopping=stopping,
+            timeout=record.timeout,
+            over_limit=over_limit_reason(stopping, record, peaks),
+            lost_reason=lost_reason(record.started_at, psutil.boot_time(), pid)
+            if outcome is None
+            else "",
+            log_tail=read_tail(run_dir / LOG_FILE),
+            main_exit=main_exit,
+        )
+        if ended_at is None:
+            ended_at = outcome.ended_at if outcome else self.clock()
+        ended = max(ended_at, record.started_at or ended_at)
+        if peaks:
+            self.ledger.update(record.id, metrics=peaks)
+        if self.again(record, verdict, stopping, ended):
+            return
+        secrets.forget_for_run(run_dir)
+        self.ledger.record(
+            record.id,
+            verdict.state,
+            verdict.reason,
+            ended,
+            exit_code=verdict.exit_code,
+            failed_by=verdict.failed_by,
+            ended_at=ended,
+        )
+

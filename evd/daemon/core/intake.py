@@ -1,0 +1,250 @@
+"""Intake: submit, re-run and map: validate, prepare, store durably, hand off.
+
+Every way in (the API, watched folders, schedules, the HTTP trigger) submits
+here. A submit is committed before it is answered; a job file with a mistake
+still becomes a run, recorded as failed with the reason (see
+``evd.daemon.submit.prepare``). Stored runs go to admission, which queues them
+or builds their environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from evd.daemon.core.admission import Admission
+from evd.daemon.core.dispatch import Dispatch
+from evd.daemon.core.gate import Gate
+from evd.daemon.core.ledger import Ledger
+from evd.daemon.submit import fanout, secrets
+from evd.daemon.submit.prepare import CODE_DIR, Prepared, Preparer
+from evd.daemon.submit.validate import Job, validate
+from evd.errors import Conflict, InvalidRequest
+from evd.models import MapRequest, SubmitRequest
+from evd.store import GroupRecord, RunRecord, Store
+
+# also(store, run_id): a trigger's own record of the run, written in the run's commit.
+AlsoWrite = Callable[[Store, int], None]
+
+
+class Intake:
+    """Takes new runs in: one submit path for every trigger."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        gate: Gate,
+        preparer: Preparer,
+        admission: Admission,
+        dispatch: Dispatch,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """Store runs in ``ledger`` and hand them to ``admission``."""
+        self.ledger = ledger
+        self.gate = gate
+        self.preparer = preparer
+        self.admission = admission
+        self.dispatch = dispatch
+        self.clock = clock
+
+    async def submit(self, request: SubmitRequest, *, also: AlsoWrite | None = None) -> RunRecord:
+        """Validate, prepare, store durably, then build its env or queue it.
+
+        ``also(store, run_id)`` writes a trigger's own record of the run in the
+        same commit as the run.
+        """
+        self.gate.check()
+        job = validate(request)
+        prepared = await self._prepare(job, request.environment)
+        prepared.spec["request"] = replayable(request)
+        try:
+            self.gate.check()  # the world may have changed while the file was read
+            run_id = self._store_prepared(prepared, also)
+        except BaseException:
+            self.preparer.discard(prepared)
+            raise
+        self._launch([run_id], prepared)
+        return self.ledger.get(run_id)
+
+    async def rerun(self, record: RunRecord, args: list[str] | None = None) -> RunRecord:
+        """Submit what ``record`` ran again (its file as it is now), with the daemon's environment.
+
+        ``args`` replace the job's words (a command's arguments after the program).
+        """
+        recorded = (record.spec or {}).get("request")
+        if not recorded:
+            raise Conflict(f"run {record.id} predates re-runs: evd did not keep its request")
+        request = SubmitRequest(**recorded)
+        if args is not None:
+            if request.command:
+                request.command = [request.command[0], *args]
+            else:
+                request.args = list(args)
+        return await self.submit(request)
+
+    async def submit_map(self, request: MapRequest) -> GroupRecord:
+        """Submit ``request.run`` once per item, as one group (stored in one commit).
+
+        The file is read once; each run gets its own copy of the code. A
+        mistake in the file fails every run of the group with the reason.
+        """
+        self.gate.check()
+        items = fanout.check_items(request.items)
+        job = validate(request.run)
+        prepared = await self._prepare(job, request.run.environment)
+        try:
+            self.gate.check()
+            group_id, run_ids = self._store_group(prepared, items, self._parent(request.run))
+        except BaseException:
+            self.preparer.discard(prepared)
+            raise
+        self._launch(run_ids, prepared)
+        return self.ledger.get_group(group_id)
+
+    async def dry_run(self, job: Job, environment: str | None) -> Prepared:
+        """Prepare a validated job as a submit would, and keep nothing: what it would run."""
+        prepared = await self.preparer.prepare(job, environment)
+        self.preparer.discard(prepared)
+        return prepared
+
+    def _parent(self, request: SubmitRequest) -> int | None:
+        """The active run a submit came from (its ``EVD_RUN_ID``), if any."""
+        text = (request.env or {}).get("EVD_RUN_ID", "")
+        if not text.isdigit():
+            return None
+        record = self.ledger.store.get_run(int(text))
+        return record.id if record is not None and not record.state.is_final else None
+
+    async def _prepare(self, job: Job, environment: str | None) -> Prepared:
+        """Prepare a validated job; refuse it (422) if it names a run that does not exist."""
+        prepared = await self.preparer.prepare(job, environment)
+        never = self.dispatch.pool.never_fits(prepared.request)
+        if never is not None and prepared.error is None:
+            prepared.error = f"it can never start on this machine: it {never}"
+        for dependency in job.after:
+            if self.ledger.store.get_run(dependency) is None:
+                self.preparer.discard(prepared)
+                raise InvalidRequest(
+                    f"--after {dependency}: no run with that id (`evd ps --all` lists runs)"
+                )
+        return prepared
+
+    def _launch(self, run_ids: list[int], prepared: Prepared) -> None:
+        """Stored runs onward: failed with the preparation's error, else built or queued."""
+        if prepared.error is not None:
+            for run_id in run_ids:
+                self.ledger.fail_before_start(run_id, prepared.error, prepared.failed_by)
+            self.ledger.flush()
+            return
+        for run_id in run_ids:
+            record = self.ledger.get(run_id)
+            if self.admission.admit(record):
+                self.admission.queue_or_build(record, tick=False)
+        self.dispatch.tick()
+
+    def _store_prepared(self, prepared: Prepared, also: AlsoWrite | None = None) -> int:
+        """Insert the run (and ``also``'s record of it), move its code into its folder, commit."""
+        # Commit what is pending first, so a failure here can only roll back this run.
+        self.ledger.flush()
+        run_id = None
+        try:
+            run_id = self._insert(prepared, prepared.command, prepared.name)
+            if also is not None:
+                self.ledger.write(lambda store: also(store, run_id))
+            self.ledger.flush()  # durable before anyone learns the id
+        except BaseException:
+            self.ledger.discard_uncommitted()
+            if run_id is not None:
+                shutil.rmtree(self.ledger.state.run_dir(run_id), ignore_errors=True)
+            raise
+        return run_id
+
+    def _store_group(
+        self, prepared: Prepared, items: list[Any], parent: int | None
+    ) -> tuple[int, list[int]]:
+        """Insert a group and one run per item (its own copy of the code), commit once."""
+        self.ledger.flush()
+        spec = {key: prepared.spec.get(key) for key in ("source", "function", "kind")}
+        run_ids: list[int] = []
+        try:
+            group_id = self.ledger.write(
+                lambda store: store.insert_group(
+                    name=prepared.name,
+                    size=len(items),
+                    created_at=self.clock(),
+                    spec=spec,
+                    parent_run=parent,
+                )
+            )
+            kind = prepared.spec.get("kind", prepared.kind)
+            for index, item in enumerate(items):
+                command = fanout.item_command(prepared.command, kind, item)
+                name = f"{prepared.name}[{index}]"
+                # The staged code moves into the first run's folder; later runs copy it from there.
+                first = self.ledger.state.run_dir(run_ids[0]) if run_ids else None
+                run_ids.append(self._insert(prepared, command, name, (group_id, index), first))
+            self.ledger.flush()
+        except BaseException:
+            self.ledger.discard_uncommitted()
+            for run_id in run_ids:
+                shutil.rmtree(self.ledger.state.run_dir(run_id), ignore_errors=True)
+            raise
+        return group_id, run_ids
+
+    def _insert(
+        self,
+        prepared: Prepared,
+        command: list[str],
+        name: str,
+        group: tuple[int, int] | None = None,
+        code_from: Path | None = None,
+    ) -> int:
+        """Insert one run (uncommitted) and give it its folder: the staged code or a copy."""
+        group_id, group_index = group or (None, None)
+        run_id = self.ledger.insert(
+            at=self.clock(),
+            name=name,
+            command=command,
+            cwd=prepared.cwd,
+            env=prepared.env,
+            priority=prepared.priority,
+            timeout=prepared.timeout,
+            spec=prepared.spec or None,
+            env_hash=prepared.env_spec.content_hash if prepared.env_spec else None,
+            resources=prepared.request.to_dict(),
+            policy=prepared.policy.to_dict(),
+            group_id=group_id,
+            group_index=group_index,
+        )
+        run_dir = self.ledger.state.run_dir(run_id)
+        try:
+            # A leftover folder of an id whose insert was rolled back earlier.
+            shutil.rmtree(run_dir, ignore_errors=True)
+            if prepared.staging is not None:
+                placed = prepared.placed(run_dir, command)
+                self.ledger.update(run_id, command=placed.command, cwd=placed.cwd, spec=placed.spec)
+                if code_from is None:
+                    os.replace(prepared.staging, run_dir)
+                else:
+                    run_dir.mkdir()
+                    shutil.copytree(code_from / CODE_DIR, run_dir / CODE_DIR, symlinks=True)
+            else:
+                run_dir.mkdir()
+            if prepared.error is None:
+                secrets.save_for_run(run_dir, prepared.shell_secrets)
+        except BaseException:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        return run_id
+
+
+def replayable(request: SubmitRequest) -> dict[str, Any]:
+    """The request as kept with its run, for re-runs: never the submitter's environment."""
+    names = [field.name for field in dataclasses.fields(request) if field.name != "env"]
+    kept = {name: getattr(request, name) for name in names}
+    return {key: value for key, value in kept.items() if value is not None and value != []}

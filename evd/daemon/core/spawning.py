@@ -1,0 +1,109 @@
+"""Spawning one run: its folder, its environment variables, its shim, and ``running``.
+
+The launcher is dispatch's hands: given a run and the resources the scheduler
+placed it on, it prepares the run folder for this attempt, works out the job's
+environment (``CUDA_VISIBLE_DEVICES``, thread counts, ``MASTER_PORT``...),
+spawns the shim, and records the start. A run that cannot start (a secret gone,
+a program missing) is recorded as failed with the reason instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from evd.daemon.core.jobenv import job_environment
+from evd.daemon.core.ledger import Ledger
+from evd.daemon.core.runtime import LiveRun
+from evd.environments.builder import Builder
+from evd.models import FailedBy, RunState
+from evd.policy import Policy
+from evd.resources.memlimit import MemoryEnforcement
+from evd.resources.pool import Allocation
+from evd.runner.ports import free_port
+from evd.runner.shim import EXIT_FILE, LOG_FILE, PID_FILE
+from evd.runner.spawn import SpawnError, check_startable, spawn
+from evd.sdk.checks import DeclarationError
+from evd.sdk.launch import MAIN_EXIT_FILE
+from evd.sdk.progress import PROGRESS_FILE
+from evd.store import RunRecord
+
+log = logging.getLogger("evd.spawning")
+
+
+class Launcher:
+    """Starts one run's job under its shim and records that it runs."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        builder: Builder,
+        memory_limits: MemoryEnforcement,
+        job_defaults: dict[str, Any],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """Launch into ``ledger``'s run folders with venvs of ``builder``."""
+        self.ledger = ledger
+        self.builder = builder
+        self.memory_limits = memory_limits
+        self.job_defaults = job_defaults
+        self.clock = clock
+
+    def launch(
+        self, record: RunRecord, allocation: Allocation, ports_taken: Callable[[], set[int]]
+    ) -> tuple[LiveRun, float] | None:
+        """Spawn ``record`` on ``allocation``; the live run and its start, or ``None`` if it failed."""
+        run_id = record.id
+        state = self.ledger.state
+        run_dir = state.run_dir(run_id)
+        venv = self.builder.path(record.env_hash) if record.env_hash else None
+        port = None
+        try:
+            run_dir.mkdir(exist_ok=True)
+            if record.attempts:
+                _begin_attempt(run_dir, record)
+            if len(allocation.gpus) > 1:
+                port = free_port(ports_taken())
+            env = job_environment(record, state, venv, allocation, port, defaults=self.job_defaults)
+            check_startable(record.command, record.cwd, env)
+            limit = allocation.memory
+            wrap = (lambda argv: self.memory_limits.wrap(argv, limit)) if limit else None
+            pid = spawn(run_dir, record.cwd, record.command, env, wrap)
+        except (DeclarationError, SpawnError) as error:  # a secret gone, a program missing
+            self.ledger.fail_before_start(run_id, str(error), FailedBy.USER)
+            return None
+        except OSError as error:
+            log.exception("could not start run %s", run_id)
+            self.ledger.fail_before_start(
+                run_id, f"evd could not start the job: {error}", FailedBy.EVD
+            )
+            return None
+        started = self.clock()
+        self.ledger.record(
+            run_id,
+            RunState.RUNNING,
+            None,
+            started,
+            pid=pid,
+            started_at=started,
+            attempts=record.attempts + 1,
+            gpus=list(allocation.gpus),
+            retry=None,
+        )
+        if record.env_hash is not None:
+            env_hash = record.env_hash
+            self.ledger.write(lambda store: store.touch_env(env_hash, started))
+        return LiveRun(run_id=run_id, pid=pid, run_dir=run_dir, master_port=port), started
+
+
+def _begin_attempt(run_dir: Path, record: RunRecord) -> None:
+    """Clear the last attempt's shim records and progress; mark where the next attempt begins."""
+    for name in (EXIT_FILE, PID_FILE, MAIN_EXIT_FILE, PROGRESS_FILE):
+        (run_dir / name).unlink(missing_ok=True)
+    total = Policy.from_dict(record.policy).attempts_in_all
+    of = f" of {total}" if total else ""
+    with open(run_dir / LOG_FILE, "a", encoding="utf-8") as out:
+        out.write(f"evd: attempt {record.attempts + 1}{of}\n")

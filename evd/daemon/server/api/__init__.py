@@ -1,0 +1,1 @@
+"""HTTP handlers, one module per resource; ``evd.daemon.server.app`` assembles them."""

@@ -1,0 +1,429 @@
+"""Submit-time preparation of a job file: snapshot, declarations, settings, environment.
+
+For ``evd run FILE.py[:FUNCTION]`` (and every trigger that submits a file):
+
+1. the file is copied into a staging folder (``code/``) that becomes the run's
+   folder: editing the source after queueing changes nothing for the run;
+2. its declarations are read: a PEP 723 block statically, ``Env``/``Job``
+   declarations by ``evd.sdk.declare`` in a sandboxed interpreter (only when
+   the file imports ``evd`` or ``ev``);
+3. the settings are layered (see ``_layer``), included paths copied, volumes
+   and secrets checked, and the Python and packages turned into an ``EnvSpec``.
+
+A mistake in the file (syntax, a bad declaration, no ``@job.main()``, an unknown
+volume, a missing secret or Python) does not reject the submit: the run is
+recorded as failed with the reason, so a dropped or scheduled file always
+leaves a record of what went wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import re
+import shutil
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evd.daemon.submit import secrets, volumes
+from evd.daemon.envs.envmanager import Environments, describe_spec
+from evd.daemon.submit.validate import Job
+from evd.environments import catalog
+from evd.environments.pep723 import settings_from_script
+from evd.environments.project import project_settings
+from evd.environments.pythons import NoPython
+from evd.environments.settings import JobSettings, settings_from_table
+from evd.environments.spec import EnvSpec
+from evd.models import FailedBy
+from evd.paths import StateDir
+from evd.policy import Policy
+from evd.resources.request import Request
+from evd.sdk.checks import DeclarationError
+from evd.sdk.launch import SCRIPT
+from evd.store import Store
+
+MAX_FILE_BYTES = 10 * 1024 * 1024
+READ_TIMEOUT = 15.0
+READ_CACHE_SIZE = 256
+CODE_DIR = "code"
+# The file uses evd's SDK (or ev's): its top level must be read to find its jobs.
+_USES_SDK = re.compile(r"^\s*(from\s+evd?(\.\w+)*\s+import|import\s+evd?\b)", re.MULTILINE)
+_READER = (
+    "import sys; sys.path.insert(0, sys.argv.pop(1));"
+    " from evd.sdk.declare import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+@dataclass
+class Prepared:
+    """A submission made ready to store: what to run, where, and in which env."""
+
+    name: str
+    kind: str  # command | script | job | function
+    command: list[str]
+    cwd: str
+    env: dict[str, str] | None
+    timeout: float | None
+    priority: int
+    spec: dict[str, Any] = field(default_factory=dict)
+    env_spec: EnvSpec | None = None
+    staging: Path | None = None
+    shell_secrets: dict[str, str] = field(default_factory=dict)
+    request: Request = field(default_factory=Request)  # the compute it asks for
+    policy: Policy = field(default_factory=Policy)  # retries, restart, after, queue timeout
+    error: str | None = None  # the run is recorded as failed with this reason
+    failed_by: FailedBy = FailedBy.USER
+
+    def placed(self, run_dir: Path, command: list[str]) -> Prepared:
+        """A copy running ``command`` with code paths in ``run_dir`` (known once it has an id)."""
+        copy = dataclasses.replace(self, command=list(command), spec=dict(self.spec))
+        if self.staging is None:
+            return copy
+        staged, final = str(self.staging / CODE_DIR), str(run_dir / CODE_DIR)
+        copy.command = [arg.replace(staged, final, 1) for arg in command]
+        copy.cwd = self.cwd.replace(staged, final, 1)
+        if "file" in copy.spec:
+            copy.spec["file"] = copy.spec["file"].replace(staged, final, 1)
+        return copy
+
+
+class Preparer:
+    """Prepares submissions for the engine (runs on the event loop)."""
+
+    def __init__(self, state: StateDir, store: Store, environments: Environments) -> None:
+        """Prepare into ``state``'s staging folder, resolving volumes from ``store``."""
+        self.state = state
+        self.store = store
+        self.environments = environments
+        self.staging_root = state.root / "staging"
+        self._read_cache: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+
+    async def prepare(self, job: Job, environment: str | None) -> Prepared:
+        """Resolve a validated submission; user mistakes end up in ``Prepared.error``."""
+        prepared = Prepared(
+            name=job.name or "",
+            kind="command" if job.file is None else "script",
+            command=list(job.command),
+            cwd=job.cwd,
+            env=job.env,
+            timeout=job.timeout,
+            priority=job.priority or 0,
+        )
+        try:
+            if job.file is None:
+                await self._prepare_command(prepared, job, environment)
+            else:
+                await self._prepare_file(prepared, job, environment)
+            declared = prepared.spec.get("settings", {})
+            asked = {**declared.get("resources", {}), **job.resources}
+            if prepared.spec.get("cluster"):  # GPUs are the cluster's: the driver needs none here
+                asked = {k: v for k, v in asked.items() if k not in ("gpus", "gpu_memory")}
+            prepared.request = Request.from_dict(asked)
+            prepared.policy = _policy(job, declared)
+        except NoPython as error:
+            prepared.error, prepared.failed_by = str(error), FailedBy.BUILD
+        except DeclarationError as error:
+            prepared.error = str(error)
+        except FileNotFoundError as error:
+            prepared.error = f"the job file vanished while evd read it: {error.filename}"
+        except OSError as error:  # a full disk, permissions: not the job's fault
+            prepared.error = f"evd could not copy the job into its run folder: {error}"
+            prepared.failed_by = FailedBy.EVD
+        return prepared
+
+    # -- commands -----------------------------------------------------------------
+
+    async def _prepare_command(self, prepared: Prepared, job: Job, environment: str | None) -> None:
+        if environment is None:
+            return
+        settings = catalog.resolve(environment, job.cwd, self.environments.environ)
+        await self._apply(prepared, job, settings, source=f"--env {environment}")
+
+    # -- files --------------------------------------------------------------------
+
+    async def _prepare_file(self, prepared: Prepared, job: Job, environment: str | None) -> None:
+        assert job.file is not None
+        origin = Path(job.file)
+        staging = self.staging_root / uuid.uuid4().hex
+        code = staging / CODE_DIR
+        code.mkdir(parents=True)
+        prepared.staging = staging
+        prepared.name = job.name or origin.name
+        prepared.spec = {"source": str(origin), "function": job.function}
+        snapshot, source = self._snapshot(origin, code)
+        prepared.spec["file"] = str(snapshot)
+        script = settings_from_script(source, origin.name)
+        declared, entry = None, job.function
+        if _USES_SDK.search(source):
+            declarations = await self._declarations(snapshot, origin.parent, source)
+            declared, entry = self._choose_job(declarations, job)
+        decl_settings = (
+            settings_from_table(declared["settings"], f"the Job in {origin.name}")
+            if declared
+            else None
+        )
+        env_layer, source_name = self._env_layer(
+            environment=environment,
+            job=job,
+            origin=origin,
+            declared=declared,
+            decl_settings=decl_settings,
+            script=script,
+        )
+        settings = _layer(env_layer, script, decl_settings)
+        if declared is not None and not job.name_given:
+            prepared.name = declared["name"]
+        self._copy_includes(settings.include, origin.parent, code)
+        await self._apply(prepared, job, settings, source=source_name)
+        assert prepared.env_spec is not None
+        python = str(self.environments.builder.python(prepared.env_spec.content_hash))
+        if entry is not None:
+            prepared.kind = "job" if declared is not None else "function"
+            prepared.command = [
+                python, "-m", "evd.sdk.launch", str(snapshot), entry,
+                "--path", str(origin.parent), "--", *job.args,
+            ]  # fmt: skip
+            if prepared.kind == "job":
+                prepared.cwd = str(code)  # as on the ev platform: the code's root
+        else:
+            # Through the launcher too, which notes when the script is done (see evd.sdk.launch).
+            prepared.command = [
+                python,
+                "-m",
+                "evd.sdk.launch",
+                str(snapshot),
+                SCRIPT,
+                "--",
+                *job.args,
+            ]
+        prepared.spec["kind"] = prepared.kind
+        prepared.spec["entry"] = entry
+
+    @staticmethod
+    def _snapshot(origin: Path, code: Path) -> tuple[Path, str]:
+        """Copy the job file into ``code``; return the copy and its text."""
+        size = origin.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise DeclarationError(
+                f"{origin.name} is {size // (1024 * 1024)} MiB; a job file over"
+                f" {MAX_FILE_BYTES // (1024 * 1024)} MiB is not a script evd will run"
+            )
+        snapshot = code / origin.name
+        shutil.copy2(origin, snapshot)
+        try:
+            return snapshot, snapshot.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            raise DeclarationError(
+                f"{origin.name} is not UTF-8 text; is it really a Python script?"
+            ) from None
+
+    def _env_layer(
+        self,
+        *,
+        environment: str | None,
+        job: Job,
+        origin: Path,
+        declared: dict[str, Any] | None,
+        decl_settings: JobSettings | None,
+        script: JobSettings | None,
+    ) -> tuple[JobSettings, str]:
+        """Where the Python and packages come from, most specific first."""
+        if environment is not None:
+            return catalog.resolve(environment, job.cwd, self.environments.environ), environment
+        if declared is not None and declared["has_env"] and decl_settings is not None:
+            return decl_settings, origin.name  # "the Env declared in this file"
+        if script is not None:
+            return script, "pep723"
+        if job.function is not None:
+            project = project_settings(origin)
+            if project is not None:
+                return project, "project"
+        return self.environments.base(), catalog.BASE
+
+    def _choose_job(
+        self, declarations: dict[str, Any], job: Job
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        """The declared job to run and its entry point (or the function asked for)."""
+        jobs = declarations["jobs"]
+        if job.function is not None:
+            if job.function not in declarations["functions"]:
+                names = ", ".join(declarations["functions"]) or "none"
+                raise DeclarationError(
+                    f"{Path(job.file or '').name} has no function {job.function!r}"
+                    f" (its functions: {names})"
+                )
+            owner = [j for j in jobs if j["main"] == job.function]
+            return (owner[0] if owner else None), job.function
+        with_main = [j for j in jobs if j["main"]]
+        if not jobs:
+            return None, None  # a plain script that happens to import the SDK
+        if not with_main:
+            raise DeclarationError(
+                f"Job {jobs[0]['name']!r} has no main: mark its entry point with"
+                f" @job.main() (or run one function with `evd run FILE.py:FUNCTION`)"
+            )
+        if len(with_main) > 1:
+            names = ", ".join(f"{j['name']} ({j['main']})" for j in with_main)
+            raise DeclarationError(
+                f"the file declares {len(with_main)} jobs with a main: {names};"
+                " pick one with `evd run FILE.py:FUNCTION`"
+            )
+        return with_main[0], with_main[0]["main"]
+
+    async def _declarations(self, snapshot: Path, origin_dir: Path, source: str) -> dict[str, Any]:
+        """The file's declarations, from the cache when this exact source was read before.
+
+        Declarations are a function of the source (and, rarely, of modules it
+        imports from its folder): a resubmitted file skips the ~40 ms reader.
+        """
+        key = (hashlib.sha256(source.encode()).hexdigest(), str(origin_dir))
+        cached = self._read_cache.get(key)
+        if cached is not None:
+            self._read_cache.move_to_end(key)
+            return cached
+        result = await self._read(snapshot, origin_dir)
+        self._read_cache[key] = result
+        if len(self._read_cache) > READ_CACHE_SIZE:
+            self._read_cache.popitem(last=False)
+        return result
+
+    async def _read(self, snapshot: Path, origin_dir: Path) -> dict[str, Any]:
+        """Run the declaration reader on ``snapshot`` (see ``evd.sdk.declare``)."""
+        out = snapshot.parent.parent / "declarations.json"
+        process = await asyncio.create_subprocess_exec(
+            self.environments.reader_python(), "-I", "-S", "-c", _READER,
+            str(self.environments.sdk_dir), str(snapshot), str(out), str(origin_dir),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            cwd=str(origin_dir) if origin_dir.is_dir() else None,
+            env={"PATH": self.environments.environ.get("PATH", ""), "DO_NOT_TRACK": "1"},
+        )  # fmt: skip
+        try:
+            output, _ = await asyncio.wait_for(process.communicate(), READ_TIMEOUT)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise DeclarationError(
+                f"reading {snapshot.name}'s declarations took over {READ_TIMEOUT:.0f} s:"
+                " a job file's top level should declare its jobs, not do the work"
+            ) from None
+        try:
+            result: dict[str, Any] = json.loads(out.read_text())
+        except (OSError, ValueError):
+            tail = output.decode("utf-8", "replace").strip().splitlines()[-5:]
+            raise DeclarationError(
+                f"could not read {snapshot.name}'s declarations: " + " / ".join(tail)
+            ) from None
+        finally:
+            out.unlink(missing_ok=True)
+        if not result["ok"]:
+            raise DeclarationError(result["error"])
+        return result
+
+    def _copy_includes(self, include: tuple[str, ...], origin_dir: Path, code: Path) -> None:
+        for relative in include:
+            source = origin_dir / relative
+            target = code / relative
+            if source.is_dir():
+                shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
+            elif source.is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+            else:
+                raise DeclarationError(f"include path {relative!r} not found (looked for {source})")
+
+    # -- both ---------------------------------------------------------------------
+
+    async def _apply(
+        self, prepared: Prepared, job: Job, settings: JobSettings, *, source: str
+    ) -> None:
+        """Settings → the run: env spec, policies, volumes, secrets, a Ray cluster."""
+        settings = _on_cluster(settings, job.cluster or settings.cluster)
+        if prepared.timeout is None:
+            prepared.timeout = settings.timeout
+        if job.priority is None and settings.priority is not None:
+            prepared.priority = settings.priority
+        vols = volumes.resolve(settings.volumes, self.store)
+        for volume in vols:  # hashing a file may take a while: off the loop
+            volume["version"] = await asyncio.to_thread(volumes.version_of, Path(volume["path"]))
+        shell, missing = secrets.gather(
+            settings.secrets, self.state.root / secrets.SECRETS_FILE, job.env
+        )
+        if missing:
+            raise DeclarationError(
+                f"secret(s) {', '.join(missing)} not found: add them to"
+                f" {self.state.root / secrets.SECRETS_FILE} (mode 0600) or export them"
+                " in the shell you submit from"
+            )
+        prepared.shell_secrets = shell
+        if prepared.env is not None:
+            # Whatever their source, secrets' values never reach the database.
+            hidden = set(settings.secrets)
+            prepared.env = {k: v for k, v in prepared.env.items() if k not in hidden}
+        spec = self.environments.spec_for(settings)
+        prepared.env_spec = spec
+        prepared.spec.update(
+            {
+                "settings": settings.to_dict(),
+                "env": describe_spec(spec, settings.name, source),
+                "volumes": vols,
+                "secrets": list(settings.secrets),
+            }
+        )
+        if settings.cluster:
+            prepared.spec["cluster"] = settings.cluster
+
+    def discard(self, prepared: Prepared) -> None:
+        """Remove a staging folder that will not become a run's."""
+        if prepared.staging is not None:
+            shutil.rmtree(prepared.staging, ignore_errors=True)
+
+
+def _on_cluster(settings: JobSettings, cluster: str | None) -> JobSettings:
+    """Settings for running on a Ray cluster: Daft's Ray runner, and Ray in the job's env.
+
+    Ray is added unpinned unless the env names it; drivers and clusters must
+    run the same Ray version, so an env for a real cluster should pin it.
+    """
+    if not cluster:
+        return settings
+    dependencies = tuple(settings.dependencies or ())
+    if not any(re.match(r"ray\b(?![-_.\w])", d.strip().lower()) for d in dependencies):
+        dependencies += ("ray",)
+    environ = {**settings.environ, "DAFT_RUNNER": "ray", "RAY_ADDRESS": cluster}
+    return dataclasses.replace(
+        settings, cluster=cluster, dependencies=dependencies, environ=environ
+    )
+
+
+def _policy(job: Job, declared: dict[str, Any]) -> Policy:
+    """The submitter's policy flags over the job's declared ones (a flag wins over a setting)."""
+    retries, restart = declared.get("retries"), declared.get("restart")
+    if job.retries is not None or job.restart is not None:
+        retries, restart = job.retries, job.restart
+    if retries and restart not in (None, "no"):
+        raise DeclarationError(
+            f"the job declares both retries={retries} and restart={restart!r}: keep one"
+            " (retries for a batch job, restart for a service)"
+        )
+    return Policy(
+        retries=retries or 0,
+        restart=restart or "no",
+        after=job.after,
+        queue_timeout=job.queue_timeout,
+    )
+
+
+def _layer(env_layer: JobSettings, *others: JobSettings | None) -> JobSettings:
+    """``env_layer`` (which alone picks the Python and packages) with the others on top."""
+    settings = env_layer
+    for layer in others:
+        if layer is not None and layer is not env_layer:
+            settings = settings.merged(dataclasses.replace(layer, python=None, dependencies=None))
+    return settings
