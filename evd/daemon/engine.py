@@ -7,6 +7,7 @@ It owns no run state itself. Each part owns its own (see docs/architecture.md):
 * ``Admission`` — dependencies, retries, queue timeouts, builds; when a run may queue;
 * ``Dispatch`` — the queue, the pool, live runs, spawn, stop, exit, conclusion;
 * ``Recovery`` — reconcile at start, and the degraded mode while the store cannot write;
+* ``Cancellation`` — of a run, a group, and the groups a stopped run made;
 * ``Gate`` — whether evd takes work and starts runs; ``Board`` — the read-only view.
 
 Parts that must tell each other something do so through callbacks set here.
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import shutil
 import time
@@ -27,6 +27,7 @@ from typing import Any
 from evd.daemon.core.admission import Admission
 from evd.daemon.core.board import Board
 from evd.daemon.core.bus import EventBus
+from evd.daemon.core.cancellation import Cancellation
 from evd.daemon.core.dispatch import Dispatch
 from evd.daemon.core.gate import Gate
 from evd.daemon.core.intake import AlsoWrite, Intake
@@ -38,20 +39,17 @@ from evd.daemon.envs.builds import Builds
 from evd.daemon.envs.envmanager import Environments
 from evd.daemon.monitor.sampler import Sampler
 from evd.daemon.monitor.usage import Usage
-from evd.daemon.submit import secrets
 from evd.daemon.submit.prepare import Preparer
 from evd.daemon.triggers.schedules import Schedules
 from evd.daemon.triggers.watches import Watches
 from evd.daemon.views import event_payload
-from evd.errors import Conflict, RunNotFound, StorageError
-from evd.models import RunState, SubmitRequest
+from evd.errors import StorageError
+from evd.models import SubmitRequest
 from evd.paths import StateDir
 from evd.resources.inventory import Inventory, discover
 from evd.resources.memlimit import MemoryEnforcement, sampler
 from evd.resources.probe import probe_for
-from evd.store import GroupRecord, RunRecord, Store
-
-log = logging.getLogger("evd.engine")
+from evd.store import RunRecord, Store
 
 
 class Engine:
@@ -85,7 +83,7 @@ class Engine:
             store,
             self.bus,
             payload=lambda event: event_payload(self.board, event),
-            on_failure=lambda error: self.recovery.degrade(error),
+            on_failure=lambda error: self.recovery.degrade(error),  # noqa: PLW0108 - made below
             clock=clock,
         )
         self.environments = environments or Environments(state, os.environ, {})
@@ -101,7 +99,7 @@ class Engine:
             state,
             self.environments,
             self.ledger,
-            on_ready=lambda run_id: self.admission.env_ready(run_id),
+            on_ready=lambda run_id: self.admission.env_ready(run_id),  # noqa: PLW0108 - made below
             on_failed=self.ledger.fail_before_start,
             clock=clock,
         )
@@ -113,7 +111,8 @@ class Engine:
             clock,
         )
         self.dispatch = Dispatch(
-            self.ledger, self.bus, self.inventory, launcher, self.builds, self.usage,
+            self.ledger, self.bus, inventory=self.inventory, launcher=launcher,
+            builds=self.builds, usage=self.usage,
             parallel=parallel, holds_starts=lambda: self.gate.holds_starts,
             kill_grace=kill_grace, log_limit=log_limit, clock=clock,
         )  # fmt: skip
@@ -125,16 +124,18 @@ class Engine:
         self.dispatch.on_start = self.admission.started
         self.preparer = Preparer(state, store, self.environments)
         self.intake = Intake(
-            self.ledger, self.gate, self.preparer, self.admission, self.dispatch, clock
-        )
+            self.ledger, self.gate, preparer=self.preparer, admission=self.admission,
+            dispatch=self.dispatch, clock=clock,
+        )  # fmt: skip
         self.recovery = Recovery(
             self.ledger, self.gate, self.admission, self.dispatch, self.usage,
             interval=recovery_interval,
         )  # fmt: skip
         self.board = Board(self.ledger, self.gate, self.admission, self.dispatch, self.usage)
         self.admission.describe_wait = self.board.queued_reason
+        self.cancellation = Cancellation(self.ledger, self.gate, self.admission, self.dispatch)
         self.ledger.on_run_end(self.admission.run_ended)
-        self.ledger.on_run_end(self._take_along_groups)
+        self.ledger.on_run_end(self.cancellation.run_ended)
         self.watches = Watches(self.ledger, self.intake)
         self.schedules = Schedules(self.ledger, self.intake, self.gate, clock)
         self.on_shutdown_request: Callable[[], None] = self.release_clients
@@ -189,46 +190,6 @@ class Engine:
         """Submit one run (see ``Intake.submit``)."""
         return await self.intake.submit(request, also=also)
 
-    def cancel(self, run_id: int) -> RunRecord:
-        """Cancel a queued run at once, or begin stopping a running one."""
-        record = self.ledger.get(run_id)
-        if record.state.is_final:
-            raise Conflict(f"run {run_id} has already {record.state.value}; nothing to cancel")
-        self.gate.check_writable()
-        if self.admission.withdraw(run_id):
-            now = self.clock()
-            when = "between attempts" if record.attempts else "before it started"
-            self.ledger.record(run_id, RunState.CANCELLED, f"cancelled {when}", now, ended_at=now)
-            secrets.forget_for_run(self.state.run_dir(run_id))
-        else:
-            self.dispatch.stop_run(run_id, "cancel")
-        self.ledger.flush()
-        return self.ledger.get(run_id)
-
-    def cancel_group(self, group_id: int) -> GroupRecord:
-        """Cancel every run of the group that has not ended (those that have are left be)."""
-        group = self.ledger.get_group(group_id)
-        for record in self.store.group_runs(group_id):
-            if not record.state.is_final:
-                with contextlib.suppress(Conflict):  # ended meanwhile
-                    self.cancel(record.id)
-        return group
-
-    def _take_along_groups(self, run_id: int, state: RunState) -> None:
-        """A coordinating run that was stopped takes the fan-outs it made along.
-
-        As a Ray driver's tasks go with it; after any other end they run on.
-        """
-        if state not in (RunState.CANCELLED, RunState.TIMED_OUT):
-            return
-        for group_id in self.store.groups_made_by(run_id):
-            self.ledger.loop.call_soon(self._cancel_made_by, group_id, run_id)
-
-    def _cancel_made_by(self, group_id: int, run_id: int) -> None:
-        with contextlib.suppress(RunNotFound, StorageError):  # pruned, or degraded: nothing to do
-            self.cancel_group(group_id)
-            log.info("cancelled group %d with run %d, which made it", group_id, run_id)
-
     def drain(self, on: bool) -> None:
         """``evd drain`` (start nothing new; running runs finish) or ``evd resume``."""
         self.gate.drain(on)
@@ -236,7 +197,7 @@ class Engine:
             self.dispatch.tick()
 
     def prune(self, older_than: float) -> int:
-        """Delete finished runs that ended over ``older_than`` seconds ago (see ``Ledger.prune``)."""
+        """Delete runs that ended over ``older_than`` seconds ago (see ``Ledger.prune``)."""
         return self.ledger.prune(older_than)
 
     def is_active(self, run_id: int) -> bool:

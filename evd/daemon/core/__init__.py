@@ -1,0 +1,1 @@
+"""The core: the parts that own runs (ledger, intake, admission, dispatch, recovery...)."""

@@ -67,11 +67,11 @@ class Dispatch:
         self,
         ledger: Ledger,
         bus: EventBus,
+        *,
         inventory: Inventory,
         launcher: Launcher,
         builds: Builds,
         usage: Usage,
-        *,
         parallel: int | None,
         holds_starts: Callable[[], bool],
         kill_grace: float = 10.0,
@@ -220,10 +220,12 @@ class Dispatch:
             self._signal_stop(live)
         elif timeout is not None:
             delay = max(0.0, started_at + timeout - self.clock())
-            live.timers.append(self.loop.call_later(delay, self._stop_quietly, live.run_id, "timeout"))
+            live.timers.append(
+                self.loop.call_later(delay, self._stop_quietly, live.run_id, "timeout")
+            )
 
     def stop_run(self, run_id: int, why: str) -> None:
-        """Begin stopping a live run (``cancel``, ``timeout``...); persisted, so it survives a restart."""
+        """Begin stopping a live run (``cancel``, ``timeout``...); kept across restarts."""
         live = self._live.get(run_id)
         if live is None or live.stopping:
             return
@@ -340,4 +342,3 @@ class Dispatch:
             failed_by=verdict.failed_by,
             ended_at=ended,
         )
-

@@ -39,6 +39,7 @@ class Intake:
         self,
         ledger: Ledger,
         gate: Gate,
+        *,
         preparer: Preparer,
         admission: Admission,
         dispatch: Dispatch,

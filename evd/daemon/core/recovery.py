@@ -49,7 +49,7 @@ class Recovery:
         *,
         interval: float = RECOVERY_INTERVAL,
     ) -> None:
-        """Recover ``ledger``'s runs into ``admission`` and ``dispatch``; retry every ``interval`` s."""
+        """Recover ``ledger``'s runs into admission and dispatch; retry every ``interval`` s."""
         self.ledger = ledger
         self.gate = gate
         self.admission = admission

@@ -55,7 +55,7 @@ class Launcher:
     def launch(
         self, record: RunRecord, allocation: Allocation, ports_taken: Callable[[], set[int]]
     ) -> tuple[LiveRun, float] | None:
-        """Spawn ``record`` on ``allocation``; the live run and its start, or ``None`` if it failed."""
+        """Spawn ``record`` on ``allocation``: the live run and its start (``None``: it failed)."""
         run_id = record.id
         state = self.ledger.state
         run_dir = state.run_dir(run_id)

@@ -1,0 +1,1 @@
+"""What running jobs use: sampling, metrics, progress, limits and device health."""

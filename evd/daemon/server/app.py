@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from evd import __version__
+from evd.daemon.engine import Engine
 from evd.daemon.server.api import (
     envs,
     events,
@@ -25,7 +26,6 @@ from evd.daemon.server.api import (
     watches,
 )
 from evd.daemon.server.api.common import json_response
-from evd.daemon.engine import Engine
 from evd.errors import EvdError
 
 log = logging.getLogger("evd.api")

@@ -23,11 +23,18 @@ from typing import Any
 
 import uvicorn
 
-from evd.daemon.server.app import create_app
-from evd.daemon.server.config import load_config
 from evd.daemon.engine import Engine
 from evd.daemon.envs.envmanager import Environments
-from evd.daemon.server.httpgate import TOKEN_FILE, Listen, ListenError, TokenGate, load_token, parse_listen
+from evd.daemon.server.app import create_app
+from evd.daemon.server.config import load_config
+from evd.daemon.server.httpgate import (
+    TOKEN_FILE,
+    Listen,
+    ListenError,
+    TokenGate,
+    load_token,
+    parse_listen,
+)
 from evd.daemon.triggers.notify import Notifier, read_settings
 from evd.errors import DaemonAlreadyRunning
 from evd.paths import StateDir

@@ -1,0 +1,1 @@
+"""Turning a request into something runnable: validation, preparation, fan-out, secrets, volumes."""

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evd.daemon.submit import secrets, volumes
 from evd.daemon.envs.envmanager import Environments, describe_spec
+from evd.daemon.submit import secrets, volumes
 from evd.daemon.submit.validate import Job
 from evd.environments import catalog
 from evd.environments.pep723 import settings_from_script

@@ -1,0 +1,1 @@
+"""Other ways in: watched folders, schedules, and notifications when runs end."""

@@ -30,8 +30,8 @@ from typing import Any
 from evd.daemon.core.gate import Gate
 from evd.daemon.core.intake import Intake
 from evd.daemon.core.ledger import Ledger
-from evd.daemon.triggers import timing
 from evd.daemon.submit.validate import validate
+from evd.daemon.triggers import timing
 from evd.errors import EvdError, InvalidRequest, RunNotFound
 from evd.models import TRIGGER_OPTIONS, RunState, ScheduleRequest, SubmitRequest, iso
 from evd.store.records import ScheduleRecord

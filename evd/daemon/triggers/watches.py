@@ -38,9 +38,9 @@ from watchdog.observers.api import ObservedWatch
 
 from evd.daemon.core.intake import Intake
 from evd.daemon.core.ledger import Ledger
-from evd.daemon.triggers import watchfs
 from evd.daemon.envs.builds import BUILD_LOG
 from evd.daemon.submit.validate import validate
+from evd.daemon.triggers import watchfs
 from evd.errors import EvdError, InvalidRequest, RunNotFound
 from evd.models import TRIGGER_OPTIONS, FailedBy, RunState, SubmitRequest, WatchRequest
 from evd.runner.shim import LOG_FILE

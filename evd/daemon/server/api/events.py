@@ -16,8 +16,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from evd.daemon.server.api.common import engine_of
 from evd.daemon.engine import Engine
+from evd.daemon.server.api.common import engine_of
 from evd.daemon.views import event_payload
 
 router = APIRouter(prefix="/v1", tags=["events"])

@@ -46,7 +46,9 @@ async def show(request: Request, group_id: int) -> Response:
 async def cancel(request: Request, group_id: int) -> Response:
     """Cancel every run of the group that has not ended."""
     engine = engine_of(request)
-    return json_response(group_view(engine.board, engine.cancel_group(group_id)).to_dict())
+    return json_response(
+        group_view(engine.board, engine.cancellation.cancel_group(group_id)).to_dict()
+    )
 
 
 @router.get("/{group_id}/wait", response_model=Group)

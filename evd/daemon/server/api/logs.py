@@ -11,9 +11,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from evd.daemon.server.api.common import engine_of
-from evd.daemon.envs.builds import BUILD_LOG
 from evd.daemon.engine import Engine
+from evd.daemon.envs.builds import BUILD_LOG
+from evd.daemon.server.api.common import engine_of
 from evd.runner.shim import LOG_FILE
 
 router = APIRouter(prefix="/v1/runs", tags=["logs"])

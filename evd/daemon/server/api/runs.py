@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from evd.daemon.server.api.common import engine_of, json_response
 from evd.daemon.monitor.metrics import read_series
+from evd.daemon.server.api.common import engine_of, json_response
 from evd.daemon.views import run_view
 from evd.errors import Conflict, InvalidRequest, RunNotFound
 from evd.models import RerunRequest, Run, RunState, SubmitRequest
@@ -84,14 +84,16 @@ async def list_runs(
 async def show(request: Request, run_id: int) -> Response:
     """One run with its recorded state changes."""
     engine = engine_of(request)
-    return json_response(run_view(engine.board, engine.ledger.get(run_id), with_events=True).to_dict())
+    return json_response(
+        run_view(engine.board, engine.ledger.get(run_id), with_events=True).to_dict()
+    )
 
 
 @router.post("/{run_id}/cancel", response_model=Run)
 async def cancel(request: Request, run_id: int) -> Response:
     """Cancel a queued run, or stop a running one (SIGTERM to its group, SIGKILL after grace)."""
     engine = engine_of(request)
-    return json_response(run_view(engine.board, engine.cancel(run_id)).to_dict())
+    return json_response(run_view(engine.board, engine.cancellation.cancel(run_id)).to_dict())
 
 
 @router.get("/{run_id}/wait", response_model=Run)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from evd.daemon.server.api.common import engine_of, json_response
 from evd.daemon.engine import Engine
+from evd.daemon.server.api.common import engine_of, json_response
 from evd.daemon.triggers.schedules import describe_what
 from evd.models import ScheduleInfo, ScheduleRequest, iso
 from evd.store.records import ScheduleRecord
