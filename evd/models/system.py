@@ -1,0 +1,103 @@
+"""The daemon, its environments and volumes on the wire: health, prune, envs, volumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Health:
+    """What ``GET /v1/health`` answers."""
+
+    version: str
+    pid: int
+    home: str
+    started_at: str
+    parallel: int | None  # None: no cap beyond what the runs' resources allow
+    accepting: bool
+    degraded: str | None = None  # why the database cannot be written, while it cannot
+    draining: bool = False  # `evd drain`: nothing new starts
+    http: str | None = None  # HOST:PORT of the HTTP trigger, when it is on
+    # The newest stored event: `GET /v1/events?after=` this misses nothing that
+    # happens after a listing read following this answer.
+    last_event: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Health:
+        """Build from the API's JSON."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass
+class PruneRequest:
+    """Remove finished runs that ended more than ``older_than`` seconds ago."""
+
+    older_than: float
+
+
+@dataclass
+class PruneResult:
+    """How many runs a prune removed."""
+
+    removed: int
+
+
+@dataclass
+class EnvInfo:
+    """A built environment (``evd envs ls``)."""
+
+    hash: str
+    python: str
+    requirements: list[str]
+    size: int
+    build_seconds: float
+    built_at: str
+    last_used_at: str | None
+    active_runs: int
+    runs: int
+    path: str
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EnvInfo:
+        """Build from the API's JSON."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+
+
+@dataclass
+class VolumeInfo:
+    """A named volume (``evd volumes ls``)."""
+
+    name: str
+    path: str
+    created_at: str
+    exists: bool = True
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VolumeInfo:
+        """Build from the API's JSON."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass
+class VolumeRequest:
+    """Define a volume: a name and an absolute path."""
+
+    name: str
+    path: str
+
+
+@dataclass
+class EnvBuildRequest:
+    """Build the environment a job file (or a named env) needs, without running anything."""
+
+    file: str | None = None
+    environment: str | None = None
+    cwd: str | None = None
+
+
+@dataclass
+class EnvPruneRequest:
+    """Remove environments no queued or running run needs, unused for ``older_than`` s."""
+
+    older_than: float = 0.0
