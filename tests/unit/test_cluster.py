@@ -5,7 +5,7 @@ import json
 import pytest
 
 from evd.daemon.core.jobenv import cluster_variables
-from evd.daemon.submit.prepare import _on_cluster
+from evd.daemon.submit.layering import on_cluster as _on_cluster
 from evd.daemon.submit.validate import _cluster
 from evd.environments.settings import JobSettings
 from evd.errors import InvalidRequest

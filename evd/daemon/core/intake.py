@@ -22,7 +22,8 @@ from evd.daemon.core.dispatch import Dispatch
 from evd.daemon.core.gate import Gate
 from evd.daemon.core.ledger import Ledger
 from evd.daemon.submit import fanout, secrets
-from evd.daemon.submit.prepare import CODE_DIR, Prepared, Preparer
+from evd.daemon.submit.prepare import Preparer
+from evd.daemon.submit.prepared import CODE_DIR, Prepared
 from evd.daemon.submit.validate import Job, validate
 from evd.errors import Conflict, InvalidRequest
 from evd.models import MapRequest, SubmitRequest

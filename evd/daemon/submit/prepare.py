@@ -7,7 +7,7 @@ For ``evd run FILE.py[:FUNCTION]`` (and every trigger that submits a file):
 2. its declarations are read: a PEP 723 block statically, ``Env``/``Job``
    declarations by ``evd.sdk.declare`` in a sandboxed interpreter (only when
    the file imports ``evd`` or ``ev``);
-3. the settings are layered (see ``_layer``), included paths copied, volumes
+3. the settings are layered (see ``evd.daemon.submit.layering``), included paths copied, volumes
    and secrets checked, and the Python and packages turned into an ``EnvSpec``.
 
 A mistake in the file (syntax, a bad declaration, no ``@job.main()``, an unknown
@@ -19,29 +19,27 @@ leaves a record of what went wrong.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import json
 import re
 import shutil
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from evd.daemon.envs.envmanager import Environments, describe_spec
 from evd.daemon.submit import secrets, volumes
+from evd.daemon.submit.layering import layer, on_cluster, policy_of
+from evd.daemon.submit.prepared import CODE_DIR, Prepared
 from evd.daemon.submit.validate import Job
 from evd.environments import catalog
 from evd.environments.pep723 import settings_from_script
 from evd.environments.project import project_settings
 from evd.environments.pythons import NoPython
 from evd.environments.settings import JobSettings, settings_from_table
-from evd.environments.spec import EnvSpec
 from evd.models import FailedBy
 from evd.paths import StateDir
-from evd.policy import Policy
 from evd.resources.request import Request
 from evd.sdk.checks import DeclarationError
 from evd.sdk.launch import SCRIPT
@@ -50,7 +48,6 @@ from evd.store import Store
 MAX_FILE_BYTES = 10 * 1024 * 1024
 READ_TIMEOUT = 15.0
 READ_CACHE_SIZE = 256
-CODE_DIR = "code"
 # The file uses evd's SDK (or ev's): its top level must be read to find its jobs.
 _USES_SDK = re.compile(r"^\s*(from\s+evd?(\.\w+)*\s+import|import\s+evd?\b)", re.MULTILINE)
 _READER = (
@@ -59,41 +56,8 @@ _READER = (
 )
 
 
-@dataclass
-class Prepared:
-    """A submission made ready to store: what to run, where, and in which env."""
-
-    name: str
-    kind: str  # command | script | job | function
-    command: list[str]
-    cwd: str
-    env: dict[str, str] | None
-    timeout: float | None
-    priority: int
-    spec: dict[str, Any] = field(default_factory=dict)
-    env_spec: EnvSpec | None = None
-    staging: Path | None = None
-    shell_secrets: dict[str, str] = field(default_factory=dict)
-    request: Request = field(default_factory=Request)  # the compute it asks for
-    policy: Policy = field(default_factory=Policy)  # retries, restart, after, queue timeout
-    error: str | None = None  # the run is recorded as failed with this reason
-    failed_by: FailedBy = FailedBy.USER
-
-    def placed(self, run_dir: Path, command: list[str]) -> Prepared:
-        """A copy running ``command`` with code paths in ``run_dir`` (known once it has an id)."""
-        copy = dataclasses.replace(self, command=list(command), spec=dict(self.spec))
-        if self.staging is None:
-            return copy
-        staged, final = str(self.staging / CODE_DIR), str(run_dir / CODE_DIR)
-        copy.command = [arg.replace(staged, final, 1) for arg in command]
-        copy.cwd = self.cwd.replace(staged, final, 1)
-        if "file" in copy.spec:
-            copy.spec["file"] = copy.spec["file"].replace(staged, final, 1)
-        return copy
-
-
 class Preparer:
-    """Prepares submissions for the engine (runs on the event loop)."""
+    """Prepares submissions for intake (runs on the event loop)."""
 
     def __init__(self, state: StateDir, store: Store, environments: Environments) -> None:
         """Prepare into ``state``'s staging folder, resolving volumes from ``store``."""
@@ -124,7 +88,7 @@ class Preparer:
             if prepared.spec.get("cluster"):  # GPUs are the cluster's: the driver needs none here
                 asked = {k: v for k, v in asked.items() if k not in ("gpus", "gpu_memory")}
             prepared.request = Request.from_dict(asked)
-            prepared.policy = _policy(job, declared)
+            prepared.policy = policy_of(job, declared)
         except NoPython as error:
             prepared.error, prepared.failed_by = str(error), FailedBy.BUILD
         except DeclarationError as error:
@@ -167,7 +131,7 @@ class Preparer:
             if declared
             else None
         )
-        env_layer, source_name = self._env_layer(
+        env_layer, source_name = self._envlayer(
             environment=environment,
             job=job,
             origin=origin,
@@ -175,7 +139,7 @@ class Preparer:
             decl_settings=decl_settings,
             script=script,
         )
-        settings = _layer(env_layer, script, decl_settings)
+        settings = layer(env_layer, script, decl_settings)
         if declared is not None and not job.name_given:
             prepared.name = declared["name"]
         self._copy_includes(settings.include, origin.parent, code)
@@ -222,7 +186,7 @@ class Preparer:
                 f"{origin.name} is not UTF-8 text; is it really a Python script?"
             ) from None
 
-    def _env_layer(
+    def _envlayer(
         self,
         *,
         environment: str | None,
@@ -344,7 +308,7 @@ class Preparer:
         self, prepared: Prepared, job: Job, settings: JobSettings, *, source: str
     ) -> None:
         """Settings → the run: env spec, policies, volumes, secrets, a Ray cluster."""
-        settings = _on_cluster(settings, job.cluster or settings.cluster)
+        settings = on_cluster(settings, job.cluster or settings.cluster)
         if prepared.timeout is None:
             prepared.timeout = settings.timeout
         if job.priority is None and settings.priority is not None:
@@ -383,47 +347,3 @@ class Preparer:
         """Remove a staging folder that will not become a run's."""
         if prepared.staging is not None:
             shutil.rmtree(prepared.staging, ignore_errors=True)
-
-
-def _on_cluster(settings: JobSettings, cluster: str | None) -> JobSettings:
-    """Settings for running on a Ray cluster: Daft's Ray runner, and Ray in the job's env.
-
-    Ray is added unpinned unless the env names it; drivers and clusters must
-    run the same Ray version, so an env for a real cluster should pin it.
-    """
-    if not cluster:
-        return settings
-    dependencies = tuple(settings.dependencies or ())
-    if not any(re.match(r"ray\b(?![-_.\w])", d.strip().lower()) for d in dependencies):
-        dependencies += ("ray",)
-    environ = {**settings.environ, "DAFT_RUNNER": "ray", "RAY_ADDRESS": cluster}
-    return dataclasses.replace(
-        settings, cluster=cluster, dependencies=dependencies, environ=environ
-    )
-
-
-def _policy(job: Job, declared: dict[str, Any]) -> Policy:
-    """The submitter's policy flags over the job's declared ones (a flag wins over a setting)."""
-    retries, restart = declared.get("retries"), declared.get("restart")
-    if job.retries is not None or job.restart is not None:
-        retries, restart = job.retries, job.restart
-    if retries and restart not in (None, "no"):
-        raise DeclarationError(
-            f"the job declares both retries={retries} and restart={restart!r}: keep one"
-            " (retries for a batch job, restart for a service)"
-        )
-    return Policy(
-        retries=retries or 0,
-        restart=restart or "no",
-        after=job.after,
-        queue_timeout=job.queue_timeout,
-    )
-
-
-def _layer(env_layer: JobSettings, *others: JobSettings | None) -> JobSettings:
-    """``env_layer`` (which alone picks the Python and packages) with the others on top."""
-    settings = env_layer
-    for layer in others:
-        if layer is not None and layer is not env_layer:
-            settings = settings.merged(dataclasses.replace(layer, python=None, dependencies=None))
-    return settings

@@ -24,25 +24,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fnmatch
 import functools
 import logging
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
-from watchdog.observers.api import ObservedWatch
 
 from evd.daemon.core.intake import Intake
 from evd.daemon.core.ledger import Ledger
 from evd.daemon.envs.builds import BUILD_LOG
-from evd.daemon.submit.validate import validate
 from evd.daemon.triggers import watchfs
+from evd.daemon.triggers.watched import Forwarder, Watched, check_options, footer
 from evd.errors import EvdError, InvalidRequest, RunNotFound
-from evd.models import TRIGGER_OPTIONS, FailedBy, RunState, SubmitRequest, WatchRequest
+from evd.models import FailedBy, RunState, SubmitRequest, WatchRequest
 from evd.runner.shim import LOG_FILE
 from evd.store import RunRecord, Store
 from evd.store.records import WatchFileRecord, WatchRecord
@@ -52,44 +48,7 @@ log = logging.getLogger("evd.watches")
 QUIET = 0.5  # seconds without events before a candidate is checked
 TICK = 0.25  # how often due candidates are checked
 HEALTH_INTERVAL = 2.0  # how often folders are checked for being there
-IGNORED_SUFFIXES = ("~", ".tmp", ".part", ".swp", ".swx", ".crdownload")
 FILED_UNDER = {True: "done", False: "failed"}
-IGNORED_EVENTS = frozenset({"deleted", "opened", "closed_no_write"})
-
-
-@dataclass
-class Watched:
-    """A watch at run time: its record, its observer handle, and what it has to say."""
-
-    record: WatchRecord
-    handle: ObservedWatch | None = None
-    note: str | None = None
-    active: set[str] = field(default_factory=set)  # names picked up whose run is not filed yet
-
-    def matches(self, name: str) -> bool:
-        """Whether a file name is one this watch runs."""
-        if name.startswith(".") or name.endswith(IGNORED_SUFFIXES):
-            return False
-        return fnmatch.fnmatch(name, self.record.pattern)
-
-
-class _Forwarder(FileSystemEventHandler):
-    """Hands watchdog's events (its thread) to the loop."""
-
-    def __init__(self, watches: Watches, watch_id: int, loop: asyncio.AbstractEventLoop) -> None:
-        self._watches = watches
-        self._watch_id = watch_id
-        self._loop = loop
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in IGNORED_EVENTS and not event.is_directory:
-            return  # reading or removing a file makes nothing new to run
-        path = getattr(event, "dest_path", "") or event.src_path
-        path = os.fsdecode(path)
-        with contextlib.suppress(RuntimeError):  # the loop closed as evd stops
-            self._loop.call_soon_threadsafe(
-                self._watches.touched, self._watch_id, path, event.is_directory
-            )
 
 
 class Watches:
@@ -220,7 +179,7 @@ class Watches:
         assert self._loop is not None and self._observer is not None
         try:
             watched.handle = self._observer.schedule(
-                _Forwarder(self, watched.record.id, self._loop), folder, recursive=False
+                Forwarder(self.touched, watched.record.id, self._loop), folder, recursive=False
             )
         except OSError as error:  # e.g. the inotify watch limit
             watched.note = f"evd cannot watch {folder}: {error}"
@@ -373,7 +332,7 @@ class Watches:
                     outcome=FILED_UNDER[succeeded],
                     run_id=row.run_id,
                     log_parts=parts,
-                    footer=_footer(row.run_id, run),
+                    footer=footer(row.run_id, run),
                 )
             )
         except OSError as error:
@@ -394,31 +353,3 @@ class Watches:
                 watched.note = filing.note
             if filing.script is None:  # written anew meanwhile: that file is a new drop
                 self.touched(row.watch_id, os.path.join(row.dir, row.name), False)
-
-
-def _footer(run_id: int, run: RunRecord | None) -> str:
-    """The last line of a filed log: how the run ended."""
-    if run is None:
-        return f"evd: run {run_id} is no longer recorded (pruned)"
-    text = f"evd: run {run_id} {run.state.value}"
-    if run.exit_code is not None:
-        text += f" (exit {run.exit_code})"
-    if run.reason:
-        text += f": {run.reason}"
-    return text
-
-
-def check_options(options: dict[str, Any]) -> dict[str, Any]:
-    """A trigger's run options, checked as a submit would check them."""
-    unknown = sorted(set(options) - set(TRIGGER_OPTIONS))
-    if unknown:
-        raise InvalidRequest(
-            f"unknown run option(s) {', '.join(unknown)}; a trigger may set:"
-            f" {', '.join(TRIGGER_OPTIONS)}"
-        )
-    kept = {key: value for key, value in options.items() if value is not None}
-    try:
-        validate(SubmitRequest(command=["true"], cwd="/", **kept))
-    except TypeError as error:
-        raise InvalidRequest(f"bad run options: {error}") from None
-    return kept

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from evd.daemon.server.api.common import engine_of, json_response
-from evd.daemon.triggers.watches import Watched
+from evd.daemon.triggers.watched import Watched
 from evd.models import WatchInfo, WatchRequest, iso
 
 router = APIRouter(prefix="/v1/watches", tags=["watches"])
