@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import json
 import os
 import sys
 import time
@@ -11,7 +12,7 @@ import time
 from evd.cli.output import error
 from evd.cli.types import size
 from evd.client import Client
-from evd.errors import DaemonAlreadyRunning, DaemonNotRunning, EvdError
+from evd.errors import DaemonNotRunning, EvdError
 from evd.paths import StateDir
 
 START_TIMEOUT = 20.0
@@ -72,9 +73,11 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def cmd_daemon(args: argparse.Namespace) -> int:
-    """Run in the foreground (what `evd up` starts)."""
-    from evd.daemon.server.process import DaemonOptions, run_daemon  # noqa: PLC0415 - heavy, off the hot path
+    """Run in the foreground (what `evd up` starts): check the flags, then become the daemon.
 
+    The process is replaced by ``python -m evd.daemon`` (same pid), so the CLI
+    never imports the daemon; it exits 3 if another daemon holds the state dir.
+    """
     if args.parallel is not None and args.parallel < 1:
         error("--parallel must be at least 1")
         return 2
@@ -84,20 +87,17 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     if not args.sample_interval >= 0.05:
         error("--sample-interval must be at least 0.05 seconds")
         return 2
-    try:
-        options = DaemonOptions(
-            parallel=args.parallel,
-            kill_grace=args.kill_grace,
-            log_limit=args.log_limit,
-            retry_delay=args.retry_delay,
-            sample_interval=args.sample_interval,
-            http=args.http,
-        )
-        run_daemon(StateDir.from_env(), options, foreground=not args.detached)
-    except DaemonAlreadyRunning as exc:
-        error(str(exc))
-        return EXIT_ALREADY_RUNNING
-    return 0
+    options = {
+        "parallel": args.parallel,
+        "kill_grace": args.kill_grace,
+        "log_limit": args.log_limit,
+        "retry_delay": args.retry_delay,
+        "sample_interval": args.sample_interval,
+        "http": args.http,
+        "foreground": not args.detached,
+    }
+    sys.stdout.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "evd.daemon", json.dumps(options)])
 
 
 def _log_tail(state: StateDir, lines: int = 15) -> str:

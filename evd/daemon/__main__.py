@@ -1,0 +1,33 @@
+"""``python -m evd.daemon OPTIONS``: the daemon process itself.
+
+``evd daemon`` checks its flags, then replaces itself with this (same pid), so
+the CLI never imports the daemon: ``OPTIONS`` is ``DaemonOptions`` as JSON plus
+``foreground``. Exit 3: another daemon holds the state dir.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from evd.daemon.server.process import DaemonOptions, run_daemon
+from evd.errors import DaemonAlreadyRunning
+from evd.paths import StateDir
+
+EXIT_ALREADY_RUNNING = 3
+
+
+def main(argv: list[str]) -> int:
+    """Run the daemon with the options in ``argv[0]`` until it is told to stop."""
+    options = json.loads(argv[0]) if argv else {}
+    foreground = bool(options.pop("foreground", True))
+    try:
+        run_daemon(StateDir.from_env(), DaemonOptions(**options), foreground=foreground)
+    except DaemonAlreadyRunning as exc:
+        print(f"evd: {exc}", file=sys.stderr)
+        return EXIT_ALREADY_RUNNING
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
