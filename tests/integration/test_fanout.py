@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Evd, wait_for
+from tests.helpers import show
 
 SQUARE = """\
 from evd import Job
@@ -56,11 +57,6 @@ def items_file(folder: Path, *items: object) -> Path:
     path = folder / "items.jsonl"
     path.write_text("".join(json.dumps(item) + "\n" for item in items) + "\n")
     return path
-
-
-def show(evd: Evd, ident: str) -> dict[str, object]:
-    shown: dict[str, object] = json.loads(evd.cli("show", "--json", ident, check=True).stdout)
-    return shown
 
 
 def test_map_makes_one_run_per_item_with_the_items_values(fan_evd: Evd, tmp_path: Path) -> None:

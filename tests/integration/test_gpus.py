@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 from tests.conftest import Evd, wait_for
+from tests.helpers import show
 
 REPORT = 'echo "cuda=[$CUDA_VISIBLE_DEVICES] order=$CUDA_DEVICE_ORDER omp=$OMP_NUM_THREADS"'
 
@@ -12,11 +13,6 @@ def gpu_daemon(evd_env: Evd, gpus: str = "4x24GiB", parallel: str = "8") -> Evd:
     evd_env.env["EVD_FAKE_GPUS"] = gpus
     evd_env.cli("up", "--parallel", parallel, "--kill-grace", "1", check=True)
     return evd_env
-
-
-def show(evd: Evd, run_id: str) -> dict[str, object]:
-    shown: dict[str, object] = json.loads(evd.cli("show", "--json", run_id, check=True).stdout)
-    return shown
 
 
 def test_concurrent_one_gpu_jobs_each_see_their_own_device(evd_env: Evd, tmp_path: Path) -> None:

@@ -11,13 +11,7 @@ import pytest
 
 from evd.daemon.server.httpgate import ListenError, parse_listen
 from tests.conftest import Evd
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.helpers import free_port
 
 
 def call(

@@ -1,11 +1,11 @@
 """Retries, restarts, dependencies and queue timeouts against a real daemon."""
 
-import json
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Evd, wait_for
+from tests.helpers import show, submit
 
 
 @pytest.fixture
@@ -13,15 +13,6 @@ def policy_evd(evd_env: Evd) -> Evd:
     """A daemon with no --parallel cap and a short retry delay."""
     evd_env.cli("up", "--kill-grace", "1", "--retry-delay", "0.3", check=True)
     return evd_env
-
-
-def show(evd: Evd, run_id: str) -> dict[str, object]:
-    shown: dict[str, object] = json.loads(evd.cli("show", "--json", run_id, check=True).stdout)
-    return shown
-
-
-def submit(evd: Evd, *args: str) -> str:
-    return evd.cli("run", "-q", *args, check=True).stdout.strip()
 
 
 def fails_until(tmp_path: Path, successes_after: int, code: int = 3) -> list[str]:

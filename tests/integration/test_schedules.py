@@ -15,37 +15,19 @@ from evd.models import RunState, ScheduleRequest, SubmitRequest
 from evd.paths import StateDir
 from evd.store import Store
 from tests.conftest import Evd, kill_leftover_jobs, wait_for
-
-START = 1_900_000_000.0  # a fake "now", far from the real one
-
-
-class FakeClock:
-    """Time that moves only when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
+from tests.helpers import START, FakeClock, until
+from tests.helpers import run_engine as in_process
 
 Scenario = Callable[[Engine, FakeClock], Awaitable[None]]
 
 
 def run_engine(state: StateDir, clock: FakeClock, scenario: Scenario) -> None:
     """Run ``scenario`` on an in-process engine (on the fake clock) over ``state``'s store."""
-    store = Store(state.database)
 
-    async def main() -> None:
-        engine = Engine(state, store, parallel=None, kill_grace=1, clock=clock)
-        engine.start(asyncio.get_running_loop())
-        try:
-            await scenario(engine, clock)
-        finally:
-            engine.shutdown()
-            store.close()
+    async def on_clock(engine: Engine, _store: Store) -> None:
+        await scenario(engine, clock)
 
-    asyncio.run(main())
+    in_process(state, on_clock, parallel=None, kill_grace=1, clock=clock)
 
 
 @pytest.fixture
@@ -54,13 +36,6 @@ def state(tmp_path: Path) -> object:
     folder.ensure()
     yield folder
     kill_leftover_jobs(folder.root)
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met"
-        await asyncio.sleep(0.01)
 
 
 def command(*words: str, overlap: str = "skip", grace: float = 3600.0) -> ScheduleRequest:

@@ -14,7 +14,7 @@ from evd.errors import StorageError
 from evd.models import RunState, SubmitRequest
 from evd.paths import StateDir
 from evd.store import Store
-from tests.conftest import kill_leftover_jobs
+from tests.helpers import run_engine, until
 
 
 def refuse_writes(store: Store, refuse: bool) -> None:
@@ -27,35 +27,16 @@ def refuse_writes(store: Store, refuse: bool) -> None:
     store._conn.execute(f"PRAGMA query_only = {'ON' if refuse else 'OFF'}")
 
 
-async def until(predicate: object, timeout: float = 10.0) -> None:
-    assert callable(predicate)
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met"
-        await asyncio.sleep(0.01)
-
-
 def run_scenario(
     tmp_path: Path, scenario: Callable[[Engine, Store, StateDir], Awaitable[None]]
 ) -> None:
     """Run ``scenario`` on an in-process engine over a real store; no job outlives the test."""
     state = StateDir(tmp_path / "home")
-    state.ensure()
-    store = Store(state.database)
 
-    async def main() -> None:
-        engine = Engine(state, store, parallel=2, kill_grace=1, recovery_interval=0.05)
-        engine.start(asyncio.get_running_loop())
-        try:
-            await scenario(engine, store, state)
-        finally:
-            engine.shutdown()
+    async def with_state(engine: Engine, store: Store) -> None:
+        await scenario(engine, store, state)
 
-    try:
-        asyncio.run(main())
-    finally:
-        # Even when an assertion fails mid-way, no job of this test outlives it.
-        kill_leftover_jobs(state.root)
+    run_engine(state, with_state, parallel=2, kill_grace=1, recovery_interval=0.05)
 
 
 def test_engine_degrades_loses_nothing_and_recovers(tmp_path: Path) -> None:

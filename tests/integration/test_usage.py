@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import Evd, process_gone, wait_for
+from tests.helpers import show, submit
 
 GIB = 1024**3
 HOLD = "while [ ! -e {gate} ]; do sleep 0.02; done"
@@ -16,15 +17,6 @@ def start(evd_env: Evd, gpus: str | None = None, *extra: str) -> Evd:
     evd_env.env["EVD_MEMORY_LIMITS"] = "sampler"  # the same mechanism on every machine
     evd_env.cli("up", "--kill-grace", "1", "--sample-interval", "0.1", *extra, check=True)
     return evd_env
-
-
-def show(evd: Evd, run_id: str) -> dict[str, object]:
-    shown: dict[str, object] = json.loads(evd.cli("show", "--json", run_id, check=True).stdout)
-    return shown
-
-
-def submit(evd: Evd, *args: str) -> str:
-    return evd.cli("run", "-q", *args, check=True).stdout.strip()
 
 
 def fake_gpu_state(evd: Evd, state: dict[str, object]) -> None:
