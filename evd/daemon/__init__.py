@@ -1,1 +1,1 @@
-"""The daemon: engine, API and server. Imported only by ``evd daemon``."""
+"""The daemon: its parts wired by the engine, served by server/. Run as ``python -m evd.daemon``."""

@@ -1,17 +1,9 @@
 """The engine: wires the core's parts, starts and stops them, and is what the API calls.
 
-It owns no run state itself. Each part owns its own (see docs/architecture.md):
-
-* ``Ledger`` — every write, its group commit, waiters, run-end listeners;
-* ``Intake`` — submit, re-run, map; every trigger submits through it;
-* ``Admission`` — dependencies, retries, queue timeouts, builds; when a run may queue;
-* ``Dispatch`` — the queue, the pool, live runs, spawn, stop, exit, conclusion;
-* ``Recovery`` — reconcile at start, and the degraded mode while the store cannot write;
-* ``Cancellation`` — of a run, a group, and the groups a stopped run made;
-* ``Gate`` — whether evd takes work and starts runs; ``Board`` — the read-only view.
-
-Parts that must tell each other something do so through callbacks set here.
-Everything runs on the asyncio loop's thread, so no locks are needed.
+It owns no run state. The ledger, intake, admission, dispatch, recovery,
+cancellation, gate and board each own theirs (docs/architecture.md draws who
+calls whom); where one part must tell another something, the callback is set
+here. Everything runs on the asyncio loop's thread, so no part needs a lock.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A held run is ``queued`` in the store but not in the scheduler's queue: it
 waits for runs it depends on (``--after``) to succeed, or for the backoff
 before its next attempt (``--retries``, ``--restart``). Queue-timeout timers
-live here too. Never persisted as such: ``Engine.reconcile`` rebuilds it from
+live here too. Never persisted as such: ``Recovery.reconcile`` rebuilds it from
 each run's policy, its ``retry`` field and the states of its dependencies.
 """
 
@@ -123,7 +123,7 @@ class Holds:
         return None
 
     def clear(self) -> None:
-        """Forget everything (the engine is rebuilding its state)."""
+        """Forget everything (recovery is rebuilding the runtime state)."""
         for hold in self._holds.values():
             if hold.timer is not None:
                 hold.timer.cancel()

@@ -1,6 +1,6 @@
 """Runtime-only state of the daemon: the processes it is watching right now.
 
-Never persisted. Everything here is rebuilt on start by ``Engine.reconcile``
+Never persisted. Everything here is rebuilt on start by ``Recovery.reconcile``
 from the store and the run folders (the shims' ``shim.pid`` and ``exit``).
 """
 

@@ -1,7 +1,7 @@
 """Sampling what running jobs use: CPU, memory of the whole process tree, GPU memory.
 
 ``Sampler.sample`` runs off the event loop (psutil and NVML read ``/proc`` and
-the driver) and returns a ``Snapshot``; the engine applies it on the loop:
+the driver) and returns a ``Snapshot``; usage applies it on the loop:
 metrics, memory limits, GPU over-use, the devices' outside use and health.
 
 A GPU process belongs to a run if it is in the run's process tree, or if its
