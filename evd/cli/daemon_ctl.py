@@ -17,7 +17,7 @@ from evd.paths import StateDir
 
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 20.0
-EXIT_ALREADY_RUNNING = 3
+EXIT_ALREADY_RUNNING = 3  # what `python -m evd.daemon` exits with (evd/daemon/__main__.py)
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -72,21 +72,21 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
 
 
-def cmd_daemon(args: argparse.Namespace) -> int:
-    """Run in the foreground (what `evd up` starts): check the flags, then become the daemon.
+def daemon_argv(args: argparse.Namespace, *, foreground: bool) -> list[str] | None:
+    """The daemon's own command line for these flags (``None``, said why, if one is wrong).
 
-    The process is replaced by ``python -m evd.daemon`` (same pid), so the CLI
-    never imports the daemon; it exits 3 if another daemon holds the state dir.
+    The daemon is ``python -m evd.daemon OPTIONS`` with ``DaemonOptions`` as
+    JSON, so the CLI never imports it.
     """
     if args.parallel is not None and args.parallel < 1:
         error("--parallel must be at least 1")
-        return 2
+        return None
     if not args.retry_delay >= 0:
         error("--retry-delay must be 0 or more seconds")
-        return 2
+        return None
     if not args.sample_interval >= 0.05:
         error("--sample-interval must be at least 0.05 seconds")
-        return 2
+        return None
     options = {
         "parallel": args.parallel,
         "kill_grace": args.kill_grace,
@@ -94,10 +94,21 @@ def cmd_daemon(args: argparse.Namespace) -> int:
         "retry_delay": args.retry_delay,
         "sample_interval": args.sample_interval,
         "http": args.http,
-        "foreground": not args.detached,
+        "foreground": foreground,
     }
+    return [sys.executable, "-m", "evd.daemon", json.dumps(options)]
+
+
+def cmd_daemon(args: argparse.Namespace) -> int:
+    """Run in the foreground: check the flags, then become the daemon (same pid).
+
+    Exits 3 if another daemon holds the state dir.
+    """
+    argv = daemon_argv(args, foreground=not args.detached)
+    if argv is None:
+        return 2
     sys.stdout.flush()
-    os.execv(sys.executable, [sys.executable, "-m", "evd.daemon", json.dumps(options)])
+    os.execv(argv[0], argv)
 
 
 def _log_tail(state: StateDir, lines: int = 15) -> str:
@@ -120,13 +131,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     except DaemonNotRunning:
         pass
     state.ensure()
-    argv = [sys.executable, "-m", "evd", "daemon", "--detached"]
-    if args.parallel is not None:
-        argv += ["--parallel", str(args.parallel)]
-    argv += ["--kill-grace", str(args.kill_grace), "--log-limit", str(args.log_limit)]
-    argv += ["--retry-delay", str(args.retry_delay), "--sample-interval", str(args.sample_interval)]
-    if args.http:
-        argv += ["--http", args.http]
+    argv = daemon_argv(args, foreground=False)
+    if argv is None:
+        return 2
     with open(state.log_file, "ab") as log:
         process = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True

@@ -65,7 +65,8 @@ def test_a_run_out_of_retries_ends_with_its_last_exit_code(evd_env: Evd, tmp_pat
 def test_a_retry_waiting_across_a_daemon_restart_still_happens(
     evd_env: Evd, tmp_path: Path
 ) -> None:
-    evd_env.cli("up", "--kill-grace", "1", "--retry-delay", "2", check=True)
+    # A backoff long enough that a restart on a loaded machine falls well inside it.
+    evd_env.cli("up", "--kill-grace", "1", "--retry-delay", "8", check=True)
     run_id = submit(evd_env, "--retries", "1", *fails_until(tmp_path, 1))
     wait_for(
         lambda: (
@@ -73,7 +74,7 @@ def test_a_retry_waiting_across_a_daemon_restart_still_happens(
         )
     )
     evd_env.cli("down", check=True)
-    evd_env.cli("up", "--kill-grace", "1", "--retry-delay", "2", check=True)
+    evd_env.cli("up", "--kill-grace", "1", "--retry-delay", "8", check=True)
     assert str(show(evd_env, run_id)["reason"]).startswith("retry 2 of 2 in ")
     assert evd_env.cli("wait", run_id, timeout=60).returncode == 0
     assert show(evd_env, run_id)["attempts"] == 2

@@ -6,6 +6,7 @@ look at the new SVGs before committing them.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from tui.app import EvdApp
 from tui.views.detail import RunDetail
 
 SIZE = (140, 40)
+STEADY = 3  # checks in a row with the same screen before it counts as settled
 Compare = Callable[..., bool]
 Setup = Callable[[Pilot[None]], Awaitable[None]]
 
@@ -27,14 +29,24 @@ Setup = Callable[[Pilot[None]], Awaitable[None]]
 def settled(setup: Setup) -> Setup:
     """``setup``, then time for the app to lay out what it just got.
 
-    A table sizes its columns when the app is next idle, so a screenshot taken
-    the moment a row arrives could catch the columns at their old widths.
+    A table sizes its columns, an input its width, a footer its keys when the
+    app is next idle, and a busy machine may take several idle turns for that:
+    so wait until the screen has stayed the same for ``STEADY`` checks in a row,
+    each after the app has processed every pending event and gone idle.
     """
 
     async def run(pilot: Pilot[None]) -> None:
         await setup(pilot)
-        await pilot.pause()
-        await pilot.pause(0.1)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 15.0
+        last, same = None, 0
+        while same < STEADY:
+            assert loop.time() < deadline, "the screen did not settle"
+            await pilot.wait_for_scheduled_animations()
+            await pilot.pause(0.1)
+            shot = pilot.app.export_screenshot()
+            same = same + 1 if shot == last else 0
+            last = shot
 
     return run
 
@@ -73,6 +85,10 @@ def test_run_detail(app: EvdApp, snap_compare: Compare) -> None:
         assert isinstance(screen, RunDetail)
         await until(pilot, lambda: "done" in screen.query_one(Log).lines)
         await until(pilot, lambda: screen.run.events is not None and bool(screen.series))
+        # Everything the page fetches has arrived: the peaks (the metrics fetch) and the
+        # end of the log (its follower's last chunk), whatever order a busy machine gave them.
+        await until(pilot, lambda: bool(screen.run.metrics))
+        await until(pilot, lambda: "── end of log ──" in screen.query_one(Log).lines)
         await pilot.press("slash", *"loss 0.05", "enter")
 
     assert snap_compare(app, terminal_size=SIZE, run_before=settled(opened))
