@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from evd.daemon.core.dispatch import Dispatch
@@ -62,6 +63,21 @@ class Rig:
         self.dispatch.again = self._again
         self.dispatch.on_start = self.started.append
 
+    def run(self, parts: Parts, scenario: Callable[[], Awaitable[None]]) -> None:
+        """``scenario`` with dispatch started on the loop; no job of it outlives the test."""
+
+        async def started() -> None:
+            self.dispatch.start(asyncio.get_running_loop())
+            try:
+                await scenario()
+            finally:
+                self.dispatch.stop()
+
+        try:
+            on_loop(parts, started)
+        finally:
+            kill_leftover_jobs(parts.state.root)
+
     def _again(self, record: RunRecord, verdict: Verdict, stopping: str | None, _at: float) -> bool:
         self.asked.append((record.id, verdict.state, stopping))
         return False
@@ -83,30 +99,23 @@ def test_a_run_waits_for_a_slot_and_starts_when_the_one_before_it_ends(tmp_path:
     dispatch = rig.dispatch
 
     async def scenario() -> None:
-        dispatch.start(asyncio.get_running_loop())
-        try:
-            first, second = add(parts, "true"), add(parts, "true")
-            dispatch.enqueue(first)
-            dispatch.enqueue(second)
-            dispatch.tick()
-            assert rig.started == [first.id]  # one slot: the second waits its turn
-            assert second.id in dispatch.queue and dispatch.is_live(first.id)
-            assert parts.ledger.get(first.id).state is RunState.RUNNING
-            await until(lambda: parts.ledger.get(second.id).state.is_final)
-            # Each end was offered to the policy before it was recorded, then the slot went on.
-            assert rig.asked == [
-                (first.id, RunState.SUCCEEDED, None),
-                (second.id, RunState.SUCCEEDED, None),
-            ]
-            assert rig.started == [first.id, second.id]
-            assert dispatch.pool.held == {} and not dispatch.running
-        finally:
-            dispatch.stop()
+        first, second = add(parts, "true"), add(parts, "true")
+        dispatch.enqueue(first)
+        dispatch.enqueue(second)
+        dispatch.tick()
+        assert rig.started == [first.id]  # one slot: the second waits its turn
+        assert second.id in dispatch.queue and dispatch.is_live(first.id)
+        assert parts.ledger.get(first.id).state is RunState.RUNNING
+        await until(lambda: parts.ledger.get(second.id).state.is_final)
+        # Each end was offered to the policy before it was recorded, then the slot went on.
+        assert rig.asked == [
+            (first.id, RunState.SUCCEEDED, None),
+            (second.id, RunState.SUCCEEDED, None),
+        ]
+        assert rig.started == [first.id, second.id]
+        assert dispatch.pool.held == {} and not dispatch.running
 
-    try:
-        on_loop(parts, scenario)
-    finally:
-        kill_leftover_jobs(parts.state.root)
+    rig.run(parts, scenario)
 
 
 def test_a_run_past_its_timeout_is_stopped_and_recorded_timed_out(tmp_path: Path) -> None:
@@ -115,22 +124,15 @@ def test_a_run_past_its_timeout_is_stopped_and_recorded_timed_out(tmp_path: Path
     dispatch = rig.dispatch
 
     async def scenario() -> None:
-        dispatch.start(asyncio.get_running_loop())
-        try:
-            run = add(parts, "sleep", "30", timeout=0.2)
-            dispatch.enqueue(run)
-            dispatch.tick()
-            assert dispatch.running[run.id].stopping is None
-            # The timer (armed from the start on dispatch's clock) stops it, SIGTERM first.
-            await until(lambda: parts.ledger.get(run.id).state.is_final)
-            ended = parts.ledger.get(run.id)
-            assert ended.state is RunState.TIMED_OUT
-            assert ended.reason == "timed out after 200ms"
-            assert rig.asked == [(run.id, RunState.TIMED_OUT, "timeout")]
-        finally:
-            dispatch.stop()
+        run = add(parts, "sleep", "30", timeout=0.2)
+        dispatch.enqueue(run)
+        dispatch.tick()
+        assert dispatch.running[run.id].stopping is None
+        # The timer (armed from the start on dispatch's clock) stops it, SIGTERM first.
+        await until(lambda: parts.ledger.get(run.id).state.is_final)
+        ended = parts.ledger.get(run.id)
+        assert ended.state is RunState.TIMED_OUT
+        assert ended.reason == "timed out after 200ms"
+        assert rig.asked == [(run.id, RunState.TIMED_OUT, "timeout")]
 
-    try:
-        on_loop(parts, scenario)
-    finally:
-        kill_leftover_jobs(parts.state.root)
+    rig.run(parts, scenario)
