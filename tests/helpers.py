@@ -1,4 +1,4 @@
-"""Helpers the tests share: the CLI's JSON, a free port, waiting, and an in-process engine."""
+"""Helpers the tests share: CLI JSON, a free port, waiting, a ledger rig, an in-process engine."""
 
 from __future__ import annotations
 
@@ -6,11 +6,16 @@ import asyncio
 import json
 import socket
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+from evd.daemon.core.bus import EventBus
+from evd.daemon.core.ledger import Ledger
 from evd.daemon.engine import Engine
+from evd.errors import StorageError
+from evd.models import RunState
 from evd.paths import StateDir
-from evd.store import Store
+from evd.store import RunRecord, Store
 from tests.conftest import Evd, kill_leftover_jobs
 
 START = 1_900_000_000.0  # a fake "now", far from the real one
@@ -51,6 +56,77 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class FakeQueue:
+    """A stand-in for dispatch as admission sees it (``RunQueue``): it records, starts nothing."""
+
+    def __init__(self) -> None:
+        self.queued: list[int] = []
+        self.ticks = 0
+        self.live: set[int] = set()
+
+    def enqueue(self, record: RunRecord) -> None:
+        self.queued.append(record.id)
+
+    def dequeue(self, run_id: int) -> bool:
+        if run_id in self.queued:
+            self.queued.remove(run_id)
+            return True
+        return False
+
+    def tick(self) -> None:
+        self.ticks += 1
+
+    def is_live(self, run_id: int) -> bool:
+        return run_id in self.live
+
+
+class Parts:
+    """A ledger over a real store, with what it published and whom it told of run ends."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.state = StateDir(tmp_path / "home")
+        self.state.ensure()
+        self.store = Store(self.state.database)
+        self.clock = FakeClock()
+        self.bus = EventBus()
+        self.failures: list[StorageError] = []
+        self.ended: list[tuple[str, int, RunState]] = []
+        self.ledger = Ledger(
+            self.state,
+            self.store,
+            self.bus,
+            payload=lambda event: {"run_id": event.run_id, "state": event.state.value},
+            on_failure=self.failures.append,
+            clock=self.clock,
+        )
+
+    def add(self, *, policy: dict[str, Any] | None = None) -> RunRecord:
+        run_id = self.ledger.insert(
+            at=self.clock(),
+            name="job",
+            command=["true"],
+            cwd="/",
+            env=None,
+            priority=0,
+            timeout=None,
+            policy=policy,
+        )
+        self.state.run_dir(run_id).mkdir()
+        self.ledger.flush()
+        return self.ledger.get(run_id)
+
+
+def on_loop(parts: Parts, scenario: Callable[[], Awaitable[None]]) -> None:
+    async def main() -> None:
+        parts.ledger.attach(asyncio.get_running_loop())
+        await scenario()
+
+    try:
+        asyncio.run(main())
+    finally:
+        parts.store.close()
 
 
 def run_engine(

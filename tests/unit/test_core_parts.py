@@ -3,95 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from evd.daemon.core.admission import Admission
-from evd.daemon.core.bus import EventBus
 from evd.daemon.core.gate import Gate
-from evd.daemon.core.ledger import Ledger
 from evd.daemon.core.outcomes import Verdict
 from evd.daemon.envs.builds import Builds
 from evd.daemon.envs.envmanager import Environments
 from evd.errors import ShuttingDown, StorageError
 from evd.models import FailedBy, RunState
 from evd.paths import StateDir
-from evd.store import RunRecord, Store
-from tests.helpers import FakeClock, until
-
-
-class FakeQueue:
-    """A stand-in for dispatch as admission sees it (``RunQueue``): it records, starts nothing."""
-
-    def __init__(self) -> None:
-        self.queued: list[int] = []
-        self.ticks = 0
-        self.live: set[int] = set()
-
-    def enqueue(self, record: RunRecord) -> None:
-        self.queued.append(record.id)
-
-    def dequeue(self, run_id: int) -> bool:
-        if run_id in self.queued:
-            self.queued.remove(run_id)
-            return True
-        return False
-
-    def tick(self) -> None:
-        self.ticks += 1
-
-    def is_live(self, run_id: int) -> bool:
-        return run_id in self.live
-
-
-class Parts:
-    """A ledger over a real store, with what it published and whom it told of run ends."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.state = StateDir(tmp_path / "home")
-        self.state.ensure()
-        self.store = Store(self.state.database)
-        self.clock = FakeClock()
-        self.bus = EventBus()
-        self.failures: list[StorageError] = []
-        self.ended: list[tuple[str, int, RunState]] = []
-        self.ledger = Ledger(
-            self.state,
-            self.store,
-            self.bus,
-            payload=lambda event: {"run_id": event.run_id, "state": event.state.value},
-            on_failure=self.failures.append,
-            clock=self.clock,
-        )
-
-    def add(self, *, policy: dict[str, Any] | None = None) -> RunRecord:
-        run_id = self.ledger.insert(
-            at=self.clock(),
-            name="job",
-            command=["true"],
-            cwd="/",
-            env=None,
-            priority=0,
-            timeout=None,
-            policy=policy,
-        )
-        self.state.run_dir(run_id).mkdir()
-        self.ledger.flush()
-        return self.ledger.get(run_id)
-
-
-def on_loop(parts: Parts, scenario: Callable[[], Awaitable[None]]) -> None:
-    async def main() -> None:
-        parts.ledger.attach(asyncio.get_running_loop())
-        await scenario()
-
-    try:
-        asyncio.run(main())
-    finally:
-        parts.store.close()
+from tests.helpers import FakeQueue, Parts, on_loop, until
 
 
 def test_ledger_publishes_only_what_is_committed_and_tells_run_ends_in_order(

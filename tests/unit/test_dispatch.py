@@ -19,8 +19,7 @@ from evd.resources.memlimit import sampler
 from evd.resources.probe import probe_for
 from evd.store import RunRecord
 from tests.conftest import kill_leftover_jobs
-from tests.helpers import until
-from tests.unit.test_core_parts import Parts, on_loop
+from tests.helpers import Parts, on_loop, until
 
 
 class Rig:

@@ -24,6 +24,7 @@ from evd.daemon.core.dispatch import Dispatch
 from evd.daemon.core.gate import Gate
 from evd.daemon.core.ledger import Ledger
 from evd.daemon.core.runtime import LiveRun
+from evd.daemon.core.spawning import record_start
 from evd.daemon.monitor.usage import Usage
 from evd.errors import StorageError
 from evd.models import ACTIVE_STATES, RunState
@@ -77,17 +78,13 @@ class Recovery:
         if record.state is not RunState.RUNNING:
             # The daemon died between spawning and committing the start; the
             # job's own environment still says which devices it was given.
-            started = (run_dir / PID_FILE).stat().st_mtime
-            self.ledger.record(
-                record.id,
-                RunState.RUNNING,
-                "started just before the daemon stopped",
-                started,
+            record_start(
+                self.ledger,
+                record,
                 pid=pid,
-                started_at=started,
-                attempts=record.attempts + 1,
+                at=(run_dir / PID_FILE).stat().st_mtime,
                 gpus=devices_of(variables),
-                retry=None,
+                reason="started just before the daemon stopped",
             )
             record = self.ledger.get(record.id)
         if is_shim_of(pid, run_dir):

@@ -82,21 +82,34 @@ class Launcher:
             )
             return None
         started = self.clock()
-        self.ledger.record(
-            run_id,
-            RunState.RUNNING,
-            None,
-            started,
-            pid=pid,
-            started_at=started,
-            attempts=record.attempts + 1,
-            gpus=list(allocation.gpus),
-            retry=None,
-        )
+        record_start(self.ledger, record, pid=pid, at=started, gpus=list(allocation.gpus))
         if record.env_hash is not None:
             env_hash = record.env_hash
             self.ledger.write(lambda store: store.touch_env(env_hash, started))
         return LiveRun(run_id=run_id, pid=pid, run_dir=run_dir, master_port=port), started
+
+
+def record_start(
+    ledger: Ledger,
+    record: RunRecord,
+    *,
+    pid: int,
+    at: float,
+    gpus: list[int],
+    reason: str | None = None,
+) -> None:
+    """Record that ``record``'s next attempt runs (its shim is ``pid``, on ``gpus``)."""
+    ledger.record(
+        record.id,
+        RunState.RUNNING,
+        reason,
+        at,
+        pid=pid,
+        started_at=at,
+        attempts=record.attempts + 1,
+        gpus=gpus,
+        retry=None,
+    )
 
 
 def _begin_attempt(run_dir: Path, record: RunRecord) -> None:
