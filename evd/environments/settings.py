@@ -56,6 +56,7 @@ class JobSettings:
     priority: int | None = None
     schedule: str | None = None
     cluster: str | None = None  # a Ray cluster's address: the job runs there (Daft's Ray runner)
+    uv_args: tuple[str, ...] = ()  # package-source options for the build (a script's [tool.uv])
 
     def merged(self, other: JobSettings) -> JobSettings:
         """These settings with everything ``other`` says on top (lists and tables merge)."""
@@ -75,6 +76,7 @@ class JobSettings:
             priority=_pick(other.priority, self.priority),
             schedule=_pick(other.schedule, self.schedule),
             cluster=_pick(other.cluster, self.cluster),
+            uv_args=other.uv_args or self.uv_args,
         )
 
     def with_name(self, name: str | None) -> JobSettings:
@@ -99,6 +101,7 @@ class JobSettings:
             "priority": self.priority,
             "schedule": self.schedule,
             "cluster": self.cluster,
+            "uv_args": list(self.uv_args),
         }
         return {key: value for key, value in data.items() if value not in (None, [], {})}
 

@@ -124,6 +124,34 @@ def test_pep723_script_runs_in_its_declared_env(offline_evd: Evd, tmp_path: Path
     assert "pep723 2.0 1.0 ['a', '--b']" in log_of(offline_evd, shown)
 
 
+def test_pep723_block_as_public_examples_write_it(offline_evd: Evd, tmp_path: Path) -> None:
+    """Keys uv accepts and evd has no use for are noted, not refused; [tool.uv] joins the build."""
+    script = write(
+        tmp_path,
+        "example.py",
+        """\
+        # /// script
+        # description = "Read a table with Daft"
+        # requires-python = ">=3.12, <3.13"
+        # dependencies = ["evdtest-pkg==1.0"]
+        # [tool.uv]
+        # prerelease = "allow"
+        # sources = { evdtest-pkg = { path = "nowhere" } }
+        # ///
+        import sys
+        import evdtest_pkg
+        print("version", sys.version_info[:2], evdtest_pkg.VERSION)
+        """,
+    )
+    shown = run(offline_evd, str(script))
+    log = log_of(offline_evd, shown)
+    assert shown["state"] == "succeeded", log
+    assert "version (3, 12) 1.0" in log
+    assert "evd ignores description" in log and "evd ignores sources" in log
+    build_log = (offline_evd.home / "runs" / str(shown["id"]) / "build.log").read_text()
+    assert "--prerelease allow" in build_log
+
+
 def test_file_function_takes_its_env_from_the_project(offline_evd: Evd, tmp_path: Path) -> None:
     project = tmp_path / "proj"
     write(project, "requirements.txt", "evdtest-pkg==1.0\n")

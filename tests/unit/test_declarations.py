@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from evd.environments.builder import link_sdk
-from evd.environments.pep723 import settings_from_script
+from evd.environments.pep723 import read_script, uv_arguments
 from evd.sdk.checks import DeclarationError
 
 READER = (
@@ -96,16 +96,51 @@ print("hi")
 
 
 def test_pep723_block_with_tool_evd_table() -> None:
-    settings = settings_from_script(SCRIPT, "s.py")
-    assert settings is not None
+    block = read_script(SCRIPT, "s.py")
+    assert block is not None and block.notes == ()
+    settings = block.settings
     assert settings.python == ">=3.11" and settings.dependencies == ("tabulate==0.9.0",)
     assert settings.resources == {"gpus": 1.0}
     assert settings.timeout == 600.0 and settings.environ == {"MODE": "fast"}
-    assert settings_from_script("print('no block')\n", "p.py") is None
+    assert read_script("print('no block')\n", "p.py") is None
+
+
+def test_pep723_keys_uv_accepts_are_noted_not_refused() -> None:
+    source = SCRIPT.replace(
+        "# [tool.evd]", '# description = "x"\n# [tool.uv]\n# dev = 1\n# [tool.evd]'
+    )
+    block = read_script(source, "s.py")
+    assert block is not None and block.settings.resources == {"gpus": 1.0}
+    assert block.notes == (
+        "the `# /// script` block of s.py: evd ignores description (not settings of a run)",
+        "[tool.uv] in s.py: evd ignores dev (only package-source settings apply to evd's builds)",
+    )
+
+
+def test_tool_uv_package_sources_become_uv_arguments() -> None:
+    args, left_out = uv_arguments(
+        {
+            "exclude-newer": "2025-01-01T00:00:00Z",
+            "extra-index-url": ["https://a/simple"],
+            "index": [
+                {"name": "t", "url": "https://t/simple", "default": True},
+                {"name": "x", "url": "https://x/simple", "explicit": True},
+            ],
+            "sources": {},
+        },
+        "w",
+    )
+    assert args == (
+        "--exclude-newer", "2025-01-01T00:00:00Z", "--index", "https://a/simple",
+        "--default-index", "https://t/simple",
+    )  # fmt: skip
+    assert left_out == ["sources"]
+    with pytest.raises(DeclarationError, match="needs a url"):
+        uv_arguments({"index": [{"name": "t"}]}, "w")
 
 
 def test_pep723_mistakes_are_named() -> None:
     with pytest.raises(DeclarationError, match=r"\[tool.evd\] in s.py: unknown setting"):
-        settings_from_script(SCRIPT.replace("gpus = 1", "gpuz = 1"), "s.py")
+        read_script(SCRIPT.replace("gpus = 1", "gpuz = 1"), "s.py")
     with pytest.raises(DeclarationError, match="not valid TOML"):
-        settings_from_script("# /// script\n# dependencies = [\n# ///\n", "s.py")
+        read_script("# /// script\n# dependencies = [\n# ///\n", "s.py")

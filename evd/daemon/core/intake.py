@@ -27,6 +27,7 @@ from evd.daemon.submit.prepared import CODE_DIR, Prepared
 from evd.daemon.submit.validate import Job, validate
 from evd.errors import Conflict, InvalidRequest
 from evd.models import MapRequest, SubmitRequest
+from evd.runner.logcap import note_in_log
 from evd.store import GroupRecord, RunRecord, Store
 
 # also(store, run_id): a trigger's own record of the run, written in the run's commit.
@@ -237,6 +238,8 @@ class Intake:
                     shutil.copytree(code_from / CODE_DIR, run_dir / CODE_DIR, symlinks=True)
             else:
                 run_dir.mkdir()
+            for note in prepared.notes:
+                note_in_log(run_dir, f"evd: note: {note}")
             if prepared.error is None:
                 secrets.save_for_run(run_dir, prepared.shell_secrets)
         except BaseException:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 import shutil
 from collections.abc import Mapping
@@ -55,7 +57,10 @@ class Environments:
     def spec_for(self, settings: JobSettings) -> EnvSpec:
         """The venv ``settings`` need (``NoPython`` if no interpreter fits)."""
         interpreter = self.pythons.choose(settings.python)
-        return make_spec(interpreter, settings.dependencies or (), self.index)
+        index = self.index
+        if settings.uv_args:
+            index = dataclasses.replace(index, args=(*index.args, *settings.uv_args))
+        return make_spec(interpreter, settings.dependencies or (), index)
 
     def spec_from_record(self, data: dict[str, Any]) -> EnvSpec:
         """Rebuild the ``EnvSpec`` a run recorded at submit (to build it after a restart)."""

@@ -34,7 +34,7 @@ from evd.daemon.submit.layering import layer, on_cluster, policy_of
 from evd.daemon.submit.prepared import CODE_DIR, Prepared
 from evd.daemon.submit.validate import Job
 from evd.environments import catalog
-from evd.environments.pep723 import settings_from_script
+from evd.environments.pep723 import read_script
 from evd.environments.project import project_settings
 from evd.environments.pythons import NoPython
 from evd.environments.settings import JobSettings, settings_from_table
@@ -121,7 +121,10 @@ class Preparer:
         prepared.spec = {"source": str(origin), "function": job.function}
         snapshot, source = self._snapshot(origin, code)
         prepared.spec["file"] = str(snapshot)
-        script = settings_from_script(source, origin.name)
+        block = read_script(source, origin.name)
+        script = block.settings if block is not None else None
+        if block is not None:
+            prepared.notes.extend(block.notes)
         declared, entry = None, job.function
         if _USES_SDK.search(source):
             declarations = await self._declarations(snapshot, origin.parent, source)

@@ -32,6 +32,7 @@ class Prepared:
     shell_secrets: dict[str, str] = field(default_factory=dict)
     request: Request = field(default_factory=Request)  # the compute it asks for
     policy: Policy = field(default_factory=Policy)  # retries, restart, after, queue timeout
+    notes: list[str] = field(default_factory=list)  # for the run's log: what evd left out
     error: str | None = None  # the run is recorded as failed with this reason
     failed_by: FailedBy = FailedBy.USER
 
