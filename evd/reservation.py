@@ -22,19 +22,19 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 
-from evd.resources.pool import Allocation, Device, Pool, Reserved
-from evd.resources.request import EPSILON, Request
+from evd.resources.pool import Allocation, Device, Pool, Reserved, share_claim
+from evd.resources.request import MILLI, Request
 
 
 def reserve(pool: Pool, request: Request, now: float) -> Reserved:
     """What the blocked ``request`` keeps back from later runs, and its shadow time."""
     reserved = Reserved(
-        cpus=min(request.cpus, max(0.0, pool.cpus_free)),
+        millicpus=min(request.millicpus, max(0, pool.millicpus_free)),
         memory=min(request.memory, max(0, pool.memory_free)),
     )
     shadow = max(
         now,
-        _free_at(pool, request.cpus, pool.cpus_free, lambda a: a.cpus),
+        _free_at(pool, request.millicpus, pool.millicpus_free, lambda a: a.millicpus),
         _free_at(pool, request.memory, pool.memory_free, lambda a: a.memory),
     )
     if request.whole_gpus:
@@ -59,16 +59,16 @@ def _ends(allocations: Iterable[Allocation]) -> list[Allocation]:
     return sorted(allocations, key=_end_of)
 
 
-def _free_at(pool: Pool, needed: float, free: float, part: Callable[[Allocation], float]) -> float:
+def _free_at(pool: Pool, needed: int, free: int, part: Callable[[Allocation], int]) -> float:
     """When ``needed`` of a resource (``free`` now, ``part`` of each holder) is sure to be free.
 
     ``-inf``: it is free now; ``inf``: not by any known end.
     """
-    if needed <= free + EPSILON:
+    if needed <= free:
         return -math.inf
     for allocation in _ends(pool.held.values()):
         free += part(allocation)
-        if needed <= free + EPSILON:
+        if needed <= free:
             return _end_of(allocation)
     return math.inf
 
@@ -89,7 +89,13 @@ def _whole_devices(pool: Pool, request: Request) -> tuple[set[int], float]:
     chosen = {d.index for d in idle}
     busy = [d for d in candidates if d.index not in chosen]
     busy.sort(
-        key=lambda d: (_device_free_at(pool, d), d.whole, d.share_used, len(d.holders), d.index)
+        key=lambda d: (
+            _device_free_at(pool, d),
+            d.whole,
+            d.milli_share_used,
+            len(d.holders),
+            d.index,
+        )
     )
     wanted = busy[: request.whole_gpus - len(chosen)]
     chosen.update(d.index for d in wanted)
@@ -98,7 +104,7 @@ def _whole_devices(pool: Pool, request: Request) -> tuple[set[int], float]:
     return chosen, max((_device_free_at(pool, d) for d in wanted), default=-math.inf)
 
 
-def _share(pool: Pool, request: Request) -> tuple[dict[int, tuple[float, int]], float]:
+def _share(pool: Pool, request: Request) -> tuple[dict[int, tuple[int, int]], float]:
     """The share and GPU memory a fractional head keeps back, and when it is sure to fit.
 
     It waits on the device where it is sure to fit soonest (the roomiest one
@@ -111,11 +117,11 @@ def _share(pool: Pool, request: Request) -> tuple[dict[int, tuple[float, int]], 
         return {}, math.inf
     fits_at = {d.index: _share_fits_at(pool, d, request) for d in usable}
     device = min(usable, key=lambda d: (fits_at[d.index], d.whole, -d.memory_free, d.index))
-    shares: dict[int, tuple[float, int]] = {}
+    shares: dict[int, tuple[int, int]] = {}
     if not device.whole:
-        claim = request.gpu_memory or int(request.gpu_share * device.memory_total)
+        claim = share_claim(request, device)
         shares[device.index] = (
-            min(request.gpu_share, max(0.0, 1 - device.share_used)),
+            min(request.milli_share, max(0, MILLI - device.milli_share_used)),
             min(claim, max(0, device.memory_free)),
         )
     return shares, fits_at[device.index]
@@ -123,15 +129,15 @@ def _share(pool: Pool, request: Request) -> tuple[dict[int, tuple[float, int]], 
 
 def _share_fits_at(pool: Pool, device: Device, request: Request) -> float:
     """When ``request``'s share is sure to fit on ``device``, its holders ending in order."""
-    claim = request.gpu_memory or int(request.gpu_share * device.memory_total)
-    share_used, memory_free = device.share_used, device.memory_free
+    claim = share_claim(request, device)
+    share_used, memory_free = device.milli_share_used, device.memory_free
     at = -math.inf
     holders = _ends(pool.held[run_id] for run_id in device.holders)
     for allocation in [None, *holders]:
         if allocation is not None:
-            share_used -= allocation.share
+            share_used -= allocation.milli_share
             memory_free += allocation.gpu_memory
             at = _end_of(allocation)
-        if share_used + request.gpu_share <= 1 + EPSILON and claim <= memory_free:
+        if share_used + request.milli_share <= MILLI and claim <= memory_free:
             return at
     return math.inf

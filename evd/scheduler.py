@@ -23,12 +23,12 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from evd.reservation import reserve
 from evd.resources.pool import Allocation, Pool, Reserved
-from evd.resources.request import EPSILON, GIB, Request
+from evd.resources.request import Request
 
 
 @dataclass(frozen=True, order=True)
@@ -145,57 +145,27 @@ class _Placer:
     def _update_full(self) -> None:
         """Note when no CPU is left to any run: what is free only changes on a start."""
         reserved = self.reserved
-        kept = 0.0 if reserved is None or reserved.until < math.inf else reserved.cpus
-        self.full = self.work.cpus_free - kept <= EPSILON
+        kept = 0 if reserved is None or reserved.until < math.inf else reserved.millicpus
+        self.full = self.work.millicpus_free - kept <= 0
 
 
-def _holders(device_holders: set[int], names: Callable[[int], str]) -> str:
-    return ", ".join(names(run_id) for run_id in sorted(device_holders))
+def blocked_head(
+    queued: Iterable[QueuedRun], pool: Pool, now: float
+) -> tuple[QueuedRun, Reserved] | None:
+    """The run the next tick would keep capacity for, and what it keeps (``None``: no such run).
 
-
-def why_waiting(request: Request, pool: Pool, ahead: int, names: Callable[[int], str]) -> str:
-    """Why a queued run has not started, in words a person can act on.
-
-    ``names(run_id)`` gives ``run 12 (alpha)``. The first shortfall found is
-    named: GPUs, then CPUs, then memory; otherwise the runs ahead of it.
-    Drained devices are named with the reason.
+    That is the first queued run, in start order, that does not fit what is
+    free: every run before it fits, so the last tick started it or the next
+    one will.
     """
-    reason = _why_waiting(request, pool, ahead, names)
-    drained = "; ".join(
-        f"GPU{d.index} drained: {d.problem}" for d in pool.devices.values() if d.problem
-    )
-    if drained and request.gpus:
-        return f"{reason}; {drained}"
-    return reason
-
-
-def _why_waiting(request: Request, pool: Pool, ahead: int, names: Callable[[int], str]) -> str:
-    usable = pool.usable()
-    if request.whole_gpus:
-        idle = pool.idle(request.gpu_memory)
-        if len(idle) < request.whole_gpus:
-            held = "; ".join(
-                f"GPU{d.index} held by {_holders(d.holders, names)}" for d in usable if d.holders
-            )
-            return f"needs {request.describe()}; {len(idle)} GPU(s) free" + (
-                f": {held}" if held else ""
-            )
-    elif request.gpu_share and pool.fit(-1, request) is None:
-        states = "; ".join(
-            f"GPU{d.index} has {d.memory_free / GIB:.1f} GiB and"
-            f" {max(0.0, 1 - d.share_used):.2f} of its share free"
-            + (f" ({_holders(d.holders, names)})" if d.holders else "")
-            for d in usable
-        )
-        return f"needs {request.describe()}: {states}"
-    if request.cpus > pool.cpus_free + EPSILON:
-        return f"needs {request.describe()}; {max(0.0, pool.cpus_free):g} CPU(s) free"
-    if request.memory > pool.memory_free:
-        return (
-            f"needs {request.describe()};"
-            f" {max(0, pool.memory_free) / GIB:.1f} GiB of memory unreserved"
-        )
-    return f"waiting for its turn: {ahead} run(s) ahead of it in the queue"
+    fits: set[Request] = set()
+    for run in queued:
+        if run.request in fits:
+            continue
+        if pool.fit(run.id, run.request) is None:
+            return run, reserve(pool, run.request, now)
+        fits.add(run.request)
+    return None
 
 
 class QueueIndex:

@@ -4,7 +4,9 @@ The scheduler asks ``fit`` on a copy and ``take`` s what it starts; the engine
 applies the same ``take`` to its own pool once a start succeeded, and
 ``release`` s on exit. Rules:
 
-* CPUs and memory are counted against the machine's totals.
+* CPUs and memory are counted against the machine's totals: CPUs and GPU
+  shares in integer thousandths, memory in bytes, so no float residue can
+  reach a decision or a reason.
 * Whole GPUs take whole devices nobody else uses (lowest index first).
 * A fraction of a GPU shares a device with other fractions, packed by GPU
   memory: best fit (the device left with the least memory that still fits),
@@ -20,7 +22,7 @@ import math
 from dataclasses import dataclass, field
 
 from evd.resources.inventory import Inventory
-from evd.resources.request import EPSILON, GIB, Request
+from evd.resources.request import GIB, MILLI, Request, milli
 
 
 @dataclass
@@ -31,7 +33,7 @@ class Device:
     memory_total: int
     memory_external: int = 0  # held by processes outside evd (NVML)
     problem: str | None = None
-    share_used: float = 0.0  # sum of the fractions of runs sharing it
+    milli_share_used: int = 0  # sum of the fractions of runs sharing it, in thousandths
     memory_claimed: int = 0  # GPU memory claimed by evd runs on it
     holders: set[int] = field(default_factory=set)
     whole: bool = False  # held whole by one run
@@ -42,18 +44,38 @@ class Device:
         """What a new run could claim."""
         return self.memory_total - self.memory_external - self.memory_claimed
 
+    @property
+    def share_used(self) -> float:
+        """The fraction of the device runs share."""
+        return self.milli_share_used / MILLI
+
 
 @dataclass(frozen=True)
 class Allocation:
     """What one run holds: CPUs, memory, devices, and per device its share and GPU memory."""
 
     run_id: int
-    cpus: float
+    millicpus: int
     memory: int
     gpus: tuple[int, ...] = ()
-    share: float = 0.0  # per device: 1.0 for whole devices
+    milli_share: int = 0  # per device, in thousandths: MILLI for whole devices
     gpu_memory: int = 0  # claimed per device
     ends_by: float | None = None  # when its --timeout stops it at the latest (None: no timeout)
+
+    @property
+    def cpus(self) -> float:
+        """CPUs held."""
+        return self.millicpus / MILLI
+
+    @property
+    def share(self) -> float:
+        """The fraction of each of its devices held (1.0 for whole devices)."""
+        return self.milli_share / MILLI
+
+    @property
+    def whole(self) -> bool:
+        """Whether it holds its devices whole."""
+        return self.milli_share >= MILLI
 
 
 class Pool:
@@ -61,10 +83,10 @@ class Pool:
 
     def __init__(self, cpus: float, memory: int, devices: list[Device]) -> None:
         """A pool with nothing held."""
-        self.cpus = cpus
+        self.millicpus = milli(cpus)
         self.memory = memory
         self.devices = {device.index: device for device in devices}
-        self.cpus_used = 0.0
+        self.millicpus_used = 0
         self.memory_used = 0
         self.held: dict[int, Allocation] = {}
 
@@ -86,27 +108,38 @@ class Pool:
     def allocation_of(self, run_id: int, request: Request, gpus: list[int]) -> Allocation:
         """What a run that already holds ``gpus`` holds (to re-adopt it after a restart)."""
         known = tuple(index for index in gpus if index in self.devices)
-        share = 1.0 if request.whole_gpus else request.gpu_share
+        share = MILLI if request.whole_gpus else request.milli_share
         claim = request.gpu_memory
-        if known and not claim and share < 1.0:
-            claim = int(share * self.devices[known[0]].memory_total)
-        return Allocation(run_id, request.cpus, request.memory, known, share, claim)
+        if known and not claim and share < MILLI:
+            claim = share_claim(request, self.devices[known[0]])
+        return Allocation(run_id, request.millicpus, request.memory, known, share, claim)
 
     def copy(self) -> Pool:
         """A scratch copy for a tick to try starts on (allocations are immutable: shared)."""
-        twin = Pool(self.cpus, self.memory, [])
+        twin = Pool(0, self.memory, [])
+        twin.millicpus = self.millicpus
         twin.devices = {
             index: dataclasses.replace(device, holders=set(device.holders))
             for index, device in self.devices.items()
         }
-        twin.cpus_used, twin.memory_used = self.cpus_used, self.memory_used
+        twin.millicpus_used, twin.memory_used = self.millicpus_used, self.memory_used
         twin.held = dict(self.held)
         return twin
 
     @property
+    def cpus(self) -> float:
+        """The CPUs runs may hold."""
+        return self.millicpus / MILLI
+
+    @property
+    def millicpus_free(self) -> int:
+        """CPUs not held, in thousandths."""
+        return self.millicpus - self.millicpus_used
+
+    @property
     def cpus_free(self) -> float:
         """CPUs not held."""
-        return self.cpus - self.cpus_used
+        return self.millicpus_free / MILLI
 
     @property
     def memory_free(self) -> int:
@@ -133,7 +166,7 @@ class Pool:
         and a run waiting for one says so.
         """
         usable = list(self.devices.values())
-        if request.cpus > self.cpus + EPSILON:
+        if request.millicpus > self.millicpus:
             return f"asks for {request.cpus:g} CPUs; this machine has {self.cpus:g}"
         if request.memory > self.memory:
             return (
@@ -160,7 +193,7 @@ class Pool:
     ) -> Allocation | None:
         """An allocation for ``request`` from what is free (minus ``reserved``), or ``None``."""
         reserved = reserved or Reserved()
-        if request.cpus > self.cpus_free - reserved.cpus + EPSILON:
+        if request.millicpus > self.millicpus_free - reserved.millicpus:
             return None
         if request.memory > self.memory_free - reserved.memory:
             return None
@@ -168,59 +201,62 @@ class Pool:
             return self._fit_whole(run_id, request, reserved)
         if request.gpu_share:
             return self._fit_share(run_id, request, reserved)
-        return Allocation(run_id, request.cpus, request.memory)
+        return Allocation(run_id, request.millicpus, request.memory)
 
     def _fit_whole(self, run_id: int, request: Request, reserved: Reserved) -> Allocation | None:
         free = self.idle(request.gpu_memory, reserved.devices | reserved.shares.keys())
         if len(free) < request.whole_gpus:
             return None
         chosen = closest(free, request.whole_gpus)
-        return Allocation(run_id, request.cpus, request.memory, chosen, 1.0, request.gpu_memory)
+        return Allocation(
+            run_id, request.millicpus, request.memory, chosen, MILLI, request.gpu_memory
+        )
 
     def _fit_share(self, run_id: int, request: Request, reserved: Reserved) -> Allocation | None:
         best: tuple[int, int, int] | None = None  # (memory left after, index, claim)
         for device in self.usable():
             if device.whole or device.index in reserved.devices:
                 continue
-            claim = request.gpu_memory or int(request.gpu_share * device.memory_total)
-            kept_share, kept_memory = reserved.shares.get(device.index, (0.0, 0))
+            claim = share_claim(request, device)
+            kept_share, kept_memory = reserved.shares.get(device.index, (0, 0))
             left = device.memory_free - claim - kept_memory
-            if device.share_used + request.gpu_share + kept_share > 1 + EPSILON or left < 0:
+            if device.milli_share_used + request.milli_share + kept_share > MILLI or left < 0:
                 continue
             if best is None or (left, device.index) < best[:2]:
                 best = (left, device.index, claim)
         if best is None:
             return None
         _left, index, claim = best
-        return Allocation(run_id, request.cpus, request.memory, (index,), request.gpu_share, claim)
+        share = request.milli_share
+        return Allocation(run_id, request.millicpus, request.memory, (index,), share, claim)
 
     def take(self, allocation: Allocation) -> None:
         """Hold ``allocation``."""
         self.held[allocation.run_id] = allocation
-        self.cpus_used += allocation.cpus
+        self.millicpus_used += allocation.millicpus
         self.memory_used += allocation.memory
         for index in allocation.gpus:
             device = self.devices[index]
             device.holders.add(allocation.run_id)
-            device.share_used += allocation.share
+            device.milli_share_used += allocation.milli_share
             device.memory_claimed += allocation.gpu_memory
-            device.whole = device.whole or allocation.share >= 1.0
+            device.whole = device.whole or allocation.whole
 
     def release(self, run_id: int) -> None:
         """Give back what ``run_id`` held (no-op if nothing)."""
         allocation = self.held.pop(run_id, None)
         if allocation is None:
             return
-        self.cpus_used -= allocation.cpus
+        self.millicpus_used -= allocation.millicpus
         self.memory_used -= allocation.memory
         for index in allocation.gpus:
             device = self.devices.get(index)
             if device is None:
                 continue
             device.holders.discard(run_id)
-            device.share_used = max(0.0, device.share_used - allocation.share)
+            device.milli_share_used = max(0, device.milli_share_used - allocation.milli_share)
             device.memory_claimed = max(0, device.memory_claimed - allocation.gpu_memory)
-            if allocation.share >= 1.0:
+            if allocation.whole:
                 device.whole = False
 
 
@@ -228,11 +264,17 @@ class Pool:
 class Reserved:
     """Resources set aside for the first run that could not start, so backfill cannot starve it."""
 
-    cpus: float = 0.0
+    millicpus: int = 0
     memory: int = 0
     devices: set[int] = field(default_factory=set)  # idle devices kept whole for it
-    shares: dict[int, tuple[float, int]] = field(default_factory=dict)  # device -> (share, memory)
+    # device -> (share in thousandths, GPU memory) kept for a fractional head
+    shares: dict[int, tuple[int, int]] = field(default_factory=dict)
     until: float = math.inf  # the shadow time: by then it is sure to fit (evd.reservation)
+
+
+def share_claim(request: Request, device: Device) -> int:
+    """The GPU memory a share of ``device`` claims: what it asks, else its share of the device."""
+    return request.gpu_memory or request.milli_share * device.memory_total // MILLI
 
 
 def closest(free: list[Device], count: int) -> tuple[int, ...]:

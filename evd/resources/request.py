@@ -6,7 +6,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 GIB = 1024**3
-EPSILON = 1e-9
+MILLI = 1000  # CPUs and GPU shares are counted in thousandths: integers, no float residue
+
+
+def milli(value: float) -> int:
+    """``value`` in thousandths (a positive value is at least one)."""
+    counted = round(value * MILLI)
+    return max(1, counted) if value > 0 else counted
 
 
 @dataclass(frozen=True)
@@ -22,6 +28,22 @@ class Request:
     memory: int = 0
     gpus: float = 0.0
     gpu_memory: int = 0
+
+    def __post_init__(self) -> None:
+        # Fractions are kept to the thousandth the pool counts in, so what a run
+        # asks for and what it is given are the same number.
+        object.__setattr__(self, "cpus", milli(self.cpus) / MILLI)
+        object.__setattr__(self, "gpus", milli(self.gpus) / MILLI)
+
+    @property
+    def millicpus(self) -> int:
+        """CPUs wanted, in thousandths."""
+        return milli(self.cpus)
+
+    @property
+    def milli_share(self) -> int:
+        """The fraction of one device wanted, in thousandths (0 unless ``0 < gpus < 1``)."""
+        return milli(self.gpu_share)
 
     @property
     def whole_gpus(self) -> int:

@@ -146,3 +146,34 @@ def test_a_short_run_with_a_timeout_backfills_onto_what_a_waiting_big_run_needs(
     gate.touch()
     assert evd.cli("wait", "-q", big, endless, timeout=30).returncode == 0
     assert show(evd, big)["started_at"] < show(evd, endless)["started_at"]  # type: ignore[operator]
+
+
+def test_a_cpu_kept_for_the_head_of_the_queue_is_named(evd_env: Evd, tmp_path: Path) -> None:
+    """A CPU-only run that fits the free CPU but waits because it is kept says for whom, why."""
+    evd = gpu_daemon(evd_env, gpus="2x24GiB")
+    usable = float(evd.client().gpus()["cpus_usable"])
+    gate = tmp_path / "gate"
+    hold = f"while [ ! -e {gate} ]; do sleep 0.02; done"
+    first = evd.cli(
+        "run", "-q", "--name", "train", "--gpus", "1", "--cpus", f"{usable - 1:g}",
+        "--", "sh", "-c", hold, check=True,
+    ).stdout.strip()  # fmt: skip
+    wait_for(lambda: show(evd, first)["state"] == "running")
+    big = evd.cli("run", "-q", "--name", "big", "--gpus", "2", "--", "true", check=True)
+    small = evd.cli("run", "-q", "--name", "small", "--", "true", check=True).stdout.strip()
+    reason = str(show(evd, small)["reason"])
+    assert reason.startswith(f"1 CPU kept for run {big.stdout.strip()} (big), which needs 2 GPUs")
+    assert f"GPU0 held by run {first} (train)" in reason and "its turn" not in reason
+    gate.touch()
+    evd.cli("wait", "-q", small, timeout=60)
+
+
+def test_fractional_cpus_come_back_exactly(evd_env: Evd) -> None:
+    evd = gpu_daemon(evd_env, gpus="0")
+    ids = [
+        evd.cli("run", "-q", "--cpus", cpus, "--", "true", check=True).stdout.strip()
+        for cpus in ("0.1", "0.2", "0.3") * 5
+    ]
+    evd.cli("wait", "-q", *ids, timeout=60)
+    machine = evd.client().gpus()
+    assert machine["cpus_free"] == machine["cpus_usable"]

@@ -1,9 +1,10 @@
 """The scheduler: start order, slots, GPUs whole and shared, backfill, reasons."""
 
+from evd.reasons import why_waiting
 from evd.reservation import reserve
 from evd.resources.pool import Device, Pool
 from evd.resources.request import GIB, Request
-from evd.scheduler import Capacity, QueuedRun, QueueIndex, tick, why_waiting
+from evd.scheduler import Capacity, QueuedRun, QueueIndex, tick
 
 
 def make_queue(*runs: QueuedRun) -> QueueIndex:

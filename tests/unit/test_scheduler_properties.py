@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from evd.reservation import reserve
 from evd.resources.pool import Device, Pool
-from evd.resources.request import EPSILON, GIB, Request
+from evd.resources.request import GIB, MILLI, Request
 from evd.scheduler import Capacity, QueuedRun, QueueIndex, tick
 
 requests = st.builds(
@@ -46,11 +46,11 @@ def run_ticks(pool: Pool, items: list[tuple[int, Request]]) -> list[int]:
 @given(machines, queues)
 def test_nothing_is_ever_overcommitted(pool: Pool, items: list[tuple[int, Request]]) -> None:
     run_ticks(pool, items)
-    assert pool.cpus_used <= pool.cpus + EPSILON
+    assert pool.millicpus_used <= pool.millicpus
     assert pool.memory_used <= pool.memory
     for device in pool.devices.values():
         assert device.memory_claimed + device.memory_external <= device.memory_total
-        assert device.share_used <= 1 + EPSILON
+        assert device.milli_share_used <= MILLI
         if device.whole:
             assert len(device.holders) == 1
     for allocation in pool.held.values():
@@ -63,18 +63,18 @@ def test_nothing_is_ever_overcommitted(pool: Pool, items: list[tuple[int, Reques
 def test_tick_is_pure_and_release_restores_the_pool(
     pool: Pool, items: list[tuple[int, Request]]
 ) -> None:
-    before = (pool.cpus_used, pool.memory_used)
+    before = (pool.millicpus_used, pool.memory_used)
     queue = QueueIndex()
     for run_id, (priority, request) in enumerate(items, 1):
         queue.add(QueuedRun(run_id, priority, request))
     first = tick(0.0, queue, 0, Capacity(slots=1000), pool)
     assert first == tick(0.0, queue, 0, Capacity(slots=1000), pool)
-    assert (pool.cpus_used, pool.memory_used) == before and pool.held == {}
+    assert (pool.millicpus_used, pool.memory_used) == before and pool.held == {}
     for allocation in first:
         pool.take(allocation)
     for allocation in first:
         pool.release(allocation.run_id)
-    assert abs(pool.cpus_used) < EPSILON and pool.memory_used == 0
+    assert pool.millicpus_used == 0 and pool.memory_used == 0
     assert all(not d.holders and d.memory_claimed == 0 for d in pool.devices.values())
 
 

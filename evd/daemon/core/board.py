@@ -17,9 +17,10 @@ from evd.daemon.core.ledger import Ledger
 from evd.daemon.monitor.usage import Usage
 from evd.models import RunState
 from evd.paths import StateDir
-from evd.reservation import reserve
+from evd.reasons import why_waiting
+from evd.resources.pool import Reserved
 from evd.resources.request import Request
-from evd.scheduler import why_waiting
+from evd.scheduler import QueuedRun, blocked_head
 from evd.store import RunRecord, Store
 from evd.units import format_duration
 
@@ -36,6 +37,8 @@ class Board:
         self._admission = admission
         self._dispatch = dispatch
         self._usage = usage
+        # The blocked head of the queue, worked out once per change of the queue or the pool.
+        self._head: tuple[object, tuple[QueuedRun, Reserved] | None] = (None, None)
 
     @property
     def store(self) -> Store:
@@ -76,18 +79,28 @@ class Board:
             return f"waiting for a free slot ({busy}; {ahead} ahead in the queue)"
 
         request = Request.from_dict(record.resources)
-        pool = dispatch.pool
-        reason = why_waiting(request, pool, ahead, self._name)
-        if ahead == 0 and pool.fit(record.id, request) is None:
-            # The head of the queue: the running jobs' timeouts may bound its wait.
-            now = self._ledger.clock()
-            until = reserve(pool, request, now).until
+        pool, now = dispatch.pool, self._ledger.clock()
+        head = self._blocked_head(now)
+        if head is not None and head[0].id == record.id:
+            reason = why_waiting(request, pool, ahead, self._name)
+            until = head[1].until  # the running jobs' timeouts may bound its wait
             if until < math.inf:
                 reason += (
                     f"; sure to start within {format_duration(until - now)}"
                     " (running jobs' timeouts)"
                 )
-        return reason
+            return reason
+        return why_waiting(request, pool, ahead, self._name, head=head, now=now)
+
+    def _blocked_head(self, now: float) -> tuple[QueuedRun, Reserved] | None:
+        """The run capacity is kept for (``evd.scheduler.blocked_head``), cached per change."""
+        dispatch, pool = self._dispatch, self._dispatch.pool
+        # The sampler changes devices' health and outside use without a tick.
+        devices = tuple((d.problem, d.memory_external) for d in pool.devices.values())
+        key = (dispatch.changes, devices)
+        if self._head[0] != key:
+            self._head = (key, blocked_head(dispatch.queue, pool, now))
+        return self._head[1]
 
     def _name(self, run_id: int) -> str:
         holder = self._ledger.store.get_run(run_id)

@@ -94,6 +94,7 @@ class Dispatch:
         self.on_start: Callable[[int], None] = lambda _run_id: None
         self.queue = QueueIndex()
         self._pool = Pool.from_inventory(inventory)
+        self.changes = 0  # counts changes of the queue and the pool, for views that cache
         self._live: dict[int, LiveRun] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watcher: ExitWatcher | None = None
@@ -140,6 +141,7 @@ class Dispatch:
         self._live.clear()
         self.queue = QueueIndex()
         self._pool = Pool.from_inventory(self.inventory)
+        self.changes += 1
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -157,6 +159,7 @@ class Dispatch:
 
     def enqueue(self, record: RunRecord) -> None:
         """Put a run in the scheduler's queue (its limit: when it is sure to be gone)."""
+        self.changes += 1
         self.queue.add(
             QueuedRun(
                 id=record.id,
@@ -170,10 +173,12 @@ class Dispatch:
         """Take a run out of the queue; whether it was there."""
         queued = run_id in self.queue
         self.queue.remove(run_id)
+        self.changes += 1
         return queued
 
     def tick(self) -> None:
         """Start what the scheduler says may start now."""
+        self.changes += 1
         capacity = Capacity(slots=self.parallel, draining=self._holds_starts())
         for allocation in tick(self.clock(), self.queue, len(self._live), capacity, self._pool):
             self.queue.remove(allocation.run_id)
@@ -211,6 +216,7 @@ class Dispatch:
         request = Request.from_dict(record.resources)
         allocation = self._pool.allocation_of(record.id, request, record.gpus or [])
         self._pool.take(dataclasses.replace(allocation, ends_by=ends_by))
+        self.changes += 1
         self._watch(live, record.timeout, started)
 
     def _watch(self, live: LiveRun, timeout: float | None, started_at: float) -> None:
@@ -284,6 +290,7 @@ class Dispatch:
             return
         held = self._pool.held.get(run_id)
         self._pool.release(run_id)
+        self.changes += 1
         if held is not None and held.gpus:
             self.usage.settle(held.gpus, run_id)
         live.cancel_timers()

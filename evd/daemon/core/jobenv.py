@@ -9,7 +9,6 @@ The submitter's environment (or the daemon's), then the job's venv (``PATH``,
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from evd.daemon.submit import secrets
 from evd.paths import StateDir
 from evd.resources.pool import Allocation
+from evd.resources.request import MILLI
 from evd.runner.ports import MASTER_ADDR
 from evd.store import RunRecord
 
@@ -97,7 +97,7 @@ def job_environment(
         origin = str(Path(spec["source"]).parent)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [origin, env.get("PYTHONPATH")]))
     if allocation is not None:
-        threads = str(max(1, math.ceil(allocation.cpus - 1e-9)))
+        threads = str(max(1, -(-allocation.millicpus // MILLI)))  # whole CPUs, rounded up
         env.update(dict.fromkeys(THREAD_VARIABLES, threads))
         env["EVD_CPUS"] = f"{allocation.cpus:g}"  # Daft's native runner sizes its pool from it
     if master_port is not None:
