@@ -16,6 +16,9 @@ values, so tests step them with any clock.
   one ends any other way, the run fails without starting, saying which.
 * ``--queue-timeout``: a run that has not started that long after it was
   submitted ends ``timed_out`` with the reason it was waiting.
+* ``--keep-children``: processes the job started and left running when its
+  main process ended are left alone (by default evd stops them: see
+  ``evd.daemon.core.reaping``).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class Policy:
     restart: str = "no"
     after: tuple[int, ...] = ()
     queue_timeout: float | None = None
+    keep_children: bool = False
 
     @property
     def attempts_in_all(self) -> int | None:
@@ -57,6 +61,8 @@ class Policy:
             data["after"] = list(self.after)
         if self.queue_timeout is not None:
             data["queue_timeout"] = self.queue_timeout
+        if self.keep_children:
+            data["keep_children"] = True
         return data
 
     @classmethod
@@ -69,6 +75,7 @@ class Policy:
             restart=str(data.get("restart", "no")),
             after=tuple(int(i) for i in data.get("after", ())),
             queue_timeout=data.get("queue_timeout"),
+            keep_children=bool(data.get("keep_children", False)),
         )
 
 

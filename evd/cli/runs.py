@@ -75,6 +75,12 @@ def run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="give up (timed_out) if the job has not started this long after submit",
     )
     parser.add_argument(
+        "--keep-children",
+        action="store_true",
+        default=None,
+        help="leave processes the job starts and leaves running (default: evd stops them)",
+    )
+    parser.add_argument(
         "--cluster",
         metavar="ADDRESS",
         help="run on this Ray cluster with Daft's Ray runner (ray://HOST:10001 or HOST:6379)",
@@ -120,6 +126,7 @@ def cmd_run(argv: list[str], parser: argparse.ArgumentParser) -> int:
         after=[run_id for ids in opts.after or [] for run_id in ids],
         queue_timeout=opts.queue_timeout,
         cluster=opts.cluster,
+        keep_children=opts.keep_children,
     )
     aim(request, split, "evd run")
     with Client() as client:

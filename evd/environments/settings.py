@@ -32,7 +32,7 @@ KNOWN_KEYS = frozenset(
     {
         "name", "description", "python", "requires-python", "dependencies", "environ",
         "secrets", "include", "volumes", "resources", "retries", "restart", "timeout",
-        "priority", "schedule", "cluster", *RESOURCE_KEYS,
+        "priority", "schedule", "cluster", "keep_children", *RESOURCE_KEYS,
     }
 )  # fmt: skip
 
@@ -56,6 +56,7 @@ class JobSettings:
     priority: int | None = None
     schedule: str | None = None
     cluster: str | None = None  # a Ray cluster's address: the job runs there (Daft's Ray runner)
+    keep_children: bool | None = None  # leave the job's leftover processes running
     uv_args: tuple[str, ...] = ()  # package-source options for the build (a script's [tool.uv])
 
     def merged(self, other: JobSettings) -> JobSettings:
@@ -76,6 +77,7 @@ class JobSettings:
             priority=_pick(other.priority, self.priority),
             schedule=_pick(other.schedule, self.schedule),
             cluster=_pick(other.cluster, self.cluster),
+            keep_children=_pick(other.keep_children, self.keep_children),
             uv_args=other.uv_args or self.uv_args,
         )
 
@@ -101,6 +103,7 @@ class JobSettings:
             "priority": self.priority,
             "schedule": self.schedule,
             "cluster": self.cluster,
+            "keep_children": self.keep_children,
             "uv_args": list(self.uv_args),
         }
         return {key: value for key, value in data.items() if value not in (None, [], {})}
@@ -112,6 +115,12 @@ def _pick(first: Any, second: Any) -> Any:
 
 def _union(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys([*first, *second]))
+
+
+def _flag(value: Any, what: str) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise DeclarationError(f"{what} must be true or false, not {value!r}")
+    return value
 
 
 def _strings(value: Any, what: str) -> tuple[str, ...]:
@@ -181,6 +190,7 @@ def settings_from_table(table: dict[str, Any], where: str) -> JobSettings:
             else check_int(table["priority"], "priority"),
             schedule=check_text(table.get("schedule"), "schedule"),
             cluster=check_text(table.get("cluster"), "cluster"),
+            keep_children=_flag(table.get("keep_children"), "keep_children"),
         )
     except DeclarationError as error:
         message = str(error)

@@ -36,6 +36,7 @@ class SubmitRequest:
     after: list[int] = field(default_factory=list)  # start once these runs have succeeded
     queue_timeout: float | None = None  # give up if not started this long after submit
     cluster: str | None = None  # run on this Ray cluster (Daft's Ray runner); None: as declared
+    keep_children: bool | None = None  # leave what the job started running; None: as declared
 
 
 @dataclass

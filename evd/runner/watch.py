@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 from collections.abc import Callable
 
 
@@ -36,6 +37,14 @@ class ExitWatcher:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
         on_exit(pid)
+
+    def send_signal(self, pid: int, sig: int) -> None:
+        """Signal a watched process through its pidfd: never another that reused its pid."""
+        fd = self._fds.get(pid)
+        if fd is None:
+            return  # not watched: it had ended when it was to be watched
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(fd, sig)
 
     def unwatch(self, pid: int) -> None:
         """Stop watching ``pid`` (the process keeps running)."""

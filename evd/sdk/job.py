@@ -63,6 +63,7 @@ class Job:
         priority: int | None = None,
         description: str | None = None,
         schedule: str | None = None,
+        keep_children: bool | None = None,
     ) -> None:
         self.name = check_name(name, "job")
         if env is not None and not isinstance(env, Env):
@@ -77,6 +78,9 @@ class Job:
         self.priority = None if priority is None else check_int(priority, "priority")
         self.description = check_text(description, "description")
         self.schedule = check_text(schedule, "schedule")
+        if keep_children is not None and not isinstance(keep_children, bool):
+            raise DeclarationError(f"keep_children must be True or False, not {keep_children!r}")
+        self.keep_children = keep_children
         self.entrypoint: Callable[..., Any] | None = None
         self.called = False  # whether the file itself called main while it was loaded
         self.returned: Any = None
@@ -150,6 +154,7 @@ class Job:
             "priority": self.priority,
             "description": self.description,
             "schedule": self.schedule,
+            "keep_children": self.keep_children,
         }
         settings.update({key: value for key, value in overrides.items() if value is not None})
         return {

@@ -3,6 +3,7 @@
 import pytest
 
 from evd import DeclarationError, Env, Job, Resources
+from evd.environments.settings import settings_from_table
 from evd.sdk.job import DECLARED
 
 
@@ -104,3 +105,13 @@ def test_restart_is_checked_and_declared() -> None:
     assert job.to_dict()["settings"]["restart"] == "on-failure"
     with pytest.raises(DeclarationError, match="restart must be one of no, on-failure, always"):
         Job("svc2", restart="sometimes")
+
+
+def test_keep_children_is_declared_and_checked() -> None:
+    declared = Job("server", keep_children=True).to_dict()["settings"]
+    assert declared["keep_children"] is True
+    assert settings_from_table(declared, "x").keep_children is True
+    with pytest.raises(DeclarationError, match="keep_children must be"):
+        Job("server", keep_children="yes")  # type: ignore[arg-type]
+    with pytest.raises(DeclarationError, match="keep_children must be"):
+        settings_from_table({"keep_children": 1}, "x")

@@ -35,12 +35,14 @@ from evd.daemon.core.outcomes import (
     lost_reason,
     read_tail,
 )
+from evd.daemon.core.reaping import Reaper
 from evd.daemon.core.runtime import LiveRun
 from evd.daemon.core.spawning import Launcher
 from evd.daemon.envs.builds import Builds
 from evd.daemon.monitor.usage import HARD_STOPS, Usage, over_limit_reason
 from evd.daemon.submit import secrets
 from evd.errors import StorageError
+from evd.policy import Policy
 from evd.resources.inventory import Inventory
 from evd.resources.pool import Allocation, Pool
 from evd.resources.request import Request
@@ -98,6 +100,7 @@ class Dispatch:
         self._live: dict[int, LiveRun] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watcher: ExitWatcher | None = None
+        self._reaper: Reaper | None = None
         self._log_timer: asyncio.TimerHandle | None = None
 
     # -- what others may read -----------------------------------------------------------
@@ -122,6 +125,7 @@ class Dispatch:
         """Begin watching exits and logs on ``loop`` (before recovery adopts runs)."""
         self._loop = loop
         self._watcher = ExitWatcher(loop)
+        self._reaper = Reaper(loop, self._watcher, self.kill_grace)
         self._log_timer = loop.call_later(LOG_CHECK_INTERVAL, self._check_logs)
 
     def stop(self) -> None:
@@ -148,6 +152,12 @@ class Dispatch:
         """The loop (after ``start``)."""
         assert self._loop is not None, "Dispatch.start() first"
         return self._loop
+
+    @property
+    def reaper(self) -> Reaper:
+        """Stops what ended jobs left running (after ``start``)."""
+        assert self._reaper is not None, "Dispatch.start() first"
+        return self._reaper
 
     @property
     def watcher(self) -> ExitWatcher:
@@ -243,6 +253,12 @@ class Dispatch:
         """Stop a job that went over its memory (``memory``) or GPU memory (``gpu-memory``)."""
         self._stop_quietly(run_id, why)
 
+    def stop_leftovers(self, run_id: int, pids: list[int]) -> None:
+        """Stop processes of an ended run that left its process group (the sampler finds them)."""
+        with contextlib.suppress(StorageError):
+            keep = self._keeps_children(run_id)
+            self.reaper.found_late(self.ledger.state.run_dir(run_id), pids, keep=keep)
+
     def _stop_quietly(self, run_id: int, why: str) -> None:
         with contextlib.suppress(StorageError):  # the ledger has degraded evd
             self.stop_run(run_id, why)
@@ -285,22 +301,40 @@ class Dispatch:
     # -- ends ---------------------------------------------------------------------------
 
     def _on_exit(self, run_id: int) -> None:
-        live = self._live.pop(run_id, None)
-        if live is None:
+        live = self._live.get(run_id)
+        if live is None or live.ending:
             return
+        live.ending = True
+        live.cancel_timers()
+        if live.stopping:
+            # Whatever of the job ignored SIGTERM or was still winding down goes now.
+            stopper.signal_job(live.pid, signal.SIGKILL, live.strays)
+        ended_at = self.clock()  # seen live: finer than the exit file's mtime (a coarse clock)
+        self.reaper.after_exit(
+            live.run_dir,
+            live.pid,
+            live.strays,
+            keeps=lambda: self._keeps_children(run_id),
+            then=lambda: self._ended(live, ended_at),
+        )
+
+    def _keeps_children(self, run_id: int) -> bool:
+        return Policy.from_dict(self.ledger.get(run_id).policy).keep_children
+
+    def _ended(self, live: LiveRun, ended_at: float) -> None:
+        """The run's processes are gone: give back what it held and conclude it."""
+        run_id = live.run_id
+        if self._live.get(run_id) is not live:
+            return  # forgotten meanwhile (recovery reset dispatch)
+        del self._live[run_id]
         held = self._pool.held.get(run_id)
         self._pool.release(run_id)
         self.changes += 1
         if held is not None and held.gpus:
             self.usage.settle(held.gpus, run_id)
-        live.cancel_timers()
-        if live.stopping:
-            # Whatever of the job ignored SIGTERM or was still winding down goes now.
-            stopper.signal_job(live.pid, signal.SIGKILL, live.strays)
         record = self.ledger.get(run_id)
         try:
-            # Seen live: our clock is finer than the exit file's mtime (the kernel's coarse clock).
-            self.conclude(record, live.pid, live.stopping, ended_at=self.clock())
+            self.conclude(record, live.pid, live.stopping, ended_at=ended_at)
         except StorageError:
             return  # degraded: recovery concludes it from the shim's record
         self.tick()

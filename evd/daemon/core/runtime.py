@@ -26,6 +26,7 @@ class LiveRun:
     strays: list[psutil.Process] = field(default_factory=list)
     progress: dict[str, Any] = field(default_factory=dict)  # its last progress report
     timers: list[asyncio.TimerHandle] = field(default_factory=list)
+    ending: bool = False  # its shim has exited; what the job left running is being stopped
 
     def cancel_timers(self) -> None:
         """Disarm the timeout and kill timers."""

@@ -8,6 +8,11 @@ A GPU process belongs to a run if it is in the run's process tree, or if its
 environment says ``EVD_RUN_ID`` of this evd home: a process that left the tree
 (a new session, a double fork) keeps its environment. A process of a run that
 has ended is *lingering*: its device is not handed out until it is gone.
+
+The daemon is the subreaper of its jobs' orphans (``evd.runner.leftovers``):
+a process that left its run's tree became the daemon's child. Such a child of
+a live run is counted with its run; one of an ended run is a *leftover*, which
+usage has stopped.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ class Snapshot:
     gpus: list[Gpu]
     external: dict[int, int]  # device -> bytes held by processes outside evd
     lingering: dict[int, dict[int, int]]  # device -> {pid: run id} of runs no longer live
+    leftovers: dict[int, list[int]] = field(default_factory=dict)  # ended run -> its orphans
 
 
 def _tree(pid: int) -> list[psutil.Process]:
@@ -70,10 +76,14 @@ class Sampler:
         now = time.monotonic()
         runs: dict[int, RunSample] = {}
         owner: dict[int, int] = {}  # pid -> run id
+        orphans: dict[int, list[int]] = {}  # run id -> the daemon's children that are its
+        for orphan, run_id in self._orphans(set(live.values())).items():
+            orphans.setdefault(run_id, []).append(orphan)
         for run_id, pid in live.items():
             sample = RunSample()
             cpu = 0.0
-            for process in _tree(pid):
+            trees = [_tree(root) for root in (pid, *orphans.get(run_id, ()))]
+            for process in (process for tree in trees for process in tree):
                 try:
                     with process.oneshot():
                         sample.rss += process.memory_info().rss
@@ -106,7 +116,23 @@ class Sampler:
                 else:
                     lingering.setdefault(gpu.index, {})[user.pid] = owner_id
             external[gpu.index] = max(0, gpu.memory_used - ours)
-        return Snapshot(time.time(), runs, gpus, external, lingering)
+        leftovers = {run_id: pids for run_id, pids in orphans.items() if run_id not in live}
+        return Snapshot(time.time(), runs, gpus, external, lingering, leftovers)
+
+    def _orphans(self, shims: set[int]) -> dict[int, int]:
+        """The daemon's children that are processes of runs (``pid -> run id``), shims aside."""
+        try:
+            children = psutil.Process().children()
+        except psutil.Error:
+            return {}
+        found = {}
+        for child in children:
+            if child.pid in shims:
+                continue
+            run_id = self._run_of(child.pid)
+            if run_id is not None:
+                found[child.pid] = run_id
+        return found
 
     def _run_of(self, pid: int) -> int | None:
         """The evd run a process was started for, from its environment (``None``: not ours)."""

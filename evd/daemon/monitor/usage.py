@@ -97,6 +97,9 @@ class Supervised(Protocol):
     def wake(self) -> None:
         """Something was freed: start what now fits."""
 
+    def stop_leftovers(self, run_id: int, pids: list[int]) -> None:
+        """Stop processes of a run that has ended (found after its end)."""
+
 
 class Usage:
     """The sampling loop and what it decides (on the daemon's loop)."""
@@ -210,6 +213,8 @@ class Usage:
     def apply(self, snapshot: Snapshot, started: float) -> None:
         """Record the metrics of ``snapshot`` and act on what it shows."""
         self.latest = snapshot
+        for run_id, pids in snapshot.leftovers.items():
+            self.supervised.stop_leftovers(run_id, pids)
         for run_id, sample in snapshot.runs.items():
             live = self.supervised.running.get(run_id)
             if live is None:

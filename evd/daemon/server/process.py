@@ -39,6 +39,7 @@ from evd.daemon.triggers.notify import Notifier, read_settings
 from evd.errors import DaemonAlreadyRunning
 from evd.paths import StateDir
 from evd.resources.memlimit import detect
+from evd.runner.leftovers import become_subreaper
 from evd.sockets import reachable_path
 from evd.store import Store
 
@@ -174,6 +175,8 @@ async def serve(state: StateDir, options: DaemonOptions) -> None:
     notifier = Notifier(engine.board, read_settings(settings.get("notify", {})))
     engine.ledger.on_run_end(notifier.run_ended)
     loop = asyncio.get_running_loop()
+    if not become_subreaper():  # then a job's process that leaves its group is not found
+        log.warning("evd could not become its jobs' subreaper; escaped processes go unseen")
     engine.start(loop)
     sock = bind_socket(state)
     servers = [(_Server(_config(create_app(engine))), sock)]

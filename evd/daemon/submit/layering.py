@@ -44,6 +44,9 @@ def policy_of(job: Job, declared: dict[str, Any]) -> Policy:
         restart=restart or "no",
         after=job.after,
         queue_timeout=job.queue_timeout,
+        keep_children=bool(
+            declared.get("keep_children") if job.keep_children is None else job.keep_children
+        ),
     )
 
 

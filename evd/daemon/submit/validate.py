@@ -40,6 +40,7 @@ class Job:
     after: tuple[int, ...] = ()
     queue_timeout: float | None = None
     cluster: str | None = None
+    keep_children: bool | None = None
 
     @property
     def name_given(self) -> bool:
@@ -192,6 +193,7 @@ def validate(request: SubmitRequest) -> Job:
         after=tuple(dict.fromkeys(request.after)),
         queue_timeout=request.queue_timeout,
         cluster=_cluster(request.cluster),
+        keep_children=request.keep_children,
     )
 
 

@@ -1,0 +1,64 @@
+"""Nothing a run started outlives it, unless it says so (``--keep-children``)."""
+
+import os
+import signal
+from pathlib import Path
+
+from tests.conftest import Evd, process_gone, wait_for
+from tests.helpers import show
+
+
+def pid_from(path: Path) -> int:
+    wait_for(lambda: path.exists() and path.read_text().strip().isdigit())
+    return int(path.read_text())
+
+
+def test_a_background_process_is_stopped_when_its_run_ends(evd: Evd, tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    script = f"sleep 300 & echo $! > {pidfile}; echo started"
+    run_id = evd.cli("run", "-q", "--", "sh", "-c", script, check=True).stdout.strip()
+    evd.cli("wait", "-q", run_id, timeout=60)
+    pid = pid_from(pidfile)
+    assert process_gone(pid)  # gone by the time the run is final
+    shown = show(evd, run_id)
+    assert shown["state"] == "succeeded" and shown["exit_code"] == 0
+    log = evd.cli("logs", run_id, check=True).stdout
+    # Named by its command line (read as it was found: `sleep 300`, or the `sh` forked to exec it).
+    assert "evd: stopped 1 process the job left running: " in log and f"(pid {pid})" in log
+
+
+def test_a_process_that_ignores_sigterm_is_killed_after_the_grace(evd: Evd, tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    script = f"sh -c 'trap \"\" TERM; echo $$ > {pidfile}; sleep 300; :' & sleep 0.2"
+    run_id = evd.cli("run", "-q", "--", "sh", "-c", script, check=True).stdout.strip()
+    evd.cli("wait", "-q", run_id, timeout=60)
+    assert process_gone(pid_from(pidfile))
+    log = evd.cli("logs", run_id, check=True).stdout
+    assert "SIGKILL after the 1 s grace" in log
+
+
+def test_a_process_that_left_the_group_is_found_and_stopped(evd: Evd, tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    script = f"setsid sh -c 'echo $$ > {pidfile}; exec sleep 300' & sleep 0.2"
+    run_id = evd.cli("run", "-q", "--", "sh", "-c", script, check=True).stdout.strip()
+    evd.cli("wait", "-q", run_id, timeout=60)
+    pid = pid_from(pidfile)
+    wait_for(lambda: process_gone(pid), timeout=30)
+    wait_for(lambda: "found after it ended" in evd.cli("logs", run_id).stdout, timeout=10)
+
+
+def test_keep_children_leaves_them_running_and_says_so(evd: Evd, tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    script = f"sleep 300 & echo $! > {pidfile}"
+    run_id = evd.cli(
+        "run", "-q", "--keep-children", "--", "sh", "-c", script, check=True
+    ).stdout.strip()
+    evd.cli("wait", "-q", run_id, timeout=60)
+    pid = pid_from(pidfile)
+    try:
+        assert not process_gone(pid)
+        log = evd.cli("logs", run_id, check=True).stdout
+        assert "(it keeps its children)" in log
+        assert show(evd, run_id)["state"] == "succeeded"
+    finally:
+        os.kill(pid, signal.SIGKILL)
