@@ -77,9 +77,10 @@ class StateDir:
         return self.runs / str(run_id)
 
     def ensure(self) -> None:
-        """Create the state dir (mode 0700) and its runs folder."""
+        """Create the state dir and its runs folder (mode 0700)."""
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # An existing dir may have been made with a looser umask: the socket and
-        # the jobs' environments are in here, so it must be private.
-        os.chmod(self.root, 0o700)
-        self.runs.mkdir(exist_ok=True)
+        self.runs.mkdir(mode=0o700, exist_ok=True)
+        # Existing dirs may have been made with a looser umask: the socket and
+        # the jobs' environments are in here, so they must be private.
+        for folder in (self.root, self.runs):
+            os.chmod(folder, 0o700)

@@ -134,7 +134,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     argv = daemon_argv(args, foreground=False)
     if argv is None:
         return 2
-    with open(state.log_file, "ab") as log:
+    descriptor = os.open(state.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(descriptor, 0o600)  # a log from before evd kept files private
+    with open(descriptor, "ab") as log:
         process = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
         )

@@ -111,6 +111,9 @@ def _sections(run: Run) -> list[str]:
         lines.append(f"  peaks      {describe_peaks(run.metrics)}")
     if settings.get("secrets"):
         lines.append(f"  secrets    {', '.join(settings['secrets'])} (values never shown)")
+    if run.hidden_variables:
+        names = ", ".join(run.hidden_variables)
+        lines.append(f"  hidden     {names} (from the shell; values kept out of evd's database)")
     for volume in run.volumes:
         lines.append(f"  volume     {volume['name']} = {volume['path']} ({volume['version']})")
     if run.outputs:

@@ -32,6 +32,7 @@ from evd.daemon.envs.envmanager import Environments
 from evd.daemon.monitor.sampler import Sampler
 from evd.daemon.monitor.usage import Usage
 from evd.daemon.submit.prepare import Preparer
+from evd.daemon.submit.secrets import SECRET_LOOKING
 from evd.daemon.triggers.schedules import Schedules
 from evd.daemon.triggers.watches import Watches
 from evd.daemon.views import event_payload
@@ -114,7 +115,13 @@ class Engine:
         )
         self.dispatch.again = self.admission.again
         self.dispatch.on_start = self.admission.started
-        self.preparer = Preparer(state, store, self.environments)
+        patterns = (jobs or {}).get("secret_variables")
+        self.preparer = Preparer(
+            state,
+            store,
+            self.environments,
+            secret_patterns=tuple(patterns) if patterns is not None else SECRET_LOOKING,
+        )
         self.intake = Intake(
             self.ledger, self.gate, preparer=self.preparer, admission=self.admission,
             dispatch=self.dispatch, clock=clock,

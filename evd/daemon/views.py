@@ -92,6 +92,7 @@ def run_view(board: Board, record: RunRecord, *, with_events: bool = False) -> R
         progress_detail=board.progress_detail(record.id),
         group=record.group_id,
         group_index=record.group_index,
+        hidden_variables=list(spec.get("hidden_variables", [])),
     )
 
 

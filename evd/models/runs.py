@@ -160,6 +160,8 @@ class Run:
     progress_detail: dict[str, Any] = field(default_factory=dict)
     group: int | None = None  # the fan-out group it belongs to (``evd run --map``)
     group_index: int | None = None  # its item's place in that group (0-based)
+    # Shell variables whose names look secret: the job got them; only their names are kept.
+    hidden_variables: list[str] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Run:
@@ -198,6 +200,7 @@ class Run:
             progress_detail=dict(data.get("progress_detail") or {}),
             group=data.get("group"),
             group_index=data.get("group_index"),
+            hidden_variables=list(data.get("hidden_variables") or []),
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -20,6 +20,10 @@ Why ``sh`` and this shape (measured on the reference machine):
   that died between spawning and committing still finds and adopts the job.
 
 Exit statuses follow the shell: ``128 + N`` for a job killed by signal ``N``.
+
+Files: the daemon runs with umask 077, so everything it and the shim write
+under ``EVD_HOME`` is private (0600/0700); the job itself runs with the umask
+the daemon was started with (``$3``), as it would have from the user's shell.
 """
 
 from __future__ import annotations
@@ -31,23 +35,26 @@ EXIT_FILE = "exit"
 PID_FILE = "shim.pid"
 LOG_FILE = "output.log"
 
-# $1: run dir, $2: working dir, then the job's argv.
+# $1: run dir, $2: working dir, $3: the job's umask, then the job's argv.
 SCRIPT = """\
 d=$1
 echo $$ >"$d/shim.pid"
 trap : HUP INT QUIT TERM USR1 USR2 ALRM
 cd -- "$2" || { echo 125 >"$d/exit"; exit 125; }
-shift 2
+umask "$3"
+shift 3
 "$@"
-echo $? >"$d/exit"
+s=$?
+umask 077
+echo $s >"$d/exit"
 """
 
 SHELL = "/bin/sh"
 
 
-def shim_argv(run_dir: Path, cwd: str, command: list[str]) -> list[str]:
-    """The argv that runs ``command`` in ``cwd`` under the shim, recording into ``run_dir``."""
-    return [SHELL, "-c", SCRIPT, SHIM_MARKER, str(run_dir), cwd, *command]
+def shim_argv(run_dir: Path, cwd: str, command: list[str], umask: int = 0o022) -> list[str]:
+    """The argv that runs ``command`` in ``cwd`` with ``umask``, recording into ``run_dir``."""
+    return [SHELL, "-c", SCRIPT, SHIM_MARKER, str(run_dir), cwd, f"{umask:03o}", *command]
 
 
 def is_shim_of(pid: int, run_dir: Path) -> bool:

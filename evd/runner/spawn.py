@@ -14,6 +14,28 @@ from evd.runner.shim import LOG_FILE, shim_argv
 # and SIGXFSZ, and a daemon started under nohup ignores SIGHUP; a job must not
 # inherit any of that.
 _DEFAULT_SIGNALS = frozenset(range(1, 32)) - {signal.SIGKILL, signal.SIGSTOP}
+PRIVATE_UMASK = 0o077
+_job_umask: int | None = None  # the umask jobs run with, once the daemon's own is private
+
+
+def keep_files_private() -> None:
+    """Make everything this process creates private (umask 077); jobs keep the umask it had.
+
+    The umask is the process's, so this is too: the daemon calls it once at start.
+    """
+    global _job_umask  # noqa: PLW0603 (one value per process, like the umask itself)
+    previous = os.umask(PRIVATE_UMASK)
+    if _job_umask is None:
+        _job_umask = previous
+
+
+def job_umask() -> int:
+    """The umask a job runs with: the process's before ``keep_files_private``, else its own."""
+    if _job_umask is not None:
+        return _job_umask
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 class SpawnError(Exception):
@@ -51,7 +73,7 @@ def spawn(
     in front of the shim.
     """
     log = str(run_dir / LOG_FILE)
-    argv = shim_argv(run_dir, cwd, command)
+    argv = shim_argv(run_dir, cwd, command, job_umask())
     if wrap is not None:
         argv = wrap(argv)
     return os.posix_spawn(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,12 +29,26 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
 
 
+def _make_private(path: Path) -> None:
+    """Mode 0600 for the database and its WAL files (SQLite gives them the database's mode).
+
+    A new database gets it from the daemon's umask; this also closes up one
+    made by an older evd.
+    """
+    for name in (path.name, path.name + "-wal", path.name + "-shm"):
+        try:
+            os.chmod(path.with_name(name), 0o600)
+        except OSError:
+            continue  # not there yet (the umask covers it), or not ours to change
+
+
 class Connection:
     """One SQLite file, opened and migrated; the tables of ``Store`` write through it."""
 
     def __init__(self, path: Path | str) -> None:
         """Open (creating and migrating as needed) the database at ``path``."""
         self.path = Path(path)
+        _make_private(self.path)
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db = sqlite_utils.Database(conn)
         self._conn = conn

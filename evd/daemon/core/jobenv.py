@@ -114,6 +114,10 @@ def job_environment(
     names = spec.get("secrets", [])
     if names:
         env.update(secrets.load_for_run(names, run_dir, state.root / secrets.SECRETS_FILE))
+    hidden = spec.get("hidden_variables", [])
+    if hidden:  # the shell's secret-looking variables, as the submitter had them
+        kept = secrets.run_values(run_dir)
+        env.update({name: kept[name] for name in hidden if name in kept})
     outputs = run_dir / OUTPUT_DIR
     outputs.mkdir(exist_ok=True)
     env["EVD_RUN_ID"] = str(record.id)

@@ -13,6 +13,8 @@ Read once at start. Known tables: ``[index]`` (package sources, see
 
     [jobs]
     telemetry = false           # true: jobs may send library telemetry (no DO_NOT_TRACK=1)
+    secret_variables = ["*TOKEN*", "*SECRET*", "*PASSWORD*", "*_KEY", "*CREDENTIALS*"]
+                                # shell variables kept out of the database (names only)
 
     [http]
     listen = "127.0.0.1:8765"   # the HTTP trigger (token in EVD_HOME/http-token); off if absent
@@ -35,7 +37,7 @@ from evd.units import parse_size
 
 KNOWN_TABLES = frozenset({"index", "resources", "jobs", "http", "notify"})
 HTTP_KEYS = frozenset({"listen"})
-JOBS_KEYS = frozenset({"telemetry"})
+JOBS_KEYS = frozenset({"telemetry", "secret_variables"})
 RESOURCE_KEYS = frozenset(
     {"reserve_cpus", "reserve_memory", "hide_gpus", "fake_gpus", "fake_nvlink", "stop_gpu_overuse"}
 )
@@ -71,6 +73,9 @@ def load_config(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: unknown [jobs] key(s) {sorted(set(jobs) - JOBS_KEYS)}")
     if not isinstance(jobs.get("telemetry", False), bool):
         raise ConfigError(f"{path}: [jobs] telemetry must be true or false")
+    patterns = jobs.get("secret_variables", [])
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        raise ConfigError(f'{path}: [jobs] secret_variables is a list of globs ("*TOKEN*")')
     try:
         read_settings(data.get("notify", {}))
     except ValueError as error:

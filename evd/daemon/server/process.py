@@ -40,6 +40,7 @@ from evd.errors import DaemonAlreadyRunning
 from evd.paths import StateDir
 from evd.resources.memlimit import detect
 from evd.runner.leftovers import become_subreaper
+from evd.runner.spawn import keep_files_private
 from evd.sockets import reachable_path
 from evd.store import Store
 
@@ -207,6 +208,7 @@ async def serve(state: StateDir, options: DaemonOptions) -> None:
 
 def run_daemon(state: StateDir, options: DaemonOptions, *, foreground: bool) -> None:
     """Run the daemon in this process until it is told to stop."""
+    keep_files_private()  # the database, its WAL, the log, run folders: 0600/0700
     state.ensure()
     with pid_lock(state):
         setup_logging(state, foreground)

@@ -59,9 +59,20 @@ _READER = (
 class Preparer:
     """Prepares submissions for intake (runs on the event loop)."""
 
-    def __init__(self, state: StateDir, store: Store, environments: Environments) -> None:
-        """Prepare into ``state``'s staging folder, resolving volumes from ``store``."""
+    def __init__(
+        self,
+        state: StateDir,
+        store: Store,
+        environments: Environments,
+        secret_patterns: tuple[str, ...] = secrets.SECRET_LOOKING,
+    ) -> None:
+        """Prepare into ``state``'s staging folder, resolving volumes from ``store``.
+
+        Shell variables whose names match ``secret_patterns`` are kept out of
+        the database like declared secrets.
+        """
         self.state = state
+        self.secret_patterns = secret_patterns
         self.store = store
         self.environments = environments
         self.staging_root = state.root / "staging"
@@ -89,6 +100,7 @@ class Preparer:
                 asked = {k: v for k, v in asked.items() if k not in ("gpus", "gpu_memory")}
             prepared.request = Request.from_dict(asked)
             prepared.policy = policy_of(job, declared)
+            self._hide_secret_looking(prepared)
         except NoPython as error:
             prepared.error, prepared.failed_by = str(error), FailedBy.BUILD
         except DeclarationError as error:
@@ -99,6 +111,17 @@ class Preparer:
             prepared.error = f"evd could not copy the job into its run folder: {error}"
             prepared.failed_by = FailedBy.EVD
         return prepared
+
+    def _hide_secret_looking(self, prepared: Prepared) -> None:
+        """Move the shell's secret-looking variables from the stored env to the run's file."""
+        if prepared.env is None:
+            return
+        names = secrets.secret_looking(prepared.env, self.secret_patterns)
+        if not names:
+            return
+        prepared.env = dict(prepared.env)  # the submitter's dict stays as it was
+        prepared.shell_secrets.update({name: prepared.env.pop(name) for name in names})
+        prepared.spec["hidden_variables"] = names
 
     # -- commands -----------------------------------------------------------------
 

@@ -5,16 +5,22 @@ read when a run is submitted and again when it starts) or, failing that, from
 the submitting shell's environment. A value taken from the shell is removed
 from the run's stored environment and kept only in the run's own 0600
 ``secrets.json`` until the run ends.
+
+Variables of the submitting shell that were not declared but whose names look
+secret (``HF_TOKEN``, ``AWS_SECRET_ACCESS_KEY``: ``SECRET_LOOKING``, or the
+config's ``[jobs] secret_variables``) are kept the same way: the job gets
+them, the database and the views only their names.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import json
 import os
 import stat
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from evd.sdk.checks import DeclarationError
@@ -61,6 +67,27 @@ def gather(
     return from_shell, missing
 
 
+SECRET_LOOKING = ("*TOKEN*", "*SECRET*", "*PASSWORD*", "*_KEY", "*CREDENTIALS*")
+
+
+def secret_looking(env: Mapping[str, str], patterns: Sequence[str]) -> list[str]:
+    """The names in ``env`` that look like they hold a secret (glob ``patterns``, any case)."""
+    return sorted(
+        name
+        for name in env
+        if any(fnmatch.fnmatchcase(name.upper(), pattern.upper()) for pattern in patterns)
+    )
+
+
+def run_values(run_dir: Path) -> dict[str, str]:
+    """The values kept with the run until it ends (``{}`` when there are none)."""
+    with contextlib.suppress(OSError, ValueError):
+        values = json.loads((run_dir / RUN_SECRETS).read_text())
+        if isinstance(values, dict):
+            return {str(k): str(v) for k, v in values.items()}
+    return {}
+
+
 def save_for_run(run_dir: Path, values: dict[str, str]) -> None:
     """Keep shell-given values with the run (0600), for its start."""
     if not values:
@@ -73,9 +100,7 @@ def save_for_run(run_dir: Path, values: dict[str, str]) -> None:
 
 def load_for_run(names: list[str], run_dir: Path, file: Path) -> dict[str, str]:
     """The values to inject at start; raises ``DeclarationError`` for one that is gone."""
-    values: dict[str, str] = {}
-    with contextlib.suppress(OSError, ValueError):
-        values.update(json.loads((run_dir / RUN_SECRETS).read_text()))
+    values = run_values(run_dir)
     values.update(read_secrets_file(file))
     missing = [name for name in names if name not in values]
     if missing:
