@@ -7,7 +7,8 @@
     ├── DaemonAlreadyRunning      `evd up`/`evd daemon` while one holds the lock
     ├── DaemonUnavailable         the daemon answered but broke off (crash, shutdown)
     ├── InvalidRequest            the request is malformed (HTTP 400/422)
-    ├── RunNotFound               no run has that id (HTTP 404)
+    ├── NotFound                  what a request names is not there (HTTP 404)
+    │   └── RunNotFound           no run has that id
     ├── Conflict                  the run is in the wrong state for that (HTTP 409)
     ├── ShuttingDown              the daemon is stopping and takes no new work (HTTP 503)
     └── StorageError              the database could not be written, e.g. a full disk (HTTP 507)
@@ -46,10 +47,14 @@ class InvalidRequest(EvdError):
     exit_code = 2
 
 
-class RunNotFound(EvdError):
-    """No run has the given id."""
+class NotFound(EvdError):
+    """What a request names (a run, a file, a folder, a volume) is not there."""
 
     http_status = 404
+
+
+class RunNotFound(NotFound):
+    """No run has the given id."""
 
 
 class Conflict(EvdError):

@@ -54,6 +54,8 @@ def check_startable(command: list[str], cwd: str, env: dict[str, str]) -> None:
     """Raise ``SpawnError`` when the working dir or the program is missing."""
     if not os.path.isdir(cwd):
         raise SpawnError(f"working directory not found: {cwd}")
+    if not command[0].strip():
+        raise SpawnError("the program name is empty: give a program to run")
     if find_program(command[0], cwd, env) is None:
         raise SpawnError(f"program not found: {command[0]}")
 

@@ -51,14 +51,13 @@ BAD_SUBMITS = [
     (b'{"command": ["echo"], "priority": "high"}', 422, "priority"),
     (b"{}", 422, "either `command` or `file`"),
     (b'{"command": []}', 422, "the command is empty"),
-    (b'{"command": [""]}', 422, "program name is empty"),
     (json.dumps({"command": ["echo", "x" * (1024 * 1024)]}).encode(), 422, "per argument"),
     (json.dumps({"command": ["echo", *(["x" * 1000] * 1024)]}).encode(), 422, "command line is"),
     (b'{"command": ["echo", "\xff\xfe"]}', 400, "UTF-8 encoded JSON"),
     (b'{"command": ["echo", "\\udcff"]}', 422, "not valid UTF-8"),
     (b'{"command": ["true"], "cwd": "rel"}', 422, "absolute path"),
     (b'{"command": ["true"], "timeout": -1}', 422, "positive"),
-    (b'{"file": "/nonexistent/job.py"}', 422, "job file not found"),
+    (b'{"file": "/nonexistent/job.py"}', 404, "job file not found"),
     (b"[1, 2, 3]", 422, "body"),
 ]
 
@@ -102,6 +101,10 @@ def test_a_missing_program_fails_its_run_with_the_reason(evd: Evd) -> None:
         )
     assert run.state is RunState.FAILED
     assert run.reason == "program not found: definitely-not-installed"
+    with evd.client() as client:
+        blank = client.wait(client.submit(SubmitRequest(command=[" "], cwd="/")).id)
+    assert blank.state is RunState.FAILED
+    assert blank.reason == "the program name is empty: give a program to run"
     assert run.exit_code is None
 
 

@@ -142,7 +142,7 @@ def test_bad_map_input_is_refused_with_the_line(fan_evd: Evd, tmp_path: Path) ->
     assert out.returncode == 2 and f"--map {bad}, line 2: not JSON" in out.stderr
     bad.write_text('{"not a name": 1}\n')
     out = fan_evd.cli("run", "--map", str(bad), str(job))
-    assert out.returncode == 2 and "item 0: key 'not a name' cannot be an argument name" in (
+    assert out.returncode == 2 and "items.0: a key of an item cannot be an argument name" in (
         out.stderr
     )
     assert fan_evd.cli("ps", "--all").stdout.startswith("no runs")

@@ -180,5 +180,5 @@ def test_bad_schedules_are_refused_with_what_to_do(evd: Evd, tmp_path: Path) -> 
     broken = tmp_path / "broken.py"
     broken.write_text("from evd import Job\njob = Job(\n")
     refused = evd.cli("schedule", "add", "--every", "1h", str(broken))
-    assert refused.returncode == 2 and "syntax error in broken.py" in refused.stderr
+    assert refused.returncode == 1 and "syntax error in broken.py" in refused.stderr
     assert evd.cli("schedule", "ls").stdout.startswith("no schedules")

@@ -154,7 +154,7 @@ def test_watches_persist_take_run_options_and_stop_when_removed(evd: Evd, tmp_pa
         str(folder), check=True,
     ).stdout.strip()  # fmt: skip
     again = evd.cli("watch", "add", "--pattern", "job_*.py", str(folder))
-    assert again.returncode == 2 and "already watched" in again.stderr
+    assert again.returncode == 1 and "already watched" in again.stderr  # 409
     evd.cli("down", check=True)
     evd.up()
     (folder / "job_a.py").write_text("print('a')\n")
@@ -171,7 +171,7 @@ def test_watches_persist_take_run_options_and_stop_when_removed(evd: Evd, tmp_pa
 
 def test_bad_watch_requests_are_refused(evd: Evd, tmp_path: Path) -> None:
     missing = evd.cli("watch", "add", str(tmp_path / "nope"))
-    assert missing.returncode == 2 and "is not a folder" in missing.stderr
+    assert missing.returncode == 1 and "is not a folder" in missing.stderr  # 404
     bad = evd.cli("watch", "add", "--cpus", "-1", str(tmp_path))
     assert bad.returncode == 2 and "cpus" in bad.stderr
 

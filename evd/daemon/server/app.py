@@ -6,14 +6,17 @@ import logging
 import time
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from evd import __version__
 from evd.daemon.engine import Engine
 from evd.daemon.server.api import (
+    contract,
     envs,
     events,
     groups,
@@ -82,12 +85,23 @@ def _describe(errors: list[Any]) -> str:
     return "; ".join(parts)
 
 
+def _methods(app: FastAPI, path: str) -> list[str]:
+    """The methods some route of ``app`` answers on ``path`` (for ``Allow``)."""
+    methods: set[str] = set()
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.path_regex.fullmatch(path):
+            methods |= route.methods or set()
+    return sorted(methods)
+
+
 def create_app(engine: Engine) -> FastAPI:
     """Build the API around ``engine``."""
     app = FastAPI(
         title="evd",
         version=__version__,
         summary="A job runner for one GPU workstation.",
+        # Before FastAPI reads a body into its dataclass: the document's schema for it.
+        dependencies=[Depends(contract.BodyCheck(lambda: app.openapi()))],  # noqa: PLW0108
     )
     app.state.engine = engine
     app.state.started_at = time.time()
@@ -117,7 +131,10 @@ def create_app(engine: Engine) -> FastAPI:
             message = f"no such endpoint: {request.method} {request.url.path} (see /openapi.json)"
         elif error.status_code == 405:
             message = f"{request.method} is not allowed on {request.url.path} (see /openapi.json)"
-        return json_response({"error": message}, status_code=error.status_code)
+        headers = dict(error.headers or {})
+        if error.status_code == 405:  # every method of the path, not those of one route
+            headers["Allow"] = ", ".join(_methods(app, request.url.path))
+        return json_response({"error": message}, status_code=error.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def internal(_request: Request, error: Exception) -> Response:
@@ -128,4 +145,18 @@ def create_app(engine: Engine) -> FastAPI:
         )
 
     app.add_middleware(LimitBody)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = contract.document(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    summary=app.summary,
+                    routes=app.routes,
+                )
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from evd.daemon.submit.validate import validate
 from evd.environments import catalog
 from evd.environments.builder import READY_FILE, BuildFailed
-from evd.errors import InvalidRequest
+from evd.errors import Conflict, InvalidRequest, NotFound
 from evd.models import ACTIVE_STATES, EnvBuildRequest, EnvInfo, SubmitRequest, iso
 from evd.sdk.checks import DeclarationError
 from evd.store import Store
@@ -48,19 +48,19 @@ async def build_env(engine: Engine, request: EnvBuildRequest) -> EnvInfo:
     if request.file is not None:
         job = validate(SubmitRequest(file=request.file, cwd=cwd))
         prepared = await engine.intake.dry_run(job, request.environment)
-        if prepared.error is not None:
-            raise InvalidRequest(prepared.error)
+        if prepared.error is not None:  # the file is there, but not a job evd can build
+            raise Conflict(prepared.error)
         spec = prepared.env_spec
     elif request.environment is not None:
         try:
             settings = catalog.resolve(request.environment, cwd, engine.environments.environ)
             spec = engine.environments.spec_for(settings)
         except DeclarationError as error:
-            raise InvalidRequest(str(error)) from None
+            raise NotFound(str(error)) from None
     else:
         raise InvalidRequest("give a job file or an environment name to build")
     if spec is None:
-        raise InvalidRequest("that job runs a plain command: it has no environment to build")
+        raise Conflict("that job runs a plain command: it has no environment to build")
     builder = engine.environments.builder
     logs = engine.state.root / "builds"
     logs.mkdir(exist_ok=True)
@@ -68,7 +68,7 @@ async def build_env(engine: Engine, request: EnvBuildRequest) -> EnvInfo:
     try:
         built = await builder.ensure(spec, log_file)
     except BuildFailed as error:
-        raise InvalidRequest(f"the environment could not be built: {error}") from None
+        raise Conflict(f"the environment could not be built: {error}") from None
     if built is not None:
         record = EnvRecord(
             spec.content_hash,

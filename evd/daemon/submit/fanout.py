@@ -24,7 +24,7 @@ from evd.store import RunRecord
 MAX_ITEMS = 10_000
 MAX_ITEM_BYTES = 128 * 1024 - 1  # one argument of a command line (Linux's MAX_ARG_STRLEN)
 CALLS = frozenset({"job", "function"})  # kinds whose item goes to a Python function as JSON
-_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+ITEM_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
 def check_items(items: Any) -> list[Any]:
@@ -39,7 +39,7 @@ def check_items(items: Any) -> list[Any]:
     for index, item in enumerate(items):
         if isinstance(item, dict):
             for key in item:
-                if not isinstance(key, str) or not _KEY.fullmatch(key):
+                if not isinstance(key, str) or not ITEM_KEY.fullmatch(key):
                     raise InvalidRequest(
                         f"item {index}: key {key!r} cannot be an argument name"
                         " (letters, digits, _ and -, not starting with a digit)"

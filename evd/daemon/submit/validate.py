@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from evd.environments.settings import settings_from_table
-from evd.errors import InvalidRequest
+from evd.errors import InvalidRequest, NotFound
 from evd.models import SubmitRequest
 from evd.sdk.checks import DeclarationError, check_restart
 
@@ -18,6 +18,10 @@ MAX_COMMAND_BYTES = 256 * 1024
 MAX_ENV_BYTES = 1024 * 1024
 MAX_NAME_CHARS = 200
 MAX_RETRIES = 100
+MAX_PRIORITY = 2**31 - 1
+# The shapes below are the API document's too (evd.daemon.server.api.contract).
+GOOD_NAME = re.compile(r"[^\n\r\x00]*[^\s\x00][^\n\r\x00]*")  # some text on one line
+CLUSTER = re.compile(r"\s*(auto|local|(ray://)?[^\s:/\x00][^\x00]*:[0-9]+)\s*")
 FUNCTION = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -58,11 +62,15 @@ def _utf8_bytes(text: str, what: str) -> int:
         ) from None
 
 
+def _default_name(program: str) -> str:
+    """A run's name when none is given: its program's file name (``command`` if it has none)."""
+    name = os.path.basename(program.rstrip("/")).strip()[:MAX_NAME_CHARS]
+    return name if GOOD_NAME.fullmatch(name) else "command"
+
+
 def _check_command(command: list[str]) -> None:
     if not command:
         raise InvalidRequest("the command is empty: give a program to run, e.g. `-- echo hi`")
-    if not command[0].strip():
-        raise InvalidRequest("the program name is empty: give a program to run")
     total = 0
     for index, arg in enumerate(command):
         size = _utf8_bytes(arg, f"argument {index}")
@@ -97,7 +105,7 @@ def _resolve_file(request: SubmitRequest, cwd: str) -> str:
     _utf8_bytes(request.file, "the file name")
     path = os.path.normpath(os.path.join(cwd, request.file))
     if not os.path.isfile(path):
-        raise InvalidRequest(f"job file not found: {path}")
+        raise NotFound(f"job file not found: {path}")
     if request.function is not None and not FUNCTION.fullmatch(request.function):
         raise InvalidRequest(f"bad function name {request.function!r}: give a Python identifier")
     for index, arg in enumerate(request.args):
@@ -154,13 +162,18 @@ def validate(request: SubmitRequest) -> Job:
             )
         command = list(request.command)
         _check_command(command)
-        name = os.path.basename(command[0]) if request.name is None else request.name
+        name = _default_name(command[0]) if request.name is None else request.name
     if request.env is not None:
         _check_env(request.env)
-    if name is not None:
-        _utf8_bytes(name, "the name")
-        if not name.strip() or len(name) > MAX_NAME_CHARS or any(c in name for c in "\n\r\0"):
-            raise InvalidRequest(f"bad run name {name!r}: use 1 to {MAX_NAME_CHARS} characters")
+    if request.name is not None:
+        _utf8_bytes(request.name, "the name")
+        if not GOOD_NAME.fullmatch(request.name) or len(request.name) > MAX_NAME_CHARS:
+            raise InvalidRequest(
+                f"bad run name {request.name!r}: use 1 to {MAX_NAME_CHARS} characters"
+                " on one line, not only spaces"
+            )
+    if request.priority is not None and abs(request.priority) > MAX_PRIORITY:
+        raise InvalidRequest(f"the priority must be within ±{MAX_PRIORITY}")
     if request.timeout is not None and not request.timeout > 0:
         raise InvalidRequest(
             f"the timeout must be a positive number of seconds, not {request.timeout}"
@@ -201,11 +214,8 @@ def _cluster(address: str | None) -> str | None:
     """A Ray cluster address as given (``ray://HOST:PORT`` or ``HOST:PORT``), checked for shape."""
     if address is None:
         return None
-    text = address.strip()
-    bare = text.removeprefix("ray://")
-    host, _, port = bare.rpartition(":")
-    if text in ("auto", "local") or (host and port.isdigit()):
-        return text
+    if CLUSTER.fullmatch(address):
+        return address.strip()
     raise InvalidRequest(
         f"--cluster {address!r}: expected a Ray address such as ray://HOST:10001 or HOST:6379"
     )

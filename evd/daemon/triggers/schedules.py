@@ -32,7 +32,7 @@ from evd.daemon.core.intake import Intake
 from evd.daemon.core.ledger import Ledger
 from evd.daemon.submit.validate import validate
 from evd.daemon.triggers import timing
-from evd.errors import EvdError, InvalidRequest, RunNotFound
+from evd.errors import Conflict, EvdError, InvalidRequest, NotFound
 from evd.models import TRIGGER_OPTIONS, RunState, ScheduleRequest, SubmitRequest, iso
 from evd.store.records import ScheduleRecord
 
@@ -96,7 +96,7 @@ class Schedules:
             # Read the file now: a mistake is better said at `schedule add` than at 3 am.
             prepared = await self.intake.dry_run(job, run.environment)
             if prepared.error is not None:
-                raise InvalidRequest(f"{os.path.basename(job.file)}: {prepared.error}")
+                raise Conflict(f"{os.path.basename(job.file)}: {prepared.error}")
             declared = prepared.spec.get("settings", {}).get("schedule")
             run.file = job.file  # absolute: the schedule must not depend on a cwd
         text = request.spec or declared
@@ -130,7 +130,7 @@ class Schedules:
         """The schedule, or ``RunNotFound`` (404)."""
         record = self.ledger.store.get_schedule(schedule_id)
         if record is None:
-            raise RunNotFound(f"no schedule with id {schedule_id}; `evd schedule ls` lists them")
+            raise NotFound(f"no schedule with id {schedule_id}; `evd schedule ls` lists them")
         return record
 
     def remove(self, schedule_id: int) -> ScheduleRecord:

@@ -37,7 +37,7 @@ from evd.daemon.core.ledger import Ledger
 from evd.daemon.envs.builds import BUILD_LOG
 from evd.daemon.triggers import watchfs
 from evd.daemon.triggers.watched import Forwarder, Watched, check_options, footer
-from evd.errors import EvdError, InvalidRequest, RunNotFound
+from evd.errors import Conflict, EvdError, InvalidRequest, NotFound
 from evd.models import FailedBy, RunState, SubmitRequest, WatchRequest
 from evd.runner.shim import LOG_FILE
 from evd.store import RunRecord, Store
@@ -120,9 +120,9 @@ class Watches:
         if not folder.is_absolute():
             raise InvalidRequest(f"the folder must be an absolute path, not {request.dir!r}")
         if not folder.is_dir():
-            raise InvalidRequest(f"{folder} is not a folder (create it first)")
+            raise NotFound(f"{folder} is not a folder (create it first)")
         if not os.access(folder, os.R_OK | os.W_OK | os.X_OK):
-            raise InvalidRequest(
+            raise Conflict(
                 f"evd cannot read and write {folder}: it moves finished scripts into its"
                 " done/ and failed/ folders"
             )
@@ -132,7 +132,7 @@ class Watches:
         options = check_options(request.options)
         for other in self.watched.values():
             if other.record.dir == str(folder) and other.record.pattern == pattern:
-                raise InvalidRequest(
+                raise Conflict(
                     f"{folder} is already watched for {pattern} (watch {other.record.id})"
                 )
         now = self.ledger.clock()
@@ -165,7 +165,7 @@ class Watches:
         """The watch, or ``RunNotFound`` (404)."""
         watched = self.watched.get(watch_id)
         if watched is None:
-            raise RunNotFound(f"no watch with id {watch_id}; `evd watch ls` lists them")
+            raise NotFound(f"no watch with id {watch_id}; `evd watch ls` lists them")
         return watched
 
     # -- watching ---------------------------------------------------------------------

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated, Any
 
-from fastapi import Request, Response
+from fastapi import Path, Request, Response
 
 from evd.daemon.engine import Engine
 
@@ -19,7 +20,22 @@ def engine_of(request: Request) -> Engine:
     return engine
 
 
-def json_response(payload: Any, status_code: int = 200) -> Response:
+def json_response(
+    payload: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
     """Serialise with the stdlib directly (FastAPI's generic encoder is slower)."""
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    return Response(content=body, status_code=status_code, media_type="application/json")
+    return Response(
+        content=body, status_code=status_code, headers=headers, media_type="application/json"
+    )
+
+
+# For routes that may answer 409 (the contract gives every error its body).
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "the request conflicts with the state of what it names"}
+}
+MAX_ID = 2**63 - 1  # SQLite's largest integer
+RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="a run's id")]
+GroupId = Annotated[int, Path(ge=1, le=MAX_ID, description="a group's id")]
+WatchId = Annotated[int, Path(ge=1, le=MAX_ID, description="a watch's id")]
+ScheduleId = Annotated[int, Path(ge=1, le=MAX_ID, description="a schedule's id")]

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from evd.daemon.engine import Engine
-from evd.daemon.server.api.common import engine_of
+from evd.daemon.server.api.common import MAX_ID, engine_of
 from evd.daemon.views import event_payload
 
 router = APIRouter(prefix="/v1", tags=["events"])
@@ -65,8 +65,10 @@ async def _stream(engine: Engine, after: int | None, progress: bool) -> AsyncIte
 @router.get("/events", response_class=StreamingResponse)
 async def events(
     request: Request,
-    after: Annotated[int | None, Query(ge=0, description="replay events after this id")] = None,
-    last_event_id: Annotated[int | None, Header()] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_ID, description="replay events after this id")
+    ] = None,
+    last_event_id: Annotated[int | None, Header(ge=0, le=MAX_ID)] = None,
     progress: Annotated[
         bool, Query(description="also running runs' progress (event: progress, no id)")
     ] = False,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from evd.daemon.server.api.common import engine_of, json_response
+from evd.daemon.server.api.common import CONFLICT, MAX_ID, GroupId, engine_of, json_response
 from evd.daemon.views import group_view
 from evd.models import ACTIVE_STATES, Group, MapRequest
 
@@ -27,7 +27,9 @@ async def submit_map(request: Request, body: MapRequest) -> Response:
 async def list_groups(
     request: Request,
     active: Annotated[bool, Query(description="only groups with a run not yet ended")] = False,
-    limit: Annotated[int | None, Query(ge=1, description="at most this many, newest first")] = None,
+    limit: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="at most this many, newest first")
+    ] = None,
 ) -> Response:
     """Groups, newest first."""
     engine = engine_of(request)
@@ -36,14 +38,14 @@ async def list_groups(
 
 
 @router.get("/{group_id}", response_model=Group)
-async def show(request: Request, group_id: int) -> Response:
+async def show(request: Request, group_id: GroupId) -> Response:
     """One group: its runs' states added up, and their ids."""
     engine = engine_of(request)
     return json_response(group_view(engine.board, engine.ledger.get_group(group_id)).to_dict())
 
 
-@router.post("/{group_id}/cancel", response_model=Group)
-async def cancel(request: Request, group_id: int) -> Response:
+@router.post("/{group_id}/cancel", response_model=Group, responses=CONFLICT)
+async def cancel(request: Request, group_id: GroupId) -> Response:
     """Cancel every run of the group that has not ended."""
     engine = engine_of(request)
     return json_response(
@@ -54,7 +56,7 @@ async def cancel(request: Request, group_id: int) -> Response:
 @router.get("/{group_id}/wait", response_model=Group)
 async def wait(
     request: Request,
-    group_id: int,
+    group_id: GroupId,
     timeout: Annotated[float, Query(gt=0, le=MAX_WAIT)] = 30.0,
 ) -> Response:
     """The group once every run is final, or as it is after ``timeout`` seconds (long poll)."""

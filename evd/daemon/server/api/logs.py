@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from evd.daemon.engine import Engine
 from evd.daemon.envs.builds import BUILD_LOG
-from evd.daemon.server.api.common import engine_of
+from evd.daemon.server.api.common import MAX_ID, RunId, engine_of
 from evd.runner.shim import LOG_FILE
 
 router = APIRouter(prefix="/v1/runs", tags=["logs"])
@@ -66,9 +66,9 @@ async def _follow(
 @router.get("/{run_id}/log", response_class=StreamingResponse)
 async def log(
     request: Request,
-    run_id: int,
+    run_id: RunId,
     follow: bool = False,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     build: Annotated[bool, Query(description="the environment build's log instead")] = False,
 ) -> StreamingResponse:
     """The run's combined stdout and stderr, from ``offset``; with ``follow``, until it ends.

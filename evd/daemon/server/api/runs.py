@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from evd.daemon.monitor.metrics import read_series
-from evd.daemon.server.api.common import engine_of, json_response
+from evd.daemon.server.api.common import CONFLICT, MAX_ID, RunId, engine_of, json_response
 from evd.daemon.views import run_view
 from evd.errors import Conflict, InvalidRequest, RunNotFound
 from evd.models import RerunRequest, Run, RunState, SubmitRequest
@@ -17,6 +17,8 @@ from evd.sdk.launch import RESULT_FILE
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
 MAX_WAIT = 300.0
+_STATE = "|".join(state.value for state in RunState)
+STATES = f"^({_STATE})(,({_STATE}))*$"  # `queued`, `queued,running`
 
 
 @router.post("", status_code=201, response_model=Run)
@@ -27,8 +29,8 @@ async def submit(request: Request, body: SubmitRequest) -> Response:
     return json_response(run_view(engine.board, record).to_dict(), status_code=201)
 
 
-@router.post("/{run_id}/rerun", status_code=201, response_model=Run)
-async def rerun(request: Request, run_id: int, body: RerunRequest | None = None) -> Response:
+@router.post("/{run_id}/rerun", status_code=201, response_model=Run, responses=CONFLICT)
+async def rerun(request: Request, run_id: RunId, body: RerunRequest | None = None) -> Response:
     """Submit what a run ran once more (its job file as it is now)."""
     engine = engine_of(request)
     record = await engine.intake.rerun(engine.ledger.get(run_id), (body or RerunRequest()).args)
@@ -38,7 +40,7 @@ async def rerun(request: Request, run_id: int, body: RerunRequest | None = None)
 jobs = APIRouter(prefix="/v1/jobs", tags=["runs"])
 
 
-@jobs.post("/{name}/run", status_code=201, response_model=Run)
+@jobs.post("/{name}/run", status_code=201, response_model=Run, responses=CONFLICT)
 async def run_named(request: Request, name: str, body: RerunRequest | None = None) -> Response:
     """Start the job called ``name`` again, as its newest run ran (the HTTP trigger's one POST)."""
     engine = engine_of(request)
@@ -56,11 +58,19 @@ async def run_named(request: Request, name: str, body: RerunRequest | None = Non
 async def list_runs(
     request: Request,
     *,
-    state: Annotated[list[str] | None, Query(description="only runs in these states")] = None,
-    limit: Annotated[int | None, Query(ge=1, description="at most this many, newest first")] = None,
-    group: Annotated[int | None, Query(description="only the runs of this group")] = None,
+    state: Annotated[
+        list[str] | None,
+        Query(description="only runs in these states (repeat, or a,b)"),
+    ] = None,
+    limit: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="at most this many, newest first")
+    ] = None,
+    group: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="only the runs of this group")
+    ] = None,
     before: Annotated[
-        int | None, Query(ge=1, description="only runs older than this one (the next page)")
+        int | None,
+        Query(ge=1, le=MAX_ID, description="only runs older than this one (the next page)"),
     ] = None,
     q: Annotated[
         str | None, Query(max_length=200, description="only runs whose name contains this, or id")
@@ -81,7 +91,7 @@ async def list_runs(
 
 
 @router.get("/{run_id}", response_model=Run)
-async def show(request: Request, run_id: int) -> Response:
+async def show(request: Request, run_id: RunId) -> Response:
     """One run with its recorded state changes."""
     engine = engine_of(request)
     return json_response(
@@ -89,8 +99,8 @@ async def show(request: Request, run_id: int) -> Response:
     )
 
 
-@router.post("/{run_id}/cancel", response_model=Run)
-async def cancel(request: Request, run_id: int) -> Response:
+@router.post("/{run_id}/cancel", response_model=Run, responses=CONFLICT)
+async def cancel(request: Request, run_id: RunId) -> Response:
     """Cancel a queued run, or stop a running one (SIGTERM to its group, SIGKILL after grace)."""
     engine = engine_of(request)
     return json_response(run_view(engine.board, engine.cancellation.cancel(run_id)).to_dict())
@@ -99,7 +109,7 @@ async def cancel(request: Request, run_id: int) -> Response:
 @router.get("/{run_id}/wait", response_model=Run)
 async def wait(
     request: Request,
-    run_id: int,
+    run_id: RunId,
     timeout: Annotated[float, Query(gt=0, le=MAX_WAIT)] = 30.0,
 ) -> Response:
     """The run once it is final, or as it is after ``timeout`` seconds (long poll)."""
@@ -108,8 +118,8 @@ async def wait(
     return json_response(run_view(engine.board, record).to_dict())
 
 
-@router.get("/{run_id}/result")
-async def result(request: Request, run_id: int) -> Response:
+@router.get("/{run_id}/result", responses=CONFLICT)
+async def result(request: Request, run_id: RunId) -> Response:
     """The value the job's ``main`` returned (``{"result": ...}``), once the run has ended."""
     engine = engine_of(request)
     record = engine.ledger.get(run_id)
@@ -129,7 +139,7 @@ async def result(request: Request, run_id: int) -> Response:
 
 
 @router.get("/{run_id}/metrics")
-async def metrics(request: Request, run_id: int) -> Response:
+async def metrics(request: Request, run_id: RunId) -> Response:
     """The run's peaks and its sampled series (CPU %, RSS bytes, GPU memory per device)."""
     engine = engine_of(request)
     record = engine.ledger.get(run_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from evd.daemon.engine import Engine
-from evd.daemon.server.api.common import engine_of, json_response
+from evd.daemon.server.api.common import CONFLICT, ScheduleId, engine_of, json_response
 from evd.daemon.triggers.schedules import describe_what
 from evd.models import ScheduleInfo, ScheduleRequest, iso
 from evd.store.records import ScheduleRecord
@@ -48,7 +48,7 @@ async def ls(request: Request) -> Response:
     return json_response([schedule_view(engine, r) for r in engine.store.list_schedules()])
 
 
-@router.post("", status_code=201, response_model=ScheduleInfo)
+@router.post("", status_code=201, response_model=ScheduleInfo, responses=CONFLICT)
 async def add(request: Request, body: ScheduleRequest) -> Response:
     """Add a schedule; the file is read now, so a mistake in it is said at once."""
     engine = engine_of(request)
@@ -57,21 +57,21 @@ async def add(request: Request, body: ScheduleRequest) -> Response:
 
 
 @router.delete("/{schedule_id}", response_model=ScheduleInfo)
-async def rm(request: Request, schedule_id: int) -> Response:
+async def rm(request: Request, schedule_id: ScheduleId) -> Response:
     """Delete a schedule (its runs stay)."""
     engine = engine_of(request)
     return json_response(schedule_view(engine, engine.schedules.remove(schedule_id)))
 
 
 @router.post("/{schedule_id}/pause", response_model=ScheduleInfo)
-async def pause(request: Request, schedule_id: int) -> Response:
+async def pause(request: Request, schedule_id: ScheduleId) -> Response:
     """Stop firing until resumed (fires meanwhile are not made up)."""
     engine = engine_of(request)
     return json_response(schedule_view(engine, engine.schedules.pause(schedule_id, True)))
 
 
 @router.post("/{schedule_id}/resume", response_model=ScheduleInfo)
-async def resume(request: Request, schedule_id: int) -> Response:
+async def resume(request: Request, schedule_id: ScheduleId) -> Response:
     """Fire again, from the next fire time after now."""
     engine = engine_of(request)
     return json_response(schedule_view(engine, engine.schedules.pause(schedule_id, False)))

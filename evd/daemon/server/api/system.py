@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from evd import __version__
 from evd.daemon.server.api.common import engine_of, json_response
+from evd.errors import InvalidRequest
 from evd.models import Health, PruneRequest, PruneResult, iso
 
 router = APIRouter(prefix="/v1", tags=["daemon"])
@@ -43,6 +44,8 @@ async def shutdown(request: Request) -> Response:
 @router.post("/prune", response_model=PruneResult)
 async def prune(request: Request, body: PruneRequest) -> Response:
     """Delete finished runs that ended more than ``older_than`` seconds ago, and their folders."""
+    if not body.older_than >= 0:
+        raise InvalidRequest(f"older_than is a number of seconds, 0 or more, not {body.older_than}")
     return json_response({"removed": engine_of(request).prune(body.older_than)})
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request, Response
 
 from evd.daemon.server.api.common import engine_of, json_response
-from evd.errors import InvalidRequest
+from evd.errors import InvalidRequest, NotFound
 from evd.models import VolumeInfo, VolumeRequest, iso
 from evd.sdk.checks import DeclarationError, check_volume
 from evd.store.records import VolumeRecord
@@ -44,7 +44,7 @@ async def add(request: Request, body: VolumeRequest) -> Response:
     if not path.is_absolute():
         raise InvalidRequest(f"give the volume's absolute path, not {body.path!r}")
     if not path.exists():
-        raise InvalidRequest(f"{path} does not exist; create it first, then add the volume")
+        raise NotFound(f"{path} does not exist; create it first, then add the volume")
     volume = VolumeRecord(body.name, str(path), engine.clock())
     engine.ledger.write(lambda store: store.put_volume(volume))
     engine.ledger.flush()
@@ -58,5 +58,5 @@ async def rm(request: Request, name: str) -> Response:
     removed = engine.ledger.write(lambda store: store.delete_volume(name))
     engine.ledger.flush()
     if not removed:
-        raise InvalidRequest(f"no volume named {name!r}; `evd volumes ls` lists them")
+        raise NotFound(f"no volume named {name!r}; `evd volumes ls` lists them")
     return json_response({"removed": name})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from evd.daemon.server.api.common import engine_of, json_response
+from evd.daemon.server.api.common import CONFLICT, WatchId, engine_of, json_response
 from evd.daemon.triggers.watched import Watched
 from evd.models import WatchInfo, WatchRequest, iso
 
@@ -46,7 +46,7 @@ async def ls(request: Request) -> Response:
     return json_response(_views(request, list(watches.watched.values())))
 
 
-@router.post("", status_code=201, response_model=WatchInfo)
+@router.post("", status_code=201, response_model=WatchInfo, responses=CONFLICT)
 async def add(request: Request, body: WatchRequest) -> Response:
     """Watch a folder; files already in it are picked up too."""
     engine = engine_of(request)
@@ -56,7 +56,7 @@ async def add(request: Request, body: WatchRequest) -> Response:
 
 
 @router.delete("/{watch_id}", response_model=WatchInfo)
-async def rm(request: Request, watch_id: int) -> Response:
+async def rm(request: Request, watch_id: WatchId) -> Response:
     """Stop watching; runs already started from it still get filed."""
     engine = engine_of(request)
     engine.gate.check()
