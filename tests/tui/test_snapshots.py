@@ -7,7 +7,6 @@ look at the new SVGs before committing them.
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -114,9 +113,12 @@ def test_listing_views(app: EvdApp, snap_compare: Compare, key: str, table: str)
     assert snap_compare(app, terminal_size=SIZE, run_before=settled(shown))
 
 
-def test_submit_form(app: EvdApp, snap_compare: Compare, monkeypatch: pytest.MonkeyPatch) -> None:
-    folder = Path("/tmp/evd-tui-snapshot")  # a fixed path: the form shows it
-    shutil.rmtree(folder, ignore_errors=True)
+def test_submit_form(
+    app: EvdApp, snap_compare: Compare, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The form shows the folder as a shell would: under a home that is this test's own.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    folder = tmp_path / "evd-tui-snapshot"
     (folder / "pipelines").mkdir(parents=True)
     (folder / "train.py").write_text("print('train')\n")
     (folder / "notes.txt").write_text("not a job\n")

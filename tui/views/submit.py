@@ -103,7 +103,7 @@ class SubmitScreen(ModalScreen[SubmitRequest | None]):
     def compose(self) -> ComposeResult:
         """The tree, the fields, the buttons."""
         with Vertical():
-            yield Label(f"Submit a job  (files under {self.cwd})")
+            yield Label(f"Submit a job  (files under {_homely(self.cwd)})")
             yield JobFileTree(self.cwd, id="tree")
             yield Input(placeholder="job file (pick above or type a path)", id="file")
             yield Input(placeholder="arguments for the job", id="args")
@@ -151,3 +151,11 @@ class SubmitScreen(ModalScreen[SubmitRequest | None]):
     @staticmethod
     def _fields() -> tuple[str, ...]:
         return ("file", "args", "gpus", "cpus", "priority", "environment")
+
+
+def _homely(path: Path) -> str:
+    """``~/proj`` for a folder under the home folder, as a shell shows it; else the path."""
+    home = Path.home()
+    return (
+        f"~/{path.relative_to(home)}" if path.is_relative_to(home) and path != home else str(path)
+    )
