@@ -99,7 +99,8 @@ def run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("--json", action="store_true", help="print the run as JSON")
 
 
-def _environment() -> dict[str, str]:
+def passed_environment() -> dict[str, str]:
+    """The shell's environment, for a job (what is not UTF-8 is left out, with a warning)."""
     env, skipped = passable_environment()
     for key in skipped:
         error(f"not passing environment variable {key!r} to the job: it is not valid UTF-8")
@@ -113,7 +114,7 @@ def cmd_run(argv: list[str], parser: argparse.ArgumentParser) -> int:
     request = SubmitRequest(
         name=opts.name,
         cwd=os.getcwd(),
-        env=_environment(),
+        env=passed_environment(),
         timeout=opts.timeout,
         priority=opts.priority,
         environment=opts.env,

@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 from evd.cli.argsplit import aim, split_run_argv
+from evd.cli.runs import passed_environment
 from evd.cli.types import duration, size
 from evd.client import Client
 from evd.models import ScheduleInfo, ScheduleRequest, SubmitRequest, WatchInfo, WatchRequest
@@ -91,7 +92,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
     with Client() as client:
         if args.watch_command == "add":
             request = WatchRequest(
-                dir=os.path.abspath(args.dir), pattern=args.pattern, options=run_options(args)
+                dir=os.path.abspath(args.dir),
+                pattern=args.pattern,
+                options=run_options(args),
+                env=passed_environment(),  # its runs get this shell's, as `evd run`'s do
             )
             watch = client.add_watch(request)
             if args.quiet:
@@ -165,7 +169,9 @@ def cmd_schedule_add(argv: list[str], parser: argparse.ArgumentParser) -> int:
     """``evd schedule add ... FILE [ARGS]`` or ``... -- COMMAND``."""
     split = split_run_argv(argv, SCHEDULE_VALUE_OPTIONS)
     opts = parser.parse_args(split.options)
-    run = SubmitRequest(cwd=os.getcwd(), name=opts.name, **run_options(opts))
+    run = SubmitRequest(
+        cwd=os.getcwd(), name=opts.name, env=passed_environment(), **run_options(opts)
+    )
     aim(run, split, "evd schedule add")
     spec = opts.cron or (f"every {opts.every}" if opts.every else None)
     request = ScheduleRequest(

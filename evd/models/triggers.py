@@ -24,6 +24,7 @@ class WatchRequest:
     dir: str
     pattern: str = "*.py"
     options: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] | None = None  # the adder's shell, for its runs; None: the daemon's
 
 
 @dataclass
@@ -39,6 +40,7 @@ class WatchInfo:
     note: str | None  # the last thing worth saying: a file gone before pickup, a filing error
     picked_up: int  # files run so far
     running: list[int]  # runs of its files not yet filed
+    environment: list[str] = field(default_factory=list)  # variables kept for its runs (names)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WatchInfo:
@@ -82,6 +84,7 @@ class ScheduleInfo:
     pending: bool
     note: str | None
     options: dict[str, Any] = field(default_factory=dict)
+    environment: list[str] = field(default_factory=list)  # variables kept for its runs (names)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ScheduleInfo:

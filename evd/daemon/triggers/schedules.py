@@ -6,8 +6,9 @@ missed. One timer on the daemon's loop wakes at the earliest fire time (at
 least every ``MAX_SLEEP`` seconds, so a clock jump or a suspended machine is
 noticed); fire times and the misfire rule come from ``evd.daemon.triggers.timing``
 (APScheduler 3's cron and interval triggers). A fire submits through the one
-submit path, as ``evd run`` does, with the daemon's environment (as cron) and
-the working directory the schedule was added from.
+submit path, as ``evd run`` does, with the environment and the working
+directory of the shell the schedule was added from (``evd.daemon.triggers.environ``;
+a schedule added without an environment gets the daemon's, as cron).
 
 * **Misfires** (evd down, the machine asleep): the fires missed become one run
   if the first was at most ``misfire_grace`` ago, else they are skipped; either
@@ -31,7 +32,7 @@ from evd.daemon.core.gate import Gate
 from evd.daemon.core.intake import Intake
 from evd.daemon.core.ledger import Ledger
 from evd.daemon.submit.validate import validate
-from evd.daemon.triggers import timing
+from evd.daemon.triggers import environ, timing
 from evd.errors import Conflict, EvdError, InvalidRequest, NotFound
 from evd.models import TRIGGER_OPTIONS, RunState, ScheduleRequest, SubmitRequest, iso
 from evd.store.records import ScheduleRecord
@@ -39,7 +40,8 @@ from evd.store.records import ScheduleRecord
 log = logging.getLogger("evd.schedules")
 
 MAX_SLEEP = 60.0
-# SubmitRequest fields a schedule keeps (never the submitter's environment).
+KIND = "schedule"  # for its file of hidden variables
+# SubmitRequest fields a schedule keeps (the environment is kept apart: see `add`).
 KEPT_FIELDS = ("command", "file", "function", "args", "cwd", *TRIGGER_OPTIONS)
 
 
@@ -89,15 +91,17 @@ class Schedules:
             raise InvalidRequest(f"overlap must be skip or queue, not {request.overlap!r}")
         if request.misfire_grace < 0:
             raise InvalidRequest("the misfire grace is a number of seconds, 0 or more")
-        run = dataclasses.replace(request.run, env=None, cwd=request.run.cwd or os.getcwd())
+        run = dataclasses.replace(request.run, cwd=request.run.cwd or os.getcwd())
         job = validate(run)
         declared = None
+        secret_names: list[str] = []
         if job.file is not None:
             # Read the file now: a mistake is better said at `schedule add` than at 3 am.
             prepared = await self.intake.dry_run(job, run.environment)
             if prepared.error is not None:
                 raise Conflict(f"{os.path.basename(job.file)}: {prepared.error}")
             declared = prepared.spec.get("settings", {}).get("schedule")
+            secret_names = prepared.spec.get("secrets", [])
             run.file = job.file  # absolute: the schedule must not depend on a cwd
         text = request.spec or declared
         if not text:
@@ -112,6 +116,10 @@ class Schedules:
         now = self.clock()
         kept = {key: getattr(run, key) for key in KEPT_FIELDS}
         kept = {key: value for key, value in kept.items() if value not in (None, [])}
+        hidden: dict[str, str] = {}
+        if run.env is not None:
+            patterns = self.intake.preparer.secret_patterns
+            kept["env"], hidden = environ.split(run.env, patterns, secret_names)
         schedule_id = self.ledger.write(
             lambda store: store.insert_schedule(
                 spec=spec.text(),
@@ -123,6 +131,7 @@ class Schedules:
             )
         )
         self.ledger.flush()
+        environ.save_hidden(self.ledger.state.root, KIND, schedule_id, hidden)
         self._arm()
         return self.get(schedule_id)
 
@@ -138,6 +147,7 @@ class Schedules:
         record = self.get(schedule_id)
         self.ledger.write(lambda store: store.delete_schedule(schedule_id))
         self.ledger.flush()
+        environ.forget_hidden(self.ledger.state.root, KIND, schedule_id)
         self._arm()
         return record
 
@@ -210,6 +220,9 @@ class Schedules:
     async def _submit(self, record: ScheduleRecord, now: float) -> None:
         try:
             request = SubmitRequest(**record.request)
+            if request.env is not None:
+                hidden = environ.load_hidden(self.ledger.state.root, KIND, record.id)
+                request.env = {**request.env, **hidden}
             run = await self.intake.submit(request)
             self._update(
                 record.id, last_run_id=run.id, last_fire_at=now, fires=record.fires + 1, pending=0

@@ -35,7 +35,7 @@ from watchdog.observers import Observer
 from evd.daemon.core.intake import Intake
 from evd.daemon.core.ledger import Ledger
 from evd.daemon.envs.builds import BUILD_LOG
-from evd.daemon.triggers import watchfs
+from evd.daemon.triggers import environ, watchfs
 from evd.daemon.triggers.watched import Forwarder, Watched, check_options, footer
 from evd.errors import Conflict, EvdError, InvalidRequest, NotFound
 from evd.models import FailedBy, RunState, SubmitRequest, WatchRequest
@@ -49,6 +49,9 @@ QUIET = 0.5  # seconds without events before a candidate is checked
 TICK = 0.25  # how often due candidates are checked
 HEALTH_INTERVAL = 2.0  # how often folders are checked for being there
 FILED_UNDER = {True: "done", False: "failed"}
+
+
+KIND = "watch"  # for its file of hidden variables
 
 
 class Watches:
@@ -130,6 +133,10 @@ class Watches:
         if not pattern or "/" in pattern:
             raise InvalidRequest(f"bad pattern {request.pattern!r}: a file-name glob such as *.py")
         options = check_options(request.options)
+        hidden: dict[str, str] = {}
+        if request.env is not None:  # the adder's shell, for its runs (hidden values apart)
+            patterns = self.intake.preparer.secret_patterns
+            options["env"], hidden = environ.split(request.env, patterns)
         for other in self.watched.values():
             if other.record.dir == str(folder) and other.record.pattern == pattern:
                 raise Conflict(
@@ -142,6 +149,7 @@ class Watches:
             )
         )
         self.ledger.flush()
+        environ.save_hidden(self.ledger.state.root, KIND, watch_id, hidden)
         record = WatchRecord(watch_id, str(folder), pattern, options, now)
         watched = Watched(record)
         self.watched[watch_id] = watched
@@ -156,6 +164,7 @@ class Watches:
                 self._observer.unschedule(watched.handle)
         self.ledger.write(lambda store: store.delete_watch(watch_id))
         self.ledger.flush()
+        environ.forget_hidden(self.ledger.state.root, KIND, watch_id)
         del self.watched[watch_id]
         for key in [key for key in self._candidates if key[0] == watch_id]:
             del self._candidates[key]
@@ -259,7 +268,11 @@ class Watches:
         """Submit the file through the one submit path; record the pickup in its commit."""
         record = watched.record
         path = os.path.join(record.dir, name)
-        request = SubmitRequest(file=path, cwd=record.dir, env=None, **record.options)
+        options = dict(record.options)
+        env = options.pop("env", None)
+        if env is not None:
+            env = {**env, **environ.load_hidden(self.ledger.state.root, KIND, record.id)}
+        request = SubmitRequest(file=path, cwd=record.dir, env=env, **options)
 
         def note_pickup(store: Store, run_id: int) -> None:
             store.insert_watch_file(

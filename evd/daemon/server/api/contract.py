@@ -208,6 +208,7 @@ BODY_RULES: dict[str, dict[str, Any]] = {
         "path": {"type": "string", "pattern": ABSOLUTE},
     },
     "WatchRequest": {
+        "env": _SUBMIT_RULES["env"],
         "dir": {"type": "string", "pattern": ABSOLUTE},
         "pattern": {"type": "string", "minLength": 1, "pattern": "^[^/\\u0000]+$"},
     },

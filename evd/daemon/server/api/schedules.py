@@ -6,7 +6,8 @@ from fastapi import APIRouter, Request, Response
 
 from evd.daemon.engine import Engine
 from evd.daemon.server.api.common import CONFLICT, ScheduleId, engine_of, json_response
-from evd.daemon.triggers.schedules import describe_what
+from evd.daemon.triggers import environ
+from evd.daemon.triggers.schedules import KIND, describe_what
 from evd.models import ScheduleInfo, ScheduleRequest, iso
 from evd.store.records import ScheduleRecord
 
@@ -19,8 +20,9 @@ def schedule_view(engine: Engine, record: ScheduleRecord) -> dict[str, object]:
     options = {
         k: v
         for k, v in record.request.items()
-        if k not in ("command", "file", "function", "args", "cwd")
+        if k not in ("command", "file", "function", "args", "cwd", "env")
     }
+    hidden = environ.load_hidden(engine.state.root, KIND, record.id)
     info = ScheduleInfo(
         id=record.id,
         spec=record.spec,
@@ -37,6 +39,7 @@ def schedule_view(engine: Engine, record: ScheduleRecord) -> dict[str, object]:
         pending=record.pending,
         note=record.note,
         options=options,
+        environment=sorted([*record.request.get("env", {}), *hidden]),
     )
     return info.__dict__
 

@@ -5,25 +5,31 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from evd.daemon.server.api.common import CONFLICT, WatchId, engine_of, json_response
+from evd.daemon.triggers import environ
 from evd.daemon.triggers.watched import Watched
+from evd.daemon.triggers.watches import KIND
 from evd.models import WatchInfo, WatchRequest, iso
 
 router = APIRouter(prefix="/v1/watches", tags=["watches"])
 
 
-def watch_view(watched: Watched, picked_up: int, running: list[int]) -> WatchInfo:
-    """A watch as the API shows it."""
+def watch_view(
+    watched: Watched, picked_up: int, running: list[int], hidden: list[str]
+) -> WatchInfo:
+    """A watch as the API shows it; ``hidden``: the names of its variables kept apart."""
     record = watched.record
+    options = {k: v for k, v in record.options.items() if k != "env"}
     return WatchInfo(
         id=record.id,
         dir=record.dir,
         pattern=record.pattern,
-        options=record.options,
+        options=options,
         created_at=iso(record.created_at) or "",
         status="watching" if watched.handle is not None else "missing",
         note=watched.note,
         picked_up=picked_up,
         running=running,
+        environment=sorted([*record.options.get("env", {}), *hidden]),
     )
 
 
@@ -34,7 +40,8 @@ def _views(request: Request, watches: list[Watched]) -> list[dict[str, object]]:
     views = []
     for watched in watches:
         running = [row.run_id for row in unfiled if row.watch_id == watched.record.id]
-        info = watch_view(watched, counts.get(watched.record.id, 0), running)
+        hidden = environ.load_hidden(engine.state.root, KIND, watched.record.id)
+        info = watch_view(watched, counts.get(watched.record.id, 0), running, list(hidden))
         views.append(info.__dict__)
     return views
 
