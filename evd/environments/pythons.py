@@ -4,8 +4,9 @@ uv's own discovery walks ``PATH``, where pyenv's shims sit: they fail for any
 version that is not pyenv's global one, and cost ~150 ms a start when they
 work. So evd finds interpreters itself, by their real paths: the one evd runs
 on, pyenv's ``versions/*``, uv-managed Pythons, and ``python3*`` on ``PATH``
-outside shim folders. evd never downloads a Python (``UV_PYTHON_DOWNLOADS=never``):
-a request nothing matches fails at once with the versions that exist.
+outside shim folders. A request nothing matches is fetched the way uv fetches
+it (``evd.environments.fetch``) unless downloads are off; then, or when the
+fetch fails, it fails at once with the versions that exist.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
+from evd.environments.fetch import uv_pythons_dir
 from evd.errors import InvalidRequest
 
 _VERSION_DIR = re.compile(r"(\d+)\.(\d+)\.(\d+)")
@@ -89,8 +91,7 @@ class Pythons:
             if match and executable.exists():
                 version = (int(match[1]), int(match[2]), int(match[3]))
                 found.append(Interpreter(version, os.path.realpath(executable)))
-        data = self.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
-        uv_root = self.environ.get("UV_PYTHON_INSTALL_DIR") or os.path.join(data, "uv", "python")
+        uv_root = uv_pythons_dir(self.environ)
         for folder in sorted(Path(uv_root).glob("cpython-*")):
             match = _UV_DIR.fullmatch(folder.name)
             executable = folder / "bin" / "python3"
@@ -144,14 +145,17 @@ class Pythons:
             self.refresh()  # maybe installed since we last looked
             matches = [i for i in self.all() if _fits(i.version, request)]
         if not matches:
-            versions = ", ".join(sorted({i.version_text for i in self.all()}, key=_key))
             raise NoPython(
-                f"no Python on this machine matches {request!r} (found: {versions})."
+                f"no Python on this machine matches {request!r} (found: {self.found_text()})."
                 " Install one (pyenv, `uv python install`, the system's packages) or ask for"
-                " a version that exists; evd does not download Pythons"
+                " a version that exists"
             )
         mine = own()
         return mine if mine in matches else matches[0]
+
+    def found_text(self) -> str:
+        """``3.10.13, 3.11.7, 3.12.1``: the versions found, for messages."""
+        return ", ".join(sorted({i.version_text for i in self.all()}, key=_key)) or "none"
 
     def _explicit(self, path: str) -> Interpreter:
         real = os.path.realpath(path)

@@ -134,3 +134,27 @@ def test_binary_junk_and_missing_functions_still_make_failed_runs(
     tool = job_file(tmp_path, "from evd import Env\ndef f():\n    pass\n", "tool.py")
     missing = offline_evd.cli("run", f"{tool}:nope")
     assert "has no function 'nope' (its functions: f)" in missing.stderr
+
+NEEDS_3_99 = 'from evd import Env, Job\njob = Job("x", Env("3.99"))\n@job.main()\ndef f(): pass\n'
+
+
+def test_a_python_nobody_has_fails_naming_the_ones_found(offline_evd: Evd, tmp_path: Path) -> None:
+    """Downloads on (the default): uv is asked, says no such Python exists; the reason says all."""
+    path = job_file(tmp_path, NEEDS_3_99)
+    shown = submit_and_wait(offline_evd, path)
+    assert (shown["state"], shown["failed_by"]) == ("failed", "build")
+    reason = str(shown["reason"])
+    assert "no Python on this machine matches '3.99' (found: " in reason
+    assert "uv could not download one" in reason and "3.99" in reason
+    build_log = offline_evd.home / "runs" / str(shown["id"]) / "build.log"
+    assert "uv python install 3.99" in build_log.read_text()
+
+
+def test_python_downloads_can_be_forbidden(evd_env: Evd, tmp_path: Path) -> None:
+    evd_env.home.mkdir(parents=True, exist_ok=True)
+    (evd_env.home / "config.toml").write_text('[python]\ndownloads = "never"\n')
+    evd_env.up()
+    path = job_file(tmp_path, NEEDS_3_99)
+    shown = submit_and_wait(evd_env, path)
+    assert "downloading Pythons is off ([python] downloads" in str(shown["reason"])
+    assert not (evd_env.home / "runs" / str(shown["id"]) / "build.log").exists()

@@ -96,3 +96,12 @@ def test_the_hash_covers_python_requirements_and_index(tmp_path: Path) -> None:
     assert make_spec(own(), ["Tabulate==0.9.0", "six"], mirror).content_hash != one.content_hash
     with pytest.raises(DeclarationError, match="bad requirement 'not a package!'"):
         normalize(["not a package!"])
+
+
+def test_python_downloads_follow_the_config_and_uvs_variable() -> None:
+    from evd.environments.fetch import downloads_allowed  # noqa: PLC0415
+
+    assert downloads_allowed({}, {})
+    assert not downloads_allowed({"downloads": "never"}, {})
+    assert not downloads_allowed({}, {"UV_PYTHON_DOWNLOADS": "never"})
+    assert not downloads_allowed({}, {"UV_PYTHON_DOWNLOADS": "manual"})

@@ -6,12 +6,14 @@ import dataclasses
 import os
 import shutil
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from evd.environments import catalog
 from evd.environments.builder import Builder, link_sdk
+from evd.environments.fetch import PythonFetcher, downloads_allowed
 from evd.environments.indexes import IndexSettings, index_settings
-from evd.environments.pythons import Interpreter, Pythons
+from evd.environments.pythons import Interpreter, NoPython, Pythons
 from evd.environments.settings import JobSettings
 from evd.environments.spec import EnvSpec, make_spec
 from evd.paths import StateDir
@@ -43,8 +45,11 @@ class Environments:
         self.sdk_dir = state.root / "sdk"
         link_sdk(self.sdk_dir)
         cache = environ.get("UV_CACHE_DIR") or str(state.root / "uv-cache")
-        self.builder = Builder(state.root / "envs", self.sdk_dir, find_uv(), environ, cache)
+        uv = find_uv()
+        self.builder = Builder(state.root / "envs", self.sdk_dir, uv, environ, cache)
         self.builder.refresh_sdk_paths()
+        self.downloads = downloads_allowed(config.get("python", {}), environ)
+        self.fetcher = PythonFetcher(uv, {**environ, "UV_CACHE_DIR": cache})
 
     def base(self) -> JobSettings:
         """The default environment (``envs/base.toml``; nothing installed if there is none)."""
@@ -60,6 +65,28 @@ class Environments:
         if settings.uv_args:
             index = dataclasses.replace(index, args=(*index.args, *settings.uv_args))
         return make_spec(interpreter, settings.dependencies or (), index)
+
+    async def fetched_spec_for(self, settings: JobSettings, log_file: Path | None) -> EnvSpec:
+        """``spec_for``, fetching the Python first when none here fits and downloads are on."""
+        try:
+            return self.spec_for(settings)
+        except NoPython as missing:
+            if not self.downloads or settings.python is None or settings.python.startswith("/"):
+                raise NoPython(
+                    f"{missing}; downloading Pythons is off ([python] downloads in config.toml,"
+                    " or UV_PYTHON_DOWNLOADS)"
+                    if not self.downloads and settings.python
+                    else str(missing)
+                ) from None
+            failed = await self.fetcher.fetch(settings.python, log_file)
+            if failed is not None:
+                raise NoPython(
+                    f"no Python on this machine matches {settings.python!r}"
+                    f" (found: {self.pythons.found_text()}), and uv could not download one:"
+                    f" {failed}"
+                ) from None
+            self.pythons.refresh()
+            return self.spec_for(settings)
 
     def spec_from_record(self, data: dict[str, Any]) -> EnvSpec:
         """Rebuild the ``EnvSpec`` a run recorded at submit (to build it after a restart)."""

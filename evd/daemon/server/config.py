@@ -16,6 +16,9 @@ Read once at start. Known tables: ``[index]`` (package sources, see
     secret_variables = ["*TOKEN*", "*SECRET*", "*PASSWORD*", "*_KEY", "*CREDENTIALS*"]
                                 # shell variables kept out of the database (names only)
 
+    [python]
+    downloads = "automatic"     # fetch a Python no interpreter here matches, as uv does; "never"
+
     [http]
     listen = "127.0.0.1:8765"   # the HTTP trigger (token in EVD_HOME/http-token); off if absent
 
@@ -32,10 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from evd.daemon.triggers.notify import read_settings
+from evd.environments.fetch import SETTINGS
 from evd.errors import EvdError
 from evd.units import parse_size
 
-KNOWN_TABLES = frozenset({"index", "resources", "jobs", "http", "notify"})
+KNOWN_TABLES = frozenset({"index", "resources", "jobs", "http", "notify", "python"})
 HTTP_KEYS = frozenset({"listen"})
 JOBS_KEYS = frozenset({"telemetry", "secret_variables"})
 RESOURCE_KEYS = frozenset(
@@ -80,6 +84,9 @@ def load_config(path: Path) -> dict[str, Any]:
         read_settings(data.get("notify", {}))
     except ValueError as error:
         raise ConfigError(f"{path}: {error}") from None
+    python = data.get("python", {})
+    if set(python) - {"downloads"} or python.get("downloads", "automatic") not in SETTINGS:
+        raise ConfigError(f'{path}: [python] takes downloads = "automatic" or "never"')
     http = data.get("http", {})
     if set(http) - HTTP_KEYS or not isinstance(http.get("listen", ""), str | int):
         raise ConfigError(f'{path}: [http] takes listen = "127.0.0.1:8765" (or a port)')

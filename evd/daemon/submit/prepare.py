@@ -28,6 +28,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+from evd.daemon.envs.builds import BUILD_LOG
 from evd.daemon.envs.envmanager import Environments, describe_spec
 from evd.daemon.submit import secrets, volumes
 from evd.daemon.submit.layering import layer, on_cluster, policy_of
@@ -356,7 +357,8 @@ class Preparer:
             # Whatever their source, secrets' values never reach the database.
             hidden = set(settings.secrets)
             prepared.env = {k: v for k, v in prepared.env.items() if k not in hidden}
-        spec = self.environments.spec_for(settings)
+        log = None if prepared.staging is None else prepared.staging / BUILD_LOG
+        spec = await self.environments.fetched_spec_for(settings, log)
         prepared.env_spec = spec
         prepared.spec.update(
             {
