@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import pwd
+import site
 import socket
+import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from evd.daemon.core.bus import EventBus
 from evd.daemon.core.ledger import Ledger
@@ -154,3 +160,47 @@ def run_engine(
     finally:
         store.close()
         kill_leftover_jobs(state.root)
+
+
+ORDINARY_USER = "evd-test"  # made by the suite when it runs as root, as CI does
+
+
+def ordinary_user() -> tuple[int, int]:
+    """The uid and gid of a user without privileges, for tests that permissions decide.
+
+    Root reads every file and signals every process, so a permission test run
+    as root passes whatever the modes are; such tests act as this user.
+    """
+    if os.geteuid() != 0:
+        pytest.skip("acting as another user needs root (CI runs as root)")
+    try:
+        entry = pwd.getpwnam(ORDINARY_USER)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+             ORDINARY_USER],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        entry = pwd.getpwnam(ORDINARY_USER)
+    return entry.pw_uid, entry.pw_gid
+
+
+def plain_python() -> str:
+    """A Python 3 that any user may run (the suite's own may live in root's home)."""
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3"):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    pytest.skip("no system Python 3 for another user to run")
+
+
+def run_as_ordinary_user(
+    code: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run Python ``code`` as ``ordinary_user()``, with evd and its pure-Python deps importable."""
+    uid, gid = ordinary_user()
+    paths = [str(Path(__file__).resolve().parent.parent), *site.getsitepackages()]
+    return subprocess.run(
+        [plain_python(), "-I", "-c", f"import sys; sys.path[:0] = {paths!r}\n{code}"],
+        user=uid, group=gid, extra_groups=[], env={"PATH": "/usr/bin:/bin", **(env or {})},
+        cwd="/", capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip

@@ -11,6 +11,7 @@ fetch fails, it fails at once with the versions that exist.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -24,6 +25,8 @@ from packaging.version import Version
 
 from evd.environments.fetch import uv_pythons_dir
 from evd.errors import InvalidRequest
+
+log = logging.getLogger("evd.pythons")
 
 _VERSION_DIR = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 _UV_DIR = re.compile(r"cpython-(\d+)\.(\d+)\.(\d+)-[^/]*")
@@ -76,6 +79,7 @@ class Pythons:
         self.environ = environ
         self._found: list[Interpreter] | None = None
         self._probed: dict[str, tuple[int, int, int] | None] = {}
+        self.skipped: dict[str, str] = {}  # folder -> why discovery could not look in it
 
     def _version_of(self, path: str) -> tuple[int, int, int] | None:
         if path not in self._probed:
@@ -85,20 +89,36 @@ class Pythons:
     def _named_by_folder(self) -> list[Interpreter]:
         found = []
         pyenv_root = self.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
-        for folder in sorted(Path(pyenv_root, "versions").glob("*")):
+        for folder in self._listed(Path(pyenv_root, "versions")):
             match = _VERSION_DIR.fullmatch(folder.name)
             executable = folder / "bin" / "python3"
             if match and executable.exists():
                 version = (int(match[1]), int(match[2]), int(match[3]))
                 found.append(Interpreter(version, os.path.realpath(executable)))
         uv_root = uv_pythons_dir(self.environ)
-        for folder in sorted(Path(uv_root).glob("cpython-*")):
+        for folder in self._listed(Path(uv_root)):
             match = _UV_DIR.fullmatch(folder.name)
             executable = folder / "bin" / "python3"
             if match and executable.exists():
                 version = (int(match[1]), int(match[2]), int(match[3]))
                 found.append(Interpreter(version, os.path.realpath(executable)))
         return found
+
+    def _listed(self, folder: Path) -> list[Path]:
+        """``folder``'s entries, sorted; none (and a note in ``skipped``) if it cannot be read.
+
+        A Python folder of another user (a ``PYENV_ROOT`` this user may not
+        read) is passed over, never a reason for a job to fail.
+        """
+        try:
+            return sorted(folder.iterdir())
+        except FileNotFoundError:
+            return []
+        except OSError as error:
+            if str(folder) not in self.skipped:
+                log.warning("Python discovery skips %s: %s", folder, error.strerror)
+            self.skipped[str(folder)] = error.strerror or str(error)
+            return []
 
     def _on_path(self) -> list[Interpreter]:
         found = []

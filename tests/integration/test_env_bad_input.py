@@ -135,6 +135,7 @@ def test_binary_junk_and_missing_functions_still_make_failed_runs(
     missing = offline_evd.cli("run", f"{tool}:nope")
     assert "has no function 'nope' (its functions: f)" in missing.stderr
 
+
 NEEDS_3_99 = 'from evd import Env, Job\njob = Job("x", Env("3.99"))\n@job.main()\ndef f(): pass\n'
 
 

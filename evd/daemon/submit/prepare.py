@@ -32,7 +32,7 @@ from evd.daemon.envs.builds import BUILD_LOG
 from evd.daemon.envs.envmanager import Environments, describe_spec
 from evd.daemon.submit import secrets, volumes
 from evd.daemon.submit.layering import layer, on_cluster, policy_of
-from evd.daemon.submit.prepared import CODE_DIR, Prepared
+from evd.daemon.submit.prepared import CODE_DIR, CopyFailed, Prepared, copying
 from evd.daemon.submit.validate import Job
 from evd.environments import catalog
 from evd.environments.pep723 import read_script
@@ -108,8 +108,11 @@ class Preparer:
             prepared.error = str(error)
         except FileNotFoundError as error:
             prepared.error = f"the job file vanished while evd read it: {error.filename}"
-        except OSError as error:  # a full disk, permissions: not the job's fault
+        except CopyFailed as error:  # a full disk, permissions: not the job's fault
             prepared.error = f"evd could not copy the job into its run folder: {error}"
+            prepared.failed_by = FailedBy.EVD
+        except OSError as error:  # said by the step that raised it, whatever it was
+            prepared.error = f"evd could not prepare the job: {error}"
             prepared.failed_by = FailedBy.EVD
         return prepared
 
@@ -139,7 +142,8 @@ class Preparer:
         origin = Path(job.file)
         staging = self.staging_root / uuid.uuid4().hex
         code = staging / CODE_DIR
-        code.mkdir(parents=True)
+        with copying():
+            code.mkdir(parents=True)
         prepared.staging = staging
         prepared.name = job.name or origin.name
         prepared.spec = {"source": str(origin), "function": job.function}
@@ -205,7 +209,8 @@ class Preparer:
                 f" {MAX_FILE_BYTES // (1024 * 1024)} MiB is not a script evd will run"
             )
         snapshot = code / origin.name
-        shutil.copy2(origin, snapshot)
+        with copying():
+            shutil.copy2(origin, snapshot)
         try:
             return snapshot, snapshot.read_bytes().decode("utf-8")
         except UnicodeDecodeError:
@@ -322,10 +327,12 @@ class Preparer:
             source = origin_dir / relative
             target = code / relative
             if source.is_dir():
-                shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
+                with copying():
+                    shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
             elif source.is_file():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, target)
+                with copying():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(source, target)
             else:
                 raise DeclarationError(f"include path {relative!r} not found (looked for {source})")
 

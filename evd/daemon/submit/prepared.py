@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,3 +49,18 @@ class Prepared:
         if "file" in copy.spec:
             copy.spec["file"] = copy.spec["file"].replace(staged, final, 1)
         return copy
+
+
+class CopyFailed(Exception):
+    """Copying the job's code into its run folder failed (a full disk, a permission)."""
+
+
+@contextlib.contextmanager
+def copying() -> Iterator[None]:
+    """Report an ``OSError`` of a copy as ``CopyFailed`` (a vanished source stays itself)."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except OSError as error:
+        raise CopyFailed(str(error)) from error
