@@ -33,7 +33,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.routing import APIRoute
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
+from jsonschema.exceptions import ValidationError, best_match
 
 from evd.daemon.server.api.common import MAX_ID
 from evd.daemon.server.api.runs import STATES
@@ -84,14 +84,17 @@ STATUS_TEXT = {
 }
 
 # Above 1 only whole numbers: a fraction shares one CPU or GPU.
+_WHOLE = "a number above 0; above 1 only whole numbers make sense (fractions share one)"
 _COUNT = {
-    "anyOf": [{"type": "number", "minimum": 0, "maximum": 1}, {"type": "integer", "minimum": 0}]
+    "anyOf": [{"type": "number", "minimum": 0, "maximum": 1}, {"type": "integer", "minimum": 0}],
+    MESSAGE: _WHOLE.replace("above 0", "0 or more"),
 }
 _CPUS = {
     "anyOf": [
         {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
         {"type": "integer", "minimum": 1},
-    ]
+    ],
+    MESSAGE: _WHOLE,
 }
 _NUL_MESSAGE = "contains a NUL byte, which no program accepts"
 _SUBMIT_RULES: dict[str, Any] = {
@@ -152,8 +155,12 @@ _SUBMIT_RULES: dict[str, Any] = {
 # Exactly one of `command` and `file`; `function` and `args` only with `file`;
 # retries and a restart mode do not go together.
 _SUBMIT_SHAPE: dict[str, Any] = {
-    MESSAGE: "give either `command` or `file`, not both and not neither;"
-    " `args` and `function` go with `file`; not both retries and a restart mode",
+    MESSAGE: {
+        "oneOf": "give either `command` or `file`, not both and not neither"
+        " (`args` and `function` go with `file`)",
+        "not": "--retries and --restart do not go together: --retries N gives a batch job N"
+        " more attempts; --restart keeps a service running until `evd cancel`",
+    },
     "oneOf": [
         {
             "required": ["command"],
@@ -336,7 +343,7 @@ class BodyCheck:
         error = best_match(validator.iter_errors(body))
         if error is not None:
             where = ".".join(str(part) for part in error.absolute_path) or "body"
-            said = error.schema.get(MESSAGE) if isinstance(error.schema, dict) else None
+            said = _said(error)
             if (
                 said
                 and isinstance(error.instance, str | int | float)
@@ -358,3 +365,19 @@ class BodyCheck:
                 else Draft202012Validator({**schema, "components": document["components"]})
             )
         return self._validators[key]
+
+
+def _said(error: ValidationError) -> str | None:
+    """Evd's words for ``error``: the ``x-evd-message`` of its rule or the nearest rule around.
+
+    A message is a string, or a table by keyword (``{"oneOf": ..., "not": ...}``).
+    """
+    current: ValidationError | None = error
+    while current is not None:
+        said = current.schema.get(MESSAGE) if isinstance(current.schema, dict) else None
+        if isinstance(said, dict):
+            said = said.get(str(current.validator))
+        if isinstance(said, str):
+            return said
+        current = current.parent  # type: ignore[assignment]
+    return None
