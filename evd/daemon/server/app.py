@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from evd import __version__
 from evd.daemon.engine import Engine
 from evd.daemon.server.api import (
+    bodycheck,
     contract,
     envs,
     events,
@@ -101,7 +102,7 @@ def create_app(engine: Engine) -> FastAPI:
         version=__version__,
         summary="A job runner for one GPU workstation.",
         # Before FastAPI reads a body into its dataclass: the document's schema for it.
-        dependencies=[Depends(contract.BodyCheck(lambda: app.openapi()))],  # noqa: PLW0108
+        dependencies=[Depends(bodycheck.BodyCheck(lambda: app.openapi()))],  # noqa: PLW0108
     )
     app.state.engine = engine
     app.state.started_at = time.time()

@@ -16,30 +16,20 @@ say the shapes but not evd's rules. ``document`` completes it:
   evd accepts, or answers 404 for (it names a file, folder or volume that is
   not there) or 409.
 
-Request bodies are then checked against the document itself (``BodyCheck``,
-a dependency of every route) before FastAPI reads them into the wire
-dataclasses, so a body the document refuses is refused — FastAPI alone would
-take ``false`` for a number. The fuzzer in ``make test`` (``tests/api``)
-holds the rest together.
+Request bodies are then checked against the document itself
+(``evd.daemon.server.api.bodycheck``) before FastAPI reads them. The fuzzer in
+``make test`` (``tests/api``) holds the rest together.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable
 from typing import Any
-
-from fastapi import Request
-from fastapi.routing import APIRoute
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
 
 from evd.daemon.server.api.common import MAX_ID
 from evd.daemon.server.api.runs import STATES
 from evd.daemon.submit import validate
 from evd.daemon.submit.fanout import ITEM_KEY, MAX_ITEMS
-from evd.errors import InvalidRequest
 from evd.sdk.checks import VOLUME_NAME
 
 NO_NUL = "^[^\\u0000]*$"
@@ -313,71 +303,3 @@ def _document_statuses(path: str, method: str, operation: dict[str, Any]) -> Non
         entry = responses.setdefault(str(status), {})
         entry.setdefault("description", STATUS_TEXT.get(status, "an error"))
         entry["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-
-
-class BodyCheck:
-    """A dependency that refuses a JSON body its operation's schema does not allow (422).
-
-    ``document`` gives the completed API document (the app's ``openapi``);
-    each operation's validator is built once, on its first request.
-    """
-
-    def __init__(self, document: Callable[[], dict[str, Any]]) -> None:
-        """Check against what ``document()`` returns."""
-        self._document = document
-        self._validators: dict[str, Draft202012Validator | None] = {}
-
-    async def __call__(self, request: Request) -> None:
-        """Raise ``InvalidRequest`` for a body that breaks the schema (bad JSON is FastAPI's)."""
-        route = request.scope.get("route")
-        if not isinstance(route, APIRoute) or route.body_field is None:
-            return
-        validator = self._validator(route, request.method.lower())
-        raw = await request.body()
-        if validator is None or not raw:
-            return
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            return  # FastAPI answers 400 for it
-        error = best_match(validator.iter_errors(body))
-        if error is not None:
-            where = ".".join(str(part) for part in error.absolute_path) or "body"
-            said = _said(error)
-            if (
-                said
-                and isinstance(error.instance, str | int | float)
-                and len(str(error.instance)) < 80
-            ):
-                said += f", not {error.instance!r}"
-            raise InvalidRequest(f"{where}: {said or error.message}")
-
-    def _validator(self, route: APIRoute, method: str) -> Draft202012Validator | None:
-        key = f"{method} {route.path}"
-        if key not in self._validators:
-            document = self._document()
-            operation = document["paths"][route.path][method]
-            content = operation.get("requestBody", {}).get("content", {})
-            schema = content.get("application/json", {}).get("schema")
-            self._validators[key] = (
-                None
-                if schema is None
-                else Draft202012Validator({**schema, "components": document["components"]})
-            )
-        return self._validators[key]
-
-
-def _said(error: ValidationError) -> str | None:
-    """Evd's words for ``error``: the ``x-evd-message`` of its rule or the nearest rule around.
-
-    A message is a string, or a table by keyword (``{"oneOf": ..., "not": ...}``).
-    """
-    current: ValidationError | None = error
-    while current is not None:
-        said = current.schema.get(MESSAGE) if isinstance(current.schema, dict) else None
-        if isinstance(said, dict):
-            said = said.get(str(current.validator))
-        if isinstance(said, str):
-            return said
-        current = current.parent  # type: ignore[assignment]
-    return None
