@@ -13,11 +13,16 @@ def pid_from(path: Path) -> int:
     return int(path.read_text())
 
 
+def ended(evd: Evd, script: str, *flags: str) -> str:
+    """Run ``sh -c script`` to its end; its run id."""
+    run_id = evd.cli("run", "-q", *flags, "--", "sh", "-c", script, check=True).stdout.strip()
+    evd.cli("wait", "-q", run_id, timeout=60)
+    return run_id
+
+
 def test_a_background_process_is_stopped_when_its_run_ends(evd: Evd, tmp_path: Path) -> None:
     pidfile = tmp_path / "pid"
-    script = f"sleep 300 & echo $! > {pidfile}; echo started"
-    run_id = evd.cli("run", "-q", "--", "sh", "-c", script, check=True).stdout.strip()
-    evd.cli("wait", "-q", run_id, timeout=60)
+    run_id = ended(evd, f"sleep 300 & echo $! > {pidfile}; echo started")
     pid = pid_from(pidfile)
     assert process_gone(pid)  # gone by the time the run is final
     shown = show(evd, run_id)
@@ -29,9 +34,7 @@ def test_a_background_process_is_stopped_when_its_run_ends(evd: Evd, tmp_path: P
 
 def test_a_process_that_ignores_sigterm_is_killed_after_the_grace(evd: Evd, tmp_path: Path) -> None:
     pidfile = tmp_path / "pid"
-    script = f"sh -c 'trap \"\" TERM; echo $$ > {pidfile}; sleep 300; :' & sleep 0.2"
-    run_id = evd.cli("run", "-q", "--", "sh", "-c", script, check=True).stdout.strip()
-    evd.cli("wait", "-q", run_id, timeout=60)
+    run_id = ended(evd, f"sh -c 'trap \"\" TERM; echo $$ > {pidfile}; sleep 300; :' & sleep 0.2")
     assert process_gone(pid_from(pidfile))
     log = evd.cli("logs", run_id, check=True).stdout
     assert "SIGKILL after the 1 s grace" in log
@@ -39,9 +42,7 @@ def test_a_process_that_ignores_sigterm_is_killed_after_the_grace(evd: Evd, tmp_
 
 def test_a_process_that_left_the_group_is_found_and_stopped(evd: Evd, tmp_path: Path) -> None:
     pidfile = tmp_path / "pid"
-    script = f"setsid sh -c 'echo $$ > {pidfile}; exec sleep 300' & sleep 0.2"
-    run_id = evd.cli("run", "-q", "--", "sh", "-c", script, check=True).stdout.strip()
-    evd.cli("wait", "-q", run_id, timeout=60)
+    run_id = ended(evd, f"setsid sh -c 'echo $$ > {pidfile}; exec sleep 300' & sleep 0.2")
     pid = pid_from(pidfile)
     wait_for(lambda: process_gone(pid), timeout=30)
     wait_for(lambda: "found after it ended" in evd.cli("logs", run_id).stdout, timeout=10)
@@ -49,11 +50,7 @@ def test_a_process_that_left_the_group_is_found_and_stopped(evd: Evd, tmp_path: 
 
 def test_keep_children_leaves_them_running_and_says_so(evd: Evd, tmp_path: Path) -> None:
     pidfile = tmp_path / "pid"
-    script = f"sleep 300 & echo $! > {pidfile}"
-    run_id = evd.cli(
-        "run", "-q", "--keep-children", "--", "sh", "-c", script, check=True
-    ).stdout.strip()
-    evd.cli("wait", "-q", run_id, timeout=60)
+    run_id = ended(evd, f"sleep 300 & echo $! > {pidfile}", "--keep-children")
     pid = pid_from(pidfile)
     try:
         assert not process_gone(pid)
