@@ -2,7 +2,8 @@
 
 ``evd daemon`` checks its flags, then replaces itself with this (same pid), so
 the CLI never imports the daemon: ``OPTIONS`` is ``DaemonOptions`` as JSON plus
-``foreground``. Exit 3: another daemon holds the state dir.
+``foreground``. Exit 3: another daemon holds the state dir; an ``EvdError``
+(a taken port, a bad config) exits with its code and its message alone.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 import sys
 
 from evd.daemon.server.process import DaemonOptions, run_daemon
-from evd.errors import DaemonAlreadyRunning
+from evd.errors import DaemonAlreadyRunning, EvdError
 from evd.paths import StateDir
 
 EXIT_ALREADY_RUNNING = 3
@@ -26,6 +27,9 @@ def main(argv: list[str]) -> int:
     except DaemonAlreadyRunning as exc:
         print(f"evd: {exc}", file=sys.stderr)
         return EXIT_ALREADY_RUNNING
+    except EvdError as exc:  # a taken port, an unreadable config: said, not a traceback
+        print(f"evd: {exc}", file=sys.stderr)
+        return exc.exit_code
     return 0
 
 
