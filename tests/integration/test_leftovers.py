@@ -59,3 +59,27 @@ def test_keep_children_leaves_them_running_and_says_so(evd: Evd, tmp_path: Path)
         assert show(evd, run_id)["state"] == "succeeded"
     finally:
         os.kill(pid, signal.SIGKILL)
+
+
+def test_an_orphan_that_ends_while_its_run_goes_on_is_reaped(evd: Evd, tmp_path: Path) -> None:
+    """An orphan the daemon adopted (it is their subreaper) leaves no zombie behind."""
+    pidfile, gate = tmp_path / "pid", tmp_path / "gate"
+    orphan = f"setsid sh -c 'echo $$ > {pidfile}; while [ ! -e {gate} ]; do sleep 0.05; done'"
+    run_id = evd.cli(
+        "run", "-q", "--", "sh", "-c",
+        f"({orphan} &); while [ ! -e {gate} ] || [ -e {pidfile} ]; do sleep 0.05; done",
+        check=True,
+    ).stdout.strip()  # fmt: skip
+    pid = pid_from(pidfile)
+    wait_for(
+        lambda: (
+            Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[1] == str(evd.daemon_pid())
+        )
+    )  # adopted by the daemon
+    series = evd.home / "runs" / run_id / "metrics.jsonl"
+    seen = series.read_text().count("\n") if series.exists() else 0
+    wait_for(lambda: series.exists() and series.read_text().count("\n") > seen, timeout=30)
+    gate.touch()  # the sampler has looked since the adoption: the orphan may end now
+    wait_for(lambda: not Path(f"/proc/{pid}").exists(), timeout=30)  # ended and reaped
+    pidfile.unlink()
+    evd.cli("wait", "-q", run_id, timeout=60)

@@ -56,6 +56,20 @@ def _tree(pid: int) -> list[psutil.Process]:
         return []
 
 
+def _reaped(child: psutil.Process) -> bool:
+    """Reap ``child`` if it is a zombie (an orphan the daemon adopted, seen alive before).
+
+    Only such orphans: the daemon's other children are reaped by whoever started them.
+    """
+    try:
+        if child.status() != psutil.STATUS_ZOMBIE:
+            return False
+        os.waitpid(child.pid, os.WNOHANG)
+    except (psutil.Error, ChildProcessError):
+        pass
+    return True
+
+
 def _cpu_seconds(process: psutil.Process) -> float:
     times = process.cpu_times()
     # children_*: children already reaped, whose time would otherwise vanish from the sum.
@@ -70,6 +84,7 @@ class Sampler:
         self.probe = probe
         self.home = home
         self._cpu: dict[int, tuple[float, float]] = {}  # run -> (monotonic time, CPU seconds)
+        self._adopted: set[int] = set()  # orphans of runs seen alive: reaped once they end
 
     def sample(self, live: dict[int, int]) -> Snapshot:
         """Sample every live run (``run id -> shim pid``) and the GPUs."""
@@ -129,9 +144,14 @@ class Sampler:
         for child in children:
             if child.pid in shims:
                 continue
+            if child.pid in self._adopted and _reaped(child):
+                self._adopted.discard(child.pid)
+                continue
             run_id = self._run_of(child.pid)
             if run_id is not None:
                 found[child.pid] = run_id
+                self._adopted.add(child.pid)
+        self._adopted &= {child.pid for child in children}
         return found
 
     def _run_of(self, pid: int) -> int | None:
