@@ -20,7 +20,11 @@ def crash(evd: Evd) -> None:
 
 
 def test_kill_9_with_jobs_running_and_waiting(evd: Evd, tmp_path: Path) -> None:
-    ticker = "for i in 1 2 3 4 5 6 7 8; do echo tick-$i; sleep 0.25; done"
+    gate = tmp_path / "gate"  # `long` runs on until the new daemon has adopted it
+    ticker = (
+        f"echo tick-1; while [ ! -e {gate} ]; do sleep 0.05; done;"
+        " for i in 2 3 4 5 6 7 8; do echo tick-$i; sleep 0.05; done"
+    )
     with evd.client() as client:
         long = client.submit(SubmitRequest(command=["sh", "-c", ticker], cwd="/", name="long"))
         short = client.submit(
@@ -41,6 +45,7 @@ def test_kill_9_with_jobs_running_and_waiting(evd: Evd, tmp_path: Path) -> None:
     with evd.client() as client:
         adopted = client.get_run(long.id)
         assert adopted.state is RunState.RUNNING and adopted.pid == long.pid
+        gate.touch()
         followed = b"".join(client.logs(long.id, follow=True))  # the re-adopted log still follows
         assert followed.endswith(b"tick-8\n")
         finals = {

@@ -34,9 +34,12 @@ def state_shown(app: EvdApp, run_id: int) -> str | None:
     return None if run is None else run.state.value
 
 
-def select(app: EvdApp, run_id: int) -> None:
+def select(app: EvdApp, run_id: int) -> bool:
+    """Put the cursor on ``run_id``'s row; whether it is there now (rows move as runs change)."""
     table = app.runs_view.table
     table.move_cursor(row=table.get_row_index(str(run_id)))
+    key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    return key == str(run_id)
 
 
 def command(*words: str) -> SubmitRequest:
@@ -66,7 +69,8 @@ def test_watch_inspect_cancel_and_submit_on_a_real_daemon(
 
         long = client.submit(command("sleep", "60"))
         await until(pilot, lambda: state_shown(app, long.id) == "running", timeout=15)
-        select(app, long.id)
+        # A busy machine may re-sort the table between the move and the key: until it sticks.
+        await until(pilot, lambda: select(app, long.id))
         await pilot.press("c")
         await until(pilot, lambda: state_shown(app, long.id) == "cancelled", timeout=15)
         assert client.get_run(long.id).state is RunState.CANCELLED

@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
 from fastapi import Request
 from fastapi.routing import APIRoute
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
 
 from evd.daemon.server.api.contract import MESSAGE
 from evd.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 
 class BodyCheck:
@@ -57,7 +58,11 @@ class BodyCheck:
                 return
         except UnicodeError:
             return  # a lone surrogate, which evd's own checks name (not UTF-8)
-        # Refused: the Python validator finds the error that explains it best.
+        # Refused: the Python validator finds the error that explains it best. It is
+        # imported here, on the rare refusal: ~150 ms less at every daemon start.
+        from jsonschema import Draft202012Validator  # noqa: PLC0415
+        from jsonschema.exceptions import best_match  # noqa: PLC0415
+
         error = best_match(Draft202012Validator(schema).iter_errors(body))
         if error is None:
             raise InvalidRequest("body: it breaks the API document's schema (see /openapi.json)")
