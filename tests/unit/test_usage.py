@@ -131,3 +131,22 @@ def test_devices_are_read_back_from_a_running_job(tmp_path: Path) -> None:
         job.wait()
     assert devices_of(variables) == [2, 3] and variables["MASTER_PORT"] == "41000"
     assert job_variables(999_999_999) == {}
+
+
+def test_a_runs_shim_is_never_taken_for_an_orphan(tmp_path: Path) -> None:
+    """A run that started after the sampler read the live runs is not a leftover of anything."""
+    from evd.runner.spawn import spawn  # noqa: PLC0415
+
+    home = str(tmp_path)
+    tagged = {**os.environ, "EVD_HOME": home, "EVD_RUN_ID": "7"}
+    shim = spawn(tmp_path, "/", ["sleep", "30"], tagged)
+    orphan = subprocess.Popen(["sleep", "30"], env=tagged)  # a tagged child that is no shim
+    try:
+        found = Sampler(NoProbe(), home)._orphans(set())  # the live runs read before it started
+        assert shim not in found
+        assert found.get(orphan.pid) == 7
+    finally:
+        os.killpg(shim, 9)
+        os.waitpid(shim, 0)
+        orphan.kill()
+        orphan.wait()

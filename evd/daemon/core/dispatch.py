@@ -255,7 +255,11 @@ class Dispatch:
 
     def stop_leftovers(self, run_id: int, pids: list[int]) -> None:
         """Stop processes of an ended run that left its process group (the sampler finds them)."""
+        if run_id in self._live:
+            return  # it is still live: they are its own (the sample is older than its start)
         with contextlib.suppress(StorageError):
+            if not self.ledger.get(run_id).state.is_final:
+                return
             keep = self._keeps_children(run_id)
             self.reaper.found_late(self.ledger.state.run_dir(run_id), pids, keep=keep)
 

@@ -25,6 +25,7 @@ import psutil
 
 from evd.resources.inventory import Gpu
 from evd.resources.probe import GpuProbe
+from evd.runner.shim import SHIM_MARKER
 
 
 @dataclass
@@ -54,6 +55,14 @@ def _tree(pid: int) -> list[psutil.Process]:
         return [root, *root.children(recursive=True)]
     except psutil.Error:
         return []
+
+
+def _is_shim(process: psutil.Process) -> bool:
+    try:
+        argv = process.cmdline()
+    except psutil.Error:
+        return False
+    return len(argv) > 3 and argv[3] == SHIM_MARKER
 
 
 def _reaped(child: psutil.Process) -> bool:
@@ -142,7 +151,7 @@ class Sampler:
             return {}
         found = {}
         for child in children:
-            if child.pid in shims:
+            if child.pid in shims or _is_shim(child):  # a run started since `live` was read
                 continue
             if child.pid in self._adopted and _reaped(child):
                 self._adopted.discard(child.pid)
