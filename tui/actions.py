@@ -103,7 +103,7 @@ class RunActions:
             except (EvdError, OSError) as exc:
                 deliver(self.app, partial(self.app.notify, str(exc), severity="error"))
                 return
-            self.app.post_message(RunChanged(run))
+            self.app.post_message(RunChanged(run, reply=True))
             deliver(self.app, partial(self.app.notify, say(run)))
             if then is not None:
                 deliver(self.app, then, run)

@@ -156,10 +156,10 @@ class EvdApp(App[None]):
 
     def on_run_changed(self, message: RunChanged) -> None:
         """A run changed: every view that shows it is told."""
-        self.runs_view.apply(message.run)
+        self.runs_view.apply(message.run, message.reply)
         for screen in self.screen_stack:
             if isinstance(screen, RunDetail) and screen.run.id == message.run.id:
-                screen.apply(message.run)
+                screen.apply(message.run, message.reply)
         if self.query_one("#tabs", TabbedContent).active != "runs" and not self._refresh_due:
             # Many runs may change at once: one refetch for all of them.
             self._refresh_due = True
@@ -306,7 +306,7 @@ class EvdApp(App[None]):
 
     def _select_run(self, run: Run) -> None:
         self.action_show_tab("runs")
-        self.runs_view.apply(run)  # its RunChanged may still be in the queue
+        self.runs_view.apply(run, reply=True)  # its RunChanged may still be in the queue
         table = self.runs_view.table
         if str(run.id) in table.rows:
             table.move_cursor(row=table.get_row_index(str(run.id)))

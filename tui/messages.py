@@ -10,12 +10,33 @@ from evd.models import Health, Run
 
 
 class RunChanged(Message):
-    """A run is as given now (its state changed, or an action returned it)."""
+    """A run is as given now (its state changed, or an action returned it).
 
-    def __init__(self, run: Run) -> None:
-        """Carry ``run``."""
+    ``reply``: the run as an action's answer had it. The events stream is
+    ordered, replies are not: a reply may reach the app after the stream
+    already told of a later state, so it only adds what the stream has not.
+    """
+
+    def __init__(self, run: Run, reply: bool = False) -> None:
+        """Carry ``run``; ``reply`` if an action's answer, not the events stream, gave it."""
         super().__init__()
         self.run = run
+        self.reply = reply
+
+
+def supersedes(new: Run, shown: Run | None, reply: bool = False) -> bool:
+    """Whether ``new`` should replace ``shown``, the same run as a view has it.
+
+    A run that has ended never changes again (the daemon refuses to), so a
+    snapshot that says it has not ended is older than the one shown. A reply
+    replaces a shown run only with its end (cancelling a queued run ends it at
+    once); anything else in it the stream says in order.
+    """
+    if shown is None:
+        return True
+    if shown.state.is_final and not new.state.is_final:
+        return False
+    return not reply or new.state.is_final
 
 
 class ProgressReported(Message):

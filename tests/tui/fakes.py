@@ -175,9 +175,12 @@ class FakeBackend:
     def cancel(self, run_id: int) -> Run:
         self._check()
         self.calls.append(("cancel", run_id))
-        run = replace(self.runs[run_id], state=RunState.CANCELLED, reason="cancelled by the user")
+        before = self.runs[run_id]
+        run = replace(before, state=RunState.CANCELLED, reason="cancelled by the user")
         self.change(run)
-        return run
+        # As evd answers: a running run is being stopped, so the answer still says
+        # running, and the stream (already told, here) says when it has ended.
+        return before if before.state is RunState.RUNNING else run
 
     def rerun(self, run_id: int, args: list[str] | None = None) -> Run:
         self._check()

@@ -15,6 +15,7 @@ from evd.errors import DaemonNotRunning
 from evd.models import RunState
 from tests.tui.fakes import FakeBackend, make_run
 from tui.app import EvdApp
+from tui.messages import RunChanged
 from tui.views.detail import RunDetail
 from tui.views.prompt import ArgsPrompt
 from tui.views.runs import PAGE
@@ -211,6 +212,32 @@ def test_cancel_asks_the_daemon_for_active_runs_only(app: EvdApp, fake: FakeBack
         await pilot.pause(0.1)
         assert [call for call in fake.calls if call[0] == "cancel"] == [("cancel", 4)]
         assert any("has already ended" in str(n.message) for n in app._notifications)
+
+    drive(app, scenario)
+
+
+def test_an_answer_older_than_the_stream_does_not_undo_what_it_said(
+    app: EvdApp, fake: FakeBackend
+) -> None:
+    # The events stream and an action's answer come from different threads: the
+    # answer to "cancel" (still running) may arrive after the stream's "cancelled".
+    async def scenario(pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: app.runs_view.table.row_count == 5)
+        running = app.runs_view.runs[3]
+        await pilot.press("down", "down", "enter")
+        await until(pilot, lambda: isinstance(app.screen, RunDetail))
+        ended = replace(running, state=RunState.CANCELLED, exit_code=143)
+        fake.runs[3] = ended  # stored; the page fetches it afresh when it sees the end
+        app.post_message(RunChanged(ended))
+        app.post_message(RunChanged(replace(running), reply=True))
+        app.post_message(RunChanged(replace(running)))  # a stale stream snapshot, too
+        await pilot.pause(0.1)
+        assert "cancelled" in text_of(app, "#summary")
+        await pilot.press("escape")
+        assert rows(app)[2][2] == "cancelled"
+        # A reply does add what the stream has not told yet (a new run).
+        app.post_message(RunChanged(make_run(9, "new", RunState.QUEUED), reply=True))
+        await until(pilot, lambda: rows(app)[0][:3] == ["9", "new", "queued"])
 
     drive(app, scenario)
 

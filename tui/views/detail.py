@@ -30,7 +30,7 @@ from tui import format as fmt
 from tui.actions import RunActions
 from tui.backend import PerThread
 from tui.logs import LogFollower
-from tui.messages import LogChunk
+from tui.messages import LogChunk, supersedes
 from tui.threads import deliver
 
 METRICS_EVERY = 2.0
@@ -140,8 +140,10 @@ class RunDetail(Screen[None]):
 
     # -- data ------------------------------------------------------------------------
 
-    def apply(self, run: Run) -> None:
-        """The run changed (from the events stream, or an action)."""
+    def apply(self, run: Run, reply: bool = False) -> None:
+        """The run changed (from the events stream, or an action: ``reply``)."""
+        if not supersedes(run, self.run, reply):
+            return
         ended_now = run.state.is_final and not self.run.state.is_final
         events = self.run.events
         self.run = run
@@ -184,7 +186,8 @@ class RunDetail(Screen[None]):
         return json.dumps(value, ensure_ascii=False)[:2000]
 
     def _fetched(self, run: Run, metrics: dict[str, Any], result: str | None) -> None:
-        self.run = run
+        if supersedes(run, self.run):  # else the stream told of its end meanwhile
+            self.run = run
         self.series = metrics.get("series", {})
         self.result = result
         self.draw()

@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Input, Select, Static
 from evd.describe import runtime
 from evd.models import ACTIVE_STATES, Run, RunState
 from tui import format as fmt
+from tui.messages import supersedes
 
 PAGE = 200
 NEAR_END = 40  # rows from the end at which the next page is asked for
@@ -246,8 +247,14 @@ class RunsView(Vertical):
 
     # -- live changes ----------------------------------------------------------------
 
-    def apply(self, run: Run) -> None:
-        """A run as it is now: update its row, add it, or drop it if it no longer matches."""
+    def apply(self, run: Run, reply: bool = False) -> None:
+        """A run as it is now: update its row, add it, or drop it if it no longer matches.
+
+        ``reply``: an action's answer, which may be older than what is shown
+        (see ``supersedes``).
+        """
+        if not supersedes(run, self.runs.get(run.id), reply):
+            return
         self._changes += 1
         if self.loading:
             self._changed[run.id] = (self._changes, run)
