@@ -16,9 +16,38 @@ here at import time is standard library only. The daemon lives in
 ``evd.daemon`` and is imported only by the ``evd daemon`` command.
 """
 
-from evd.sdk import DeclarationError, Env, Job, Resources, Volume
-from evd.sdk.progress import progress
+from __future__ import annotations
 
+import importlib
+
+TYPE_CHECKING = False  # not `typing`'s: importing typing costs ~5 ms of every command
 __version__ = "0.1.0"
 
 __all__ = ["DeclarationError", "Env", "Job", "Resources", "Volume", "__version__", "progress"]
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from evd.sdk import DeclarationError, Env, Job, Resources, Volume
+    from evd.sdk.progress import progress
+
+# The SDK is imported on first use (PEP 562): the CLI imports this package on
+# every command and needs none of it.
+_LAZY = {
+    "DeclarationError": "evd.sdk",
+    "Env": "evd.sdk",
+    "Job": "evd.sdk",
+    "Resources": "evd.sdk",
+    "Volume": "evd.sdk",
+    "progress": "evd.sdk.progress",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import an SDK name when it is first asked for."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'evd' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,13 +1,12 @@
 """The synchronous client: HTTP over the daemon's Unix socket, standard library only.
 
 The CLI uses nothing else to reach the daemon, and job code can import it
-cheaply (``http.client`` costs ~0.06 s to import, an async HTTP stack ~0.2 s).
+cheaply (its HTTP is ``evd.wire``: no ``http.client``, whose import costs ~20 ms).
 One connection is kept alive across calls.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
@@ -38,8 +37,7 @@ from evd.models import (
 )
 from evd.paths import StateDir
 from evd.sockets import reachable_path
-
-_JSON = {"Content-Type": "application/json"}
+from evd.wire import Connection, Disconnected, Response
 
 
 def passable_environment() -> tuple[dict[str, str], list[str]]:
@@ -61,27 +59,21 @@ def passable_environment() -> tuple[dict[str, str], list[str]]:
     return env, skipped
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, state: StateDir, timeout: float | None) -> None:
-        super().__init__("evd", timeout=timeout)
-        self._state = state
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            with reachable_path(self._state.socket) as path:
-                sock.connect(path)
-        except (FileNotFoundError, ConnectionRefusedError):
-            sock.close()
-            raise DaemonNotRunning(
-                f"evd is not running (nothing answers at {self._state.socket});"
-                " start it with `evd up`"
-            ) from None
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
+def _connect(state: StateDir, timeout: float | None) -> Connection:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        with reachable_path(state.socket) as path:
+            sock.connect(path)
+    except (FileNotFoundError, ConnectionRefusedError):
+        sock.close()
+        raise DaemonNotRunning(
+            f"evd is not running (nothing answers at {state.socket}); start it with `evd up`"
+        ) from None
+    except OSError:
+        sock.close()
+        raise
+    return Connection(sock)
 
 
 class Client:
@@ -91,7 +83,7 @@ class Client:
         """Talk to the daemon of ``state`` (default: ``$EVD_HOME``)."""
         self.state = state or StateDir.from_env()
         self.timeout = timeout
-        self._conn: _UnixConnection | None = None
+        self._conn: Connection | None = None
 
     def close(self) -> None:
         """Close the kept-alive connection."""
@@ -109,18 +101,16 @@ class Client:
 
     def _send(
         self, method: str, path: str, body: Any, timeout: float | None
-    ) -> http.client.HTTPResponse:
+    ) -> tuple[Connection, Response]:
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         for attempt in (1, 2):
             if self._conn is None:
-                self._conn = _UnixConnection(self.state, self.timeout)
-            self._conn.timeout = timeout
-            if self._conn.sock is not None:
-                self._conn.sock.settimeout(timeout)
+                self._conn = _connect(self.state, timeout)
+            conn = self._conn
+            conn.sock.settimeout(timeout)
             try:
-                self._conn.request(method, path, body=data, headers=_JSON if data else {})
-                return self._conn.getresponse()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                return conn, conn.request(method, path, data, "application/json")
+            except ConnectionError:
                 # A kept-alive connection the server has since closed: retry once, fresh.
                 self.close()
                 if attempt == 2:
@@ -135,8 +125,18 @@ class Client:
         raise AssertionError("unreachable")
 
     def _call(self, method: str, path: str, body: Any = None, timeout: float | None = None) -> Any:
-        response = self._send(method, path, body, timeout or self.timeout)
-        raw = response.read()
+        conn, response = self._send(method, path, body, timeout or self.timeout)
+        try:
+            raw = conn.read(response)
+        except ConnectionError:
+            self.close()
+            raise DaemonUnavailable("evd broke off its answer; is it stopping?") from None
+        except TimeoutError:
+            self.close()
+            raise DaemonUnavailable(f"evd did not finish answering within {timeout} s") from None
+        except BaseException:
+            self.close()
+            raise
         if response.will_close:
             self.close()
         try:
@@ -150,23 +150,18 @@ class Client:
 
     def _stream(self, path: str) -> Iterator[bytes]:
         # A stream gets its own connection so the kept-alive one stays usable.
-        conn = _UnixConnection(self.state, None)
+        conn = _connect(self.state, None)
         try:
-            conn.request("GET", path)
-            response = conn.getresponse()
-            if response.status >= 400:
-                payload = json.loads(response.read() or b"{}")
-                raise error_for_status(
-                    response.status, payload.get("error", f"HTTP {response.status}")
-                )
-            while True:
-                try:
-                    chunk = response.read1(65536)
-                except http.client.IncompleteRead:
-                    raise DaemonUnavailable("evd stopped while streaming") from None
-                if not chunk:
-                    return
-                yield chunk
+            try:
+                response = conn.request("GET", path)
+                if response.status >= 400:
+                    payload = json.loads(conn.read(response) or b"{}")
+                    raise error_for_status(
+                        response.status, payload.get("error", f"HTTP {response.status}")
+                    )
+                yield from conn.chunks(response)
+            except Disconnected:
+                raise DaemonUnavailable("evd stopped while streaming") from None
         finally:
             conn.close()
 

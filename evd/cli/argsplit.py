@@ -6,6 +6,7 @@ command. argparse alone cannot tell the job's options from evd's.
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 
 from evd.errors import InvalidRequest
@@ -20,6 +21,13 @@ class RunArgs:
     target: str | None  # a file, or None for a command after `--`
     job_args: list[str]
     is_command: bool
+
+
+def options_taking_values(parser: argparse.ArgumentParser) -> frozenset[str]:
+    """The option words of ``parser`` that take a value (``--name``, not ``--quiet``)."""
+    return frozenset(
+        word for action in parser._actions if action.nargs != 0 for word in action.option_strings
+    )
 
 
 def split_run_argv(argv: list[str], takes_value: frozenset[str]) -> RunArgs:

@@ -9,7 +9,7 @@ import os
 import sys
 import time
 
-from evd.cli.output import error
+from evd.cli.say import error
 from evd.cli.types import size
 from evd.client import Client
 from evd.errors import DaemonNotRunning, EvdError

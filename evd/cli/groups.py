@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evd.cli.output import error, exit_status, summary, table
+from evd.cli.output import exit_status, summary, table
+from evd.cli.say import error
 from evd.client import Client
 from evd.errors import InvalidRequest
 from evd.models import Group, MapRequest, Run, RunState, SubmitRequest

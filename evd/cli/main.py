@@ -1,82 +1,120 @@
-"""Entry point of the ``evd`` command: parse, dispatch, turn errors into one line."""
+"""Entry point of the ``evd`` command: parse, dispatch, turn errors into one line.
+
+Only the invoked command's module is imported and only its parsers are built
+(every module and parser only for ``evd --help`` or a word that is no
+command): an ``evd ps`` pays for ``ps``, not for 35 sub-parsers and the
+modules behind them.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable
+from types import ModuleType
 
 from evd import __version__
-from evd.cli import attach, daemon_ctl, envs, machine, runs, service, triggers
-from evd.cli.output import error
+from evd.cli.say import error
 from evd.errors import EvdError
 
 Handler = Callable[[argparse.Namespace], int]
 
-HANDLERS: dict[str, Handler] = {
-    "up": daemon_ctl.cmd_up,
-    "down": daemon_ctl.cmd_down,
-    "daemon": daemon_ctl.cmd_daemon,
-    "ps": runs.cmd_ps,
-    "show": runs.cmd_show,
-    "logs": runs.cmd_logs,
-    "wait": runs.cmd_wait,
-    "cancel": runs.cmd_cancel,
-    "prune": runs.cmd_prune,
-    "result": runs.cmd_result,
-    "envs": envs.cmd_envs,
-    "volumes": envs.cmd_volumes,
-    "gpus": machine.cmd_gpus,
-    "drain": machine.cmd_drain,
-    "resume": machine.cmd_drain,
-    "watch": triggers.cmd_watch,
-    "schedule": triggers.cmd_schedule,
-    "service": service.cmd_service,
-    "tui": attach.cmd_tui,
+# command -> (the module of evd.cli whose add_parsers adds it, its handler there).
+# `run` and `schedule add` are dispatched with their raw words (see _dispatch).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "up": ("daemon_ctl", "cmd_up"),
+    "down": ("daemon_ctl", "cmd_down"),
+    "daemon": ("daemon_ctl", "cmd_daemon"),
+    "run": ("runs", "cmd_run"),
+    "ps": ("runs", "cmd_ps"),
+    "show": ("runs", "cmd_show"),
+    "logs": ("runs", "cmd_logs"),
+    "wait": ("runs", "cmd_wait"),
+    "cancel": ("runs", "cmd_cancel"),
+    "prune": ("runs", "cmd_prune"),
+    "result": ("runs", "cmd_result"),
+    "envs": ("envs", "cmd_envs"),
+    "volumes": ("envs", "cmd_volumes"),
+    "gpus": ("machine", "cmd_gpus"),
+    "drain": ("machine", "cmd_drain"),
+    "resume": ("machine", "cmd_drain"),
+    "watch": ("triggers", "cmd_watch"),
+    "schedule": ("triggers", "cmd_schedule"),
+    "service": ("service", "cmd_service"),
+    "tui": ("attach", "cmd_tui"),
 }
 
+# The order commands are listed in by `evd --help`.
+MODULES = ("daemon_ctl", "runs", "envs", "machine", "triggers", "service", "attach")
 
-def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
-    """The top-level parser and the ``run`` parser (which sees only evd's own options)."""
-    parser = argparse.ArgumentParser(
+
+class Parser(argparse.ArgumentParser):
+    """evd's parsers: an option is spelt out (``--nam`` is not taken for ``--name``)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        """As ``ArgumentParser``, with abbreviations off."""
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def _module(name: str) -> ModuleType:
+    return importlib.import_module(f"evd.cli.{name}")
+
+
+def build_parser(command: str | None = None) -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
+    """The top-level parser and the handlers of the commands it knows.
+
+    ``command``: build only what that command needs (every command if it is
+    none of evd's).
+    """
+    parser = Parser(
         prog="evd",
         description="evd: a job runner for one GPU workstation.",
         epilog="State lives in $EVD_HOME (default: the platform's user data dir).",
     )
     parser.add_argument("--version", action="version", version=f"evd {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    daemon_ctl.add_parsers(sub)
-    runs.run_parser(sub)
-    runs.add_listing_parsers(sub)
-    envs.add_parsers(sub)
-    machine.add_parsers(sub)
-    triggers.add_parsers(sub)
-    service.add_parsers(sub)
-    attach.add_parsers(sub)
-    return parser, sub.choices["run"]
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    owner = COMMANDS[command][0] if command in COMMANDS else None
+    handlers: dict[str, Handler] = {}
+    for name in (owner,) if owner else MODULES:
+        module = _module(name)
+        module.add_parsers(sub)
+        for verb, (home, handler) in COMMANDS.items():
+            if home == name:
+                handlers[verb] = getattr(module, handler)
+    return parser, handlers
 
 
-def _dispatch(
-    args_in: list[str], parser: argparse.ArgumentParser, run_parser: argparse.ArgumentParser
-) -> int:
+def subparser(parser: argparse.ArgumentParser, *path: str) -> argparse.ArgumentParser:
+    """The parser of ``evd PATH...`` (``"schedule", "add"``) within ``parser``."""
+    for word in path:
+        action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = action.choices[word]
+    return parser
+
+
+def _dispatch(args_in: list[str]) -> int:
+    command = args_in[0] if args_in else None
+    parser, handlers = build_parser(command)
     # Commands that take a job's words after a FILE see only their own options.
-    if args_in and args_in[0] == "run":
-        return runs.cmd_run(args_in[1:], run_parser)
+    if command == "run":
+        return _module("runs").cmd_run(args_in[1:], subparser(parser, "run"))  # type: ignore[no-any-return]
     if args_in[:2] == ["schedule", "add"]:
-        return triggers.cmd_schedule_add(args_in[2:], triggers.schedule_add_parser(parser))
+        add = subparser(parser, "schedule", "add")
+        return _module("triggers").cmd_schedule_add(args_in[2:], add)  # type: ignore[no-any-return]
     args = parser.parse_args(args_in)
     if args.command is None:
         parser.print_help()
         return 2
-    return HANDLERS[args.command](args)
+    return handlers[args.command](args)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``evd`` command; return its exit code."""
     args_in = sys.argv[1:] if argv is None else argv
-    parser, run_parser = build_parser()
     try:
-        return _dispatch(args_in, parser, run_parser)
+        return _dispatch(args_in)
     except EvdError as exc:
         error(str(exc))
         return exc.exit_code

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -131,8 +130,3 @@ def progress_bar(fraction: float, detail: dict[str, Any], width: int = 30) -> st
     """A one-line bar for a terminal: ``[######........] 42% (query 1: Filter, ...)``."""
     filled = round(min(1.0, max(0.0, fraction)) * width)
     return f"[{'#' * filled}{'.' * (width - filled)}] {describe_progress(fraction, detail)}"
-
-
-def error(message: str) -> None:
-    """One line on stderr."""
-    print(f"evd: {message}", file=sys.stderr)

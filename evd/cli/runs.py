@@ -11,18 +11,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from evd.cli import groups
-from evd.cli.argsplit import aim, split_run_argv
-from evd.cli.output import details, error, exit_status, summary, table
+from evd.cli.argsplit import aim, options_taking_values, split_run_argv
+from evd.cli.output import details, exit_status, summary, table
 from evd.cli.progressline import ProgressLine
+from evd.cli.say import error
 from evd.cli.types import duration, size
 from evd.client import Client, passable_environment
 from evd.errors import DaemonNotRunning, DaemonUnavailable, EvdError
 from evd.models import ACTIVE_STATES, Run, RunState, SubmitRequest
-
-RUN_VALUE_OPTIONS = frozenset(
-    {"--name", "--timeout", "--priority", "--env", "--cpus", "--memory", "--gpus", "--gpu-memory",
-     "--retries", "--restart", "--after", "--queue-timeout", "--cluster", "--map"}
-)  # fmt: skip
 
 
 def run_ids(text: str) -> list[int]:
@@ -33,8 +29,13 @@ def run_ids(text: str) -> list[int]:
     return [int(part) for part in parts]
 
 
-def run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``evd run``."""
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``run``, ``ps``, ``show``, ``logs``, ``wait``, ``result``, ``cancel``, ``prune``."""
+    _run_parser(sub)
+    _listing_parsers(sub)
+
+
+def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "run",
         help="submit a job file or a command",
@@ -109,7 +110,7 @@ def passed_environment() -> dict[str, str]:
 
 def cmd_run(argv: list[str], parser: argparse.ArgumentParser) -> int:
     """Submit, then print the id, the run, or follow it."""
-    split = split_run_argv(argv, RUN_VALUE_OPTIONS)
+    split = split_run_argv(argv, options_taking_values(parser))
     opts = parser.parse_args(split.options)
     request = SubmitRequest(
         name=opts.name,
@@ -200,8 +201,7 @@ def _follow(client: Client, run: Run) -> int:
     return exit_status(final)
 
 
-def add_listing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``ps``, ``show``, ``logs``, ``wait``, ``cancel``, ``prune``."""
+def _listing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ps = sub.add_parser("ps", help="list runs (active ones; --all for every run)")
     ps.add_argument("-a", "--all", action="store_true", help="include finished runs")
     ps.add_argument("--limit", type=int, help="at most this many, newest first")

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evd.cli.output import error
+from evd.cli.say import error
 from evd.paths import StateDir
 
 if TYPE_CHECKING:

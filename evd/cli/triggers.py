@@ -7,19 +7,11 @@ import json
 import os
 from typing import Any
 
-from evd.cli.argsplit import aim, split_run_argv
+from evd.cli.argsplit import aim, options_taking_values, split_run_argv
 from evd.cli.runs import passed_environment
 from evd.cli.types import duration, size
 from evd.client import Client
 from evd.models import ScheduleInfo, ScheduleRequest, SubmitRequest, WatchInfo, WatchRequest
-
-RUN_OPTIONS_WITH_VALUE = frozenset(
-    {"--env", "--gpus", "--cpus", "--memory", "--gpu-memory", "--priority", "--timeout",
-     "--queue-timeout", "--retries", "--cluster"}
-)  # fmt: skip
-SCHEDULE_VALUE_OPTIONS = RUN_OPTIONS_WITH_VALUE | {
-    "--cron", "--every", "--overlap", "--misfire-grace", "--name",
-}  # fmt: skip
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -156,18 +148,9 @@ def _add_schedule(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         actions.add_parser(action, help=text).add_argument("id", type=int, metavar="ID")
 
 
-def schedule_add_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The ``schedule add`` parser (it sees only evd's options, as ``run``'s does)."""
-    top = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    schedule = top.choices["schedule"]
-    inner = next(a for a in schedule._actions if isinstance(a, argparse._SubParsersAction))
-    add: argparse.ArgumentParser = inner.choices["add"]
-    return add
-
-
 def cmd_schedule_add(argv: list[str], parser: argparse.ArgumentParser) -> int:
     """``evd schedule add ... FILE [ARGS]`` or ``... -- COMMAND``."""
-    split = split_run_argv(argv, SCHEDULE_VALUE_OPTIONS)
+    split = split_run_argv(argv, options_taking_values(parser))
     opts = parser.parse_args(split.options)
     run = SubmitRequest(
         cwd=os.getcwd(), name=opts.name, env=passed_environment(), **run_options(opts)

@@ -9,6 +9,8 @@ import stat
 import subprocess
 import sys
 
+import psutil
+
 from tests.conftest import Evd, process_gone, wait_for
 
 
@@ -86,6 +88,11 @@ def test_bad_options_are_one_clear_line(evd: Evd) -> None:
         assert "Traceback" not in result.stderr
 
 
+def has_socket(pid: int) -> bool:
+    """Whether the process has a Unix socket connected (a client talking to evd)."""
+    return bool(psutil.Process(pid).net_connections(kind="unix"))
+
+
 def test_down_releases_streams_and_waiters_with_a_message(evd: Evd) -> None:
     run_id = evd.cli("run", "-q", "--", "sleep", "30", check=True).stdout.strip()
     argv = [sys.executable, "-m", "evd"]
@@ -97,6 +104,8 @@ def test_down_releases_streams_and_waiters_with_a_message(evd: Evd) -> None:
     )
     events = evd.client().events(after=0)
     assert [next(events)["state"], next(events)["state"]] == ["queued", "running"]  # connected
+    # Both are waiting on the daemon (on a busy machine they may still be starting).
+    wait_for(lambda: has_socket(waiter.pid) and has_socket(follower.pid), timeout=30)
     assert evd.cli("down").returncode == 0
     assert list(events) == []  # the stream ended instead of holding the daemon open
     _, wait_err = waiter.communicate(timeout=10)

@@ -4,24 +4,38 @@ import argparse
 import re
 from pathlib import Path
 
-from evd.cli.main import HANDLERS, build_parser
+from evd.cli.main import COMMANDS, build_parser
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:
-    parser, _ = build_parser()
+    parser, _ = build_parser()  # every command
     action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     return dict(action.choices)
 
 
 def test_every_command_has_help_and_a_handler() -> None:
-    parser, _ = build_parser()
+    parser, handlers = build_parser()
     action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     helps = {choice.dest: choice.help for choice in action._choices_actions}
+    assert set(subcommands()) == set(COMMANDS) == set(handlers)
     for name in subcommands():
         assert helps.get(name), f"`evd {name}` has no help text"
-        assert name == "run" or name in HANDLERS, f"`evd {name}` has no handler"
+        assert callable(handlers[name]), f"`evd {name}` has no handler"
+
+
+def test_a_command_builds_only_its_own_parsers() -> None:
+    parser, handlers = build_parser("ps")
+    built = set(subparser_names(parser))
+    assert "ps" in built and "logs" in built  # evd.cli.runs adds both
+    assert "watch" not in built and "tui" not in built
+    assert set(handlers) == built
+
+
+def subparser_names(parser: argparse.ArgumentParser) -> list[str]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return list(action.choices)
 
 
 def test_every_option_has_help() -> None:
