@@ -1,9 +1,10 @@
 """Named environment files: ``envs/NAME.toml``, used as ``evd run --env NAME``.
 
 Looked up in order: the folders of ``EVD_ENVS_PATH`` (colon-separated), the
-user's ``$XDG_CONFIG_HOME/evd/envs``, then the ``envs/`` folder shipped with evd
-(``base.toml``, ``daft.toml``). A file holds the same keys as a PEP 723
-``[tool.evd]`` table, plus ``python`` and ``dependencies``.
+user's ``$XDG_CONFIG_HOME/evd/envs``, then the files shipped inside the package
+(``evd/environments/shipped``: ``base.toml``, ``daft.toml``; the repository's
+``envs/`` is a link to them), so an installed wheel has them too. A file holds
+the same keys as a PEP 723 ``[tool.evd]`` table, plus ``python`` and ``dependencies``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from evd.environments.settings import JobSettings, settings_from_table
 from evd.sdk.checks import DeclarationError
 
 BASE = "base"
-SHIPPED = Path(__file__).resolve().parent.parent.parent / "envs"
+SHIPPED = Path(__file__).resolve().parent / "shipped"
 
 
 def search_path(environ: Mapping[str, str]) -> list[Path]:
