@@ -12,32 +12,27 @@ import os
 import socket
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
+from evd import models
 from evd.errors import DaemonNotRunning, DaemonUnavailable, EvdError, error_for_status
-from evd.models import (
-    EnvBuildRequest,
-    EnvInfo,
-    EnvPruneRequest,
-    Group,
-    Health,
-    MapRequest,
-    PruneRequest,
-    RerunRequest,
-    Run,
-    RunState,
-    ScheduleInfo,
-    ScheduleRequest,
-    SubmitRequest,
-    VolumeInfo,
-    VolumeRequest,
-    WatchInfo,
-    WatchRequest,
-)
+from evd.models import Group, MapRequest, RerunRequest, Run, RunState, SubmitRequest
 from evd.paths import StateDir
 from evd.sockets import reachable_path
 from evd.wire import Connection, Disconnected, Response
+
+if TYPE_CHECKING:
+    from evd.models import (
+        EnvBuildRequest,
+        EnvInfo,
+        Health,
+        ScheduleInfo,
+        ScheduleRequest,
+        VolumeInfo,
+        WatchInfo,
+        WatchRequest,
+    )
 
 
 def passable_environment() -> tuple[dict[str, str], list[str]]:
@@ -169,7 +164,7 @@ class Client:
 
     def health(self, timeout: float | None = None) -> Health:
         """The daemon's version, pid and settings."""
-        return Health.from_dict(self._call("GET", "/v1/health", timeout=timeout))
+        return models.Health.from_dict(self._call("GET", "/v1/health", timeout=timeout))
 
     def submit(self, request: SubmitRequest) -> Run:
         """Queue a job."""
@@ -297,11 +292,13 @@ class Client:
 
     def prune(self, older_than: float) -> int:
         """Delete finished runs that ended more than ``older_than`` seconds ago."""
-        return int(self._call("POST", "/v1/prune", PruneRequest(older_than).__dict__)["removed"])
+        return int(
+            self._call("POST", "/v1/prune", models.PruneRequest(older_than).__dict__)["removed"]
+        )
 
     def drain(self, on: bool) -> Health:
         """``evd drain`` (``on``) or ``evd resume``."""
-        return Health.from_dict(self._call("POST", "/v1/drain" if on else "/v1/resume"))
+        return models.Health.from_dict(self._call("POST", "/v1/drain" if on else "/v1/resume"))
 
     def gpus(self) -> dict[str, Any]:
         """The machine's CPUs, memory and GPUs as last sampled, and the runs holding them."""
@@ -324,26 +321,26 @@ class Client:
 
     def list_envs(self) -> list[EnvInfo]:
         """Built environments."""
-        return [EnvInfo.from_dict(item) for item in self._call("GET", "/v1/envs")]
+        return [models.EnvInfo.from_dict(item) for item in self._call("GET", "/v1/envs")]
 
     def build_env(self, request: EnvBuildRequest, timeout: float | None = 3600) -> EnvInfo:
         """Build an environment ahead of time; returns once it is ready."""
         body = {k: v for k, v in request.__dict__.items() if v is not None}
-        return EnvInfo.from_dict(self._call("POST", "/v1/envs/build", body, timeout=timeout))
+        return models.EnvInfo.from_dict(self._call("POST", "/v1/envs/build", body, timeout=timeout))
 
     def prune_envs(self, older_than: float = 0.0) -> list[str]:
         """Remove unused environments; returns their hashes."""
-        body = EnvPruneRequest(older_than).__dict__
+        body = models.EnvPruneRequest(older_than).__dict__
         return list(self._call("POST", "/v1/envs/prune", body, timeout=600)["removed"])
 
     def list_volumes(self) -> list[VolumeInfo]:
         """Named volumes."""
-        return [VolumeInfo.from_dict(item) for item in self._call("GET", "/v1/volumes")]
+        return [models.VolumeInfo.from_dict(item) for item in self._call("GET", "/v1/volumes")]
 
     def add_volume(self, name: str, path: str) -> VolumeInfo:
         """Define a volume."""
-        body = VolumeRequest(name, path).__dict__
-        return VolumeInfo.from_dict(self._call("POST", "/v1/volumes", body))
+        body = models.VolumeRequest(name, path).__dict__
+        return models.VolumeInfo.from_dict(self._call("POST", "/v1/volumes", body))
 
     def remove_volume(self, name: str) -> None:
         """Forget a volume (its data stays)."""
@@ -351,32 +348,34 @@ class Client:
 
     def list_watches(self) -> list[WatchInfo]:
         """Watched folders."""
-        return [WatchInfo.from_dict(item) for item in self._call("GET", "/v1/watches")]
+        return [models.WatchInfo.from_dict(item) for item in self._call("GET", "/v1/watches")]
 
     def add_watch(self, request: WatchRequest) -> WatchInfo:
         """Watch a folder for job files."""
-        return WatchInfo.from_dict(self._call("POST", "/v1/watches", request.__dict__))
+        return models.WatchInfo.from_dict(self._call("POST", "/v1/watches", request.__dict__))
 
     def remove_watch(self, watch_id: int) -> WatchInfo:
         """Stop watching a folder."""
-        return WatchInfo.from_dict(self._call("DELETE", f"/v1/watches/{int(watch_id)}"))
+        return models.WatchInfo.from_dict(self._call("DELETE", f"/v1/watches/{int(watch_id)}"))
 
     def list_schedules(self) -> list[ScheduleInfo]:
         """Schedules, with their next fire times."""
-        return [ScheduleInfo.from_dict(item) for item in self._call("GET", "/v1/schedules")]
+        return [models.ScheduleInfo.from_dict(item) for item in self._call("GET", "/v1/schedules")]
 
     def add_schedule(self, request: ScheduleRequest) -> ScheduleInfo:
         """Add a schedule (the job file is read now)."""
         run = {k: v for k, v in request.run.__dict__.items() if v is not None}
         body = {**request.__dict__, "run": run}
-        return ScheduleInfo.from_dict(self._call("POST", "/v1/schedules", body))
+        return models.ScheduleInfo.from_dict(self._call("POST", "/v1/schedules", body))
 
     def remove_schedule(self, schedule_id: int) -> ScheduleInfo:
         """Delete a schedule."""
-        return ScheduleInfo.from_dict(self._call("DELETE", f"/v1/schedules/{int(schedule_id)}"))
+        return models.ScheduleInfo.from_dict(
+            self._call("DELETE", f"/v1/schedules/{int(schedule_id)}")
+        )
 
     def pause_schedule(self, schedule_id: int, paused: bool) -> ScheduleInfo:
         """Pause (``paused``) or resume a schedule."""
         action = "pause" if paused else "resume"
         path = f"/v1/schedules/{int(schedule_id)}/{action}"
-        return ScheduleInfo.from_dict(self._call("POST", path))
+        return models.ScheduleInfo.from_dict(self._call("POST", path))
