@@ -27,8 +27,9 @@ import random
 from dataclasses import dataclass
 
 from evd.resources.pool import Device, Pool
-from evd.resources.request import GIB, Request
+from evd.resources.request import Request
 from evd.scheduler import Capacity, QueuedRun, QueueIndex, tick
+from evd.units import GIB
 
 DEVICES = 8
 DEVICE_MEMORY = 80 * GIB

@@ -14,8 +14,9 @@ import statistics
 import time
 
 from evd.resources.pool import Device, Pool
-from evd.resources.request import GIB, Request
+from evd.resources.request import Request
 from evd.scheduler import Capacity, QueuedRun, QueueIndex, tick
+from evd.units import GIB
 
 QUEUED = 10_000
 SAMPLES = 30

@@ -1,20 +1,28 @@
-"""How runs read in words, shared by the CLI and the TUI (wire models in, strings out)."""
+"""How runs read in words, shared by the CLI and the TUI (a run's fields in, strings out).
+
+The functions take fields, not a ``Run``: the TUI has wire models, the CLI's
+hot commands the API's JSON. No ``pathlib``, ``typing`` or dataclasses here,
+since every ``evd ps`` imports it.
+"""
 
 from __future__ import annotations
 
+import os
 import shlex
 import time
-from pathlib import Path
-from typing import Any
 
-from evd.models import Run, parse_iso
-from evd.resources.request import GIB
-from evd.units import format_duration
+from evd.models.states import parse_iso
+from evd.units import GIB, format_duration
+
+TYPE_CHECKING = False  # not typing's: see evd/__init__.py
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
-def command_line(run: Run) -> str:
-    """The run's command as a shell would show it."""
-    return shlex.join(run.command)
+def command_line(command: list[str]) -> str:
+    """A run's command as a shell would show it."""
+    return shlex.join(command)
 
 
 def ago(text: str | None, now: float | None = None) -> str:
@@ -29,38 +37,38 @@ def _launched(command: list[str]) -> bool:
     return len(command) >= 5 and command[1:3] == ["-m", "evd.sdk.launch"]
 
 
-def short_command(run: Run) -> str:
+def short_command(command: list[str]) -> str:
     """What ran, for a table: a job file as ``FILE[:FUNCTION] ARGS``, not evd's launcher."""
-    command = run.command
     if _launched(command):
-        file, entry = Path(command[3]).name, command[4]
+        file, entry = os.path.basename(command[3]), command[4]
         split = command.index("--") if "--" in command else len(command)
         words = command[split + 1 :]
         head = command[:split]
         item = head[head.index("--item") + 1 :][:1] if "--item" in head else []  # fan-out
         return shlex.join([file if entry == "-" else f"{file}:{entry}", *words, *item])
-    return command_line(run)
+    return command_line(command)
 
 
-def job_words(run: Run) -> list[str]:
+def job_words(command: list[str]) -> list[str]:
     """The words a run's job was given (a command's arguments after its program)."""
-    command = run.command
     if _launched(command):
         return command[command.index("--") + 1 :] if "--" in command else []
     return command[1:]
 
 
-def runtime_seconds(run: Run, now: float | None = None) -> float | None:
-    """How long the run ran (or has been running, to ``now``); ``None`` if it never started."""
-    if run.started_at is None:
+def runtime_seconds(
+    started_at: str | None, ended_at: str | None, now: float | None = None
+) -> float | None:
+    """How long a run ran (or has been running, to ``now``); ``None`` if it never started."""
+    if started_at is None:
         return None
-    end = parse_iso(run.ended_at) if run.ended_at else (now or time.time())
-    return max(0.0, end - parse_iso(run.started_at))
+    end = parse_iso(ended_at) if ended_at else (now or time.time())
+    return max(0.0, end - parse_iso(started_at))
 
 
-def runtime(run: Run, now: float | None = None) -> str:
-    """How long the run ran (or has been running), for people; ``-`` if it never started."""
-    seconds = runtime_seconds(run, now)
+def runtime(started_at: str | None, ended_at: str | None, now: float | None = None) -> str:
+    """How long a run ran (or has been running), for people; ``-`` if it never started."""
+    seconds = runtime_seconds(started_at, ended_at, now)
     return "-" if seconds is None else format_duration(seconds)
 
 

@@ -15,20 +15,15 @@ Standard library only: the CLI's hot path imports this.
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from evd.homedir import SOCKET_NAME, home_dir
 
 
 def default_home() -> Path:
     """Return ``$EVD_HOME``, else the platform's user data dir for evd."""
-    explicit = os.environ.get("EVD_HOME")
-    if explicit:
-        return Path(explicit).expanduser().absolute()
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "evd"
-    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data_home) / "evd"
+    return Path(home_dir())
 
 
 @dataclass(frozen=True)
@@ -45,7 +40,7 @@ class StateDir:
     @property
     def socket(self) -> Path:
         """The API's Unix socket."""
-        return self.root / "evd.sock"
+        return self.root / SOCKET_NAME
 
     @property
     def pid_file(self) -> Path:

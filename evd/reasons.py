@@ -13,9 +13,9 @@ import math
 from collections.abc import Callable
 
 from evd.resources.pool import Pool, Reserved
-from evd.resources.request import GIB, MILLI, Request
+from evd.resources.request import MILLI, Request
 from evd.scheduler import QueuedRun
-from evd.units import format_duration
+from evd.units import GIB, format_duration
 
 Names = Callable[[int], str]  # run id -> "run 12 (alpha)"
 

@@ -10,19 +10,19 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 _MAX_SUN_PATH = 100
 
 
 @contextlib.contextmanager
-def reachable_path(path: Path) -> Iterator[str]:
+def reachable_path(path: str | os.PathLike[str]) -> Iterator[str]:
     """Yield a path for ``bind``/``connect`` that reaches ``path`` whatever its length."""
-    if len(os.fsencode(path)) < _MAX_SUN_PATH or not os.path.isdir("/proc/self/fd"):
-        yield str(path)
+    text = os.fspath(path)
+    if len(os.fsencode(text)) < _MAX_SUN_PATH or not os.path.isdir("/proc/self/fd"):
+        yield text
         return
-    fd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
+    fd = os.open(os.path.dirname(text), os.O_PATH | os.O_DIRECTORY)
     try:
-        yield f"/proc/self/fd/{fd}/{path.name}"
+        yield f"/proc/self/fd/{fd}/{os.path.basename(text)}"
     finally:
         os.close(fd)

@@ -71,7 +71,7 @@ class RunActions:
                     lambda new: f"run {new.id} queued (run {run.id} with {shlex.join(words)!r})",
                 )
 
-        self.app.push_screen(ArgsPrompt(run, job_words(run)), submit)
+        self.app.push_screen(ArgsPrompt(run, job_words(run.command)), submit)
 
     def copy_id(self, run: Run) -> None:
         """Put the run's id on the clipboard (OSC 52: works over SSH too)."""

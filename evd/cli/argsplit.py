@@ -7,20 +7,32 @@ command. argparse alone cannot tell the job's options from evd's.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
 
 from evd.errors import InvalidRequest
-from evd.models import SubmitRequest
+
+TYPE_CHECKING = False  # not typing's: see evd/__init__.py
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
-@dataclass(frozen=True)
 class RunArgs:
-    """evd's own option words, and the job's target and words."""
+    """evd's own option words, and the job's target and words.
 
-    options: list[str]
-    target: str | None  # a file, or None for a command after `--`
-    job_args: list[str]
-    is_command: bool
+    A plain class, not a dataclass: ``evd run`` is a hot command, and building
+    a dataclass costs its import and the class's creation.
+    """
+
+    __slots__ = ("is_command", "job_args", "options", "target")
+
+    def __init__(
+        self, options: list[str], target: str | None, job_args: list[str], is_command: bool
+    ) -> None:
+        """``target``: a file, or ``None`` for a command after ``--``."""
+        self.options = options
+        self.target = target
+        self.job_args = job_args
+        self.is_command = is_command
 
 
 def options_taking_values(parser: argparse.ArgumentParser) -> frozenset[str]:
@@ -46,16 +58,15 @@ def split_run_argv(argv: list[str], takes_value: frozenset[str]) -> RunArgs:
     return RunArgs(argv, None, [], False)
 
 
-def aim(request: SubmitRequest, split: RunArgs, verb: str) -> None:
-    """Point ``request`` at what ``split`` names: a command, or ``FILE.py[:FUNCTION]`` and words.
+def aim(split: RunArgs, verb: str) -> dict[str, Any]:
+    """The request's fields that say what to run: a command, or ``FILE.py[:FUNCTION]`` and words.
 
     ``verb`` is the command being typed (``evd run``), for the messages.
     """
     if split.is_command:
         if not split.job_args:
             raise InvalidRequest(f"nothing after `--`: give a command, e.g. `{verb} -- echo hi`")
-        request.command = split.job_args
-        return
+        return {"command": split.job_args}
     if split.target is None:
         raise InvalidRequest(f"give a FILE.py, or a command after `--`: {verb} [OPTIONS] FILE.py")
     file, _, function = split.target.partition(":")
@@ -64,6 +75,4 @@ def aim(request: SubmitRequest, split: RunArgs, verb: str) -> None:
             f"{split.target!r} is not a .py file; to run a command put it after `--`:"
             f" {verb} -- {split.target} ..."
         )
-    request.file = file
-    request.function = function or None
-    request.args = split.job_args
+    return {"file": file, "function": function or None, "args": split.job_args}

@@ -9,16 +9,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
 from evd.cli.output import exit_status, summary, table
 from evd.cli.say import error
-from evd.client import Client
 from evd.errors import InvalidRequest
-from evd.models import Group, MapRequest, Run, RunState, SubmitRequest
+from evd.models.states import FINAL_STATE_NAMES, RunState
+
+TYPE_CHECKING = False  # not typing's: see evd/__init__.py
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from evd.transport import Transport
+
+    GroupJson = dict[str, Any]  # a group as the API's JSON has it (evd show gID --json)
+    RunJson = dict[str, Any]
 
 FOLLOW_POLL = 0.5
 
@@ -34,7 +42,8 @@ def run_or_group(text: str) -> tuple[str, int]:
 def read_items(path: str) -> list[Any]:
     """The items of an ``--map`` file: one JSON value per line (blank lines skipped)."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        with open(path, encoding="utf-8") as file:
+            lines = file.read().splitlines()
     except OSError as exc:
         raise InvalidRequest(f"--map {path}: cannot read it ({exc.strerror or exc})") from None
     except UnicodeDecodeError:
@@ -55,14 +64,22 @@ def read_items(path: str) -> list[Any]:
     return items
 
 
-def describe(group: Group) -> str:
+def done(group: GroupJson) -> int:
+    """How many of its runs have ended."""
+    return sum(n for state, n in group["counts"].items() if state in FINAL_STATE_NAMES)
+
+
+def describe(group: GroupJson) -> str:
     """``group 3 (score) running: 7 of 10 ended (6 succeeded, 1 failed), 2 running, 1 queued``."""
-    counts = group.counts
+    counts = group["counts"]
     ended = [f"{counts[s.value]} {s.value}" for s in RunState if s.is_final and s.value in counts]
     active = [
         f"{counts[s.value]} {s.value}" for s in RunState if not s.is_final and s.value in counts
     ]
-    text = f"group {group.id} ({group.name}) {group.state}: {group.done} of {group.size} ended"
+    text = (
+        f"group {group['id']} ({group['name']}) {group['state']}:"
+        f" {done(group)} of {group['size']} ended"
+    )
     if ended:
         text += f" ({', '.join(ended)})"
     if active:
@@ -70,49 +87,72 @@ def describe(group: Group) -> str:
     return text
 
 
-def group_status(runs: Sequence[Run]) -> int:
+def in_order(runs: Sequence[RunJson]) -> list[RunJson]:
+    """A group's runs in the order of their items."""
+    return sorted(runs, key=lambda run: run.get("group_index") or 0)
+
+
+def group_status(runs: Sequence[RunJson]) -> int:
     """A finished group's exit code: 0 if every run succeeded, else the first failure's code."""
-    for run in sorted(runs, key=lambda r: r.group_index or 0):
-        if run.state is not RunState.SUCCEEDED:
+    for run in in_order(runs):
+        if run["state"] != "succeeded":
             return exit_status(run)
     return 0
 
 
-def submit(
-    client: Client, request: SubmitRequest, items_file: str, opts: argparse.Namespace
-) -> int:
+def runs_of(api: Transport, group_id: int) -> list[RunJson]:
+    """Every run of the group."""
+    runs: list[RunJson] = api.call("GET", f"/v1/runs?group={int(group_id)}")
+    return runs
+
+
+def listed(api: Transport, active: bool, limit: int | None) -> list[GroupJson]:
+    """Fan-out groups, newest first (``active``: only those with a run not yet ended)."""
+    query = ["active=true"] if active else []
+    if limit is not None:
+        query.append(f"limit={int(limit)}")
+    found: list[GroupJson] = api.call(
+        "GET", "/v1/groups" + (f"?{'&'.join(query)}" if query else "")
+    )
+    return found
+
+
+def submit(api: Transport, run: dict[str, Any], items_file: str, opts: argparse.Namespace) -> int:
     """``evd run --map FILE ...``: one run per item; print the group (or follow it)."""
-    group = client.submit_map(MapRequest(run=request, items=read_items(items_file)))
+    items = read_items(items_file)
+    # Each item is a run to store: give a large map the time it needs.
+    timeout = max(api.timeout or 60.0, len(items) / 50)
+    group = api.call("POST", "/v1/groups", {"run": run, "items": items}, timeout=timeout)
     if opts.json:
-        print(json.dumps(group.to_dict(), indent=2))
+        print(json.dumps(group, indent=2))
     elif opts.quiet:
-        print(f"g{group.id}")
+        print(f"g{group['id']}")
     else:
-        ids = group.run_ids
+        ids = group["run_ids"]
         span = f"runs {ids[0]}-{ids[-1]}" if len(ids) > 1 else f"run {ids[0]}"
-        print(f"submitted group g{group.id} ({group.name}): {group.size} runs ({span})")
-    if group.state == RunState.FAILED.value and not opts.quiet and not opts.json:
+        print(f"submitted group g{group['id']} ({group['name']}): {group['size']} runs ({span})")
+    if group["state"] == "failed" and not opts.quiet and not opts.json:
         # Every run failed before it could start (a mistake in the file): say why now.
-        first = client.get_run(group.run_ids[0])
+        first = api.call("GET", f"/v1/runs/{group['run_ids'][0]}")
         error(f"{describe(group)}; {summary(first)}")
         return exit_status(first)
     if opts.follow:
-        return follow(client, group.id)
+        return follow(api, group["id"])
     return 0
 
 
-def follow(client: Client, group_id: int) -> int:
+def follow(api: Transport, group_id: int) -> int:
     """Print each run of the group as it ends; exit with the group's code."""
     reported: set[int] = set()
     try:
         while True:
-            runs = client.list_runs(group=group_id)
-            for run in sorted(runs, key=lambda r: r.group_index or 0):
-                if run.state.is_final and run.id not in reported:
-                    reported.add(run.id)
+            runs = runs_of(api, group_id)
+            for run in in_order(runs):
+                if run["state"] in FINAL_STATE_NAMES and run["id"] not in reported:
+                    reported.add(run["id"])
                     print(summary(run), flush=True)
-            if all(run.state.is_final for run in runs):
-                print(describe(client.get_group(group_id)))
+            if all(run["state"] in FINAL_STATE_NAMES for run in runs):
+                print(describe(api.call("GET", f"/v1/groups/{int(group_id)}")))
                 return group_status(runs)
             time.sleep(FOLLOW_POLL)
     except KeyboardInterrupt:
@@ -120,57 +160,57 @@ def follow(client: Client, group_id: int) -> int:
         return 130
 
 
-def wait(client: Client, group_id: int, timeout: float | None, quiet: bool) -> int | None:
+def wait(api: Transport, group_id: int, timeout: float | None, quiet: bool) -> int | None:
     """``evd wait gID``: the group's exit code, or ``None`` if ``timeout`` passed first."""
-    group = client.wait_group(group_id, timeout=timeout)
-    if group.state in ("queued", "running"):
-        error(f"group g{group_id} is still {group.state} after the --timeout")
+    group = api.wait_group_json(group_id, timeout=timeout)
+    if group["state"] in ("queued", "running"):
+        error(f"group g{group_id} is still {group['state']} after the --timeout")
         return None
     if not quiet:
         print(describe(group))
-    return group_status(client.list_runs(group=group_id))
+    return group_status(runs_of(api, group_id))
 
 
-def cancel(client: Client, group_id: int) -> None:
+def cancel(api: Transport, group_id: int) -> None:
     """``evd cancel gID``: cancel its runs that have not ended, wait for them, report."""
-    group = client.cancel_group(group_id)
-    if group.state in ("queued", "running"):
-        print(f"group g{group_id} ({group.name}): stopping its running runs")
-        group = client.wait_group(group_id, timeout=60)
+    group = api.call("POST", f"/v1/groups/{int(group_id)}/cancel")
+    if group["state"] in ("queued", "running"):
+        print(f"group g{group_id} ({group['name']}): stopping its running runs")
+        group = api.wait_group_json(group_id, timeout=60)
     print(describe(group))
 
 
-def show(client: Client, group_id: int, as_json: bool) -> None:
+def show(api: Transport, group_id: int, as_json: bool) -> None:
     """``evd show gID``: the group and its runs."""
-    group = client.get_group(group_id)
+    group = api.call("GET", f"/v1/groups/{int(group_id)}")
     if as_json:
-        print(json.dumps(group.to_dict(), indent=2))
+        print(json.dumps(group, indent=2))
         return
-    where = f"{Path(group.file).name}" if group.file else "-"
-    if group.function:
-        where += f":{group.function}"
-    print(f"group g{group.id}: {group.name}")
-    print(f"  state      {group.state} ({group.done} of {group.size} ended)")
-    print(f"  progress   {group.progress:.0%}")
+    where = os.path.basename(group["file"]) if group.get("file") else "-"
+    if group.get("function"):
+        where += f":{group['function']}"
+    print(f"group g{group['id']}: {group['name']}")
+    print(f"  state      {group['state']} ({done(group)} of {group['size']} ended)")
+    print(f"  progress   {group['progress']:.0%}")
     print(f"  job        {where}")
-    print(f"  created    {group.created_at}")
-    print(f"  ended      {group.ended_at or '-'}")
-    runs = client.list_runs(group=group_id)
+    print(f"  created    {group['created_at']}")
+    print(f"  ended      {group.get('ended_at') or '-'}")
+    runs = runs_of(api, group_id)
     if runs:
-        print(table(sorted(runs, key=lambda r: r.group_index or 0)))
+        print(table(in_order(runs)))
 
 
-def listing(groups: Sequence[Group]) -> str:
+def listing(groups: Sequence[GroupJson]) -> str:
     """The groups part of ``evd ps``."""
     rows = [("GROUP", "NAME", "STATE", "DONE", "PROGRESS")]
     for group in groups:
         rows.append(
             (
-                f"g{group.id}",
-                group.name[:24],
-                group.state,
-                f"{group.done}/{group.size}",
-                f"{group.progress:.0%}",
+                f"g{group['id']}",
+                group["name"][:24],
+                group["state"],
+                f"{done(group)}/{group['size']}",
+                f"{group['progress']:.0%}",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

@@ -7,8 +7,7 @@ import json
 from typing import Any
 
 from evd.client import Client
-
-GIB = 1024**3
+from evd.units import GIB
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

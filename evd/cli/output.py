@@ -1,58 +1,70 @@
-"""Printing runs for people: tables, details, one-line summaries."""
+"""Printing runs for people: tables, details, one-line summaries.
+
+A run here is the API's JSON of it (``evd show ID --json``), a plain dict:
+the hot commands never build the wire models (their dataclasses cost more
+to create than the call to the daemon). A ``Run`` becomes one with
+``run.to_dict()``.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import Any
 
 from evd.describe import command_line, describe_peaks, describe_progress, runtime, short_command
-from evd.models import (
+from evd.models.states import (
     EXIT_CANCELLED,
     EXIT_NOT_STARTED,
     EXIT_TIMED_OUT,
-    Run,
-    RunState,
+    FINAL_STATE_NAMES,
     parse_iso,
 )
-from evd.resources.request import Request
+from evd.resources.words import describe_request
 from evd.units import format_duration
 
+TYPE_CHECKING = False  # not typing's: see evd/__init__.py
 
-def exit_status(run: Run) -> int:
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    RunJson = dict[str, Any]
+
+
+def exit_status(run: RunJson) -> int:
     """The exit code `evd wait` gives for a final run (DESIGN.md's codes when there is none)."""
-    if run.state is RunState.TIMED_OUT:
+    if run["state"] == "timed_out":
         return EXIT_TIMED_OUT
-    if run.state is RunState.CANCELLED:
+    if run["state"] == "cancelled":
         return EXIT_CANCELLED
-    if run.exit_code is not None:
-        return run.exit_code
-    return 0 if run.state is RunState.SUCCEEDED else EXIT_NOT_STARTED
+    if run.get("exit_code") is not None:
+        return int(run["exit_code"])
+    return 0 if run["state"] == "succeeded" else EXIT_NOT_STARTED
 
 
-def summary(run: Run) -> str:
+def summary(run: RunJson) -> str:
     """``run 3 (train.py) failed: exited with code 2``."""
-    text = f"run {run.id} ({run.name}) {run.state.value}"
-    if run.reason:
-        text += f": {run.reason}"
-    elif run.exit_code is not None and run.state.is_final:
-        text += f" (exit {run.exit_code})"
+    text = f"run {run['id']} ({run['name']}) {run['state']}"
+    if run.get("reason"):
+        text += f": {run['reason']}"
+    elif run.get("exit_code") is not None and run["state"] in FINAL_STATE_NAMES:
+        text += f" (exit {run['exit_code']})"
     return text
 
 
-def table(runs: Sequence[Run]) -> str:
+def table(runs: Sequence[RunJson]) -> str:
     """The ``evd ps`` table."""
     rows = [("ID", "NAME", "STATE", "EXIT", "RUNTIME", "CREATED", "DETAIL")]
     for run in runs:
-        created = time.strftime("%m-%d %H:%M:%S", time.localtime(parse_iso(run.created_at)))
-        detail = run.reason if run.reason else short_command(run)
+        created = time.strftime("%m-%d %H:%M:%S", time.localtime(parse_iso(run["created_at"])))
+        detail = run.get("reason") or short_command(run["command"])
+        exit_code = run.get("exit_code")
         rows.append(
             (
-                str(run.id),
-                run.name[:24],
-                run.state.value,
-                "" if run.exit_code is None else str(run.exit_code),
-                runtime(run),
+                str(run["id"]),
+                run["name"][:24],
+                run["state"],
+                "" if exit_code is None else str(exit_code),
+                runtime(run.get("started_at"), run.get("ended_at")),
                 created,
                 detail[:80],
             )
@@ -64,65 +76,73 @@ def table(runs: Sequence[Run]) -> str:
     )
 
 
-def details(run: Run) -> str:
+def details(run: RunJson) -> str:
     """The ``evd show`` page."""
+    reason, exit_code, timeout = run.get("reason"), run.get("exit_code"), run.get("timeout")
     lines = [
-        f"run {run.id}: {run.name}",
-        f"  state      {run.state.value}" + (f" ({run.reason})" if run.reason else ""),
-        f"  command    {command_line(run)}",
-        f"  cwd        {run.cwd}",
-        f"  exit code  {'-' if run.exit_code is None else run.exit_code}",
-        f"  attempts   {run.attempts}",
-        f"  created    {run.created_at}",
-        f"  started    {run.started_at or '-'}",
-        f"  ended      {run.ended_at or '-'}",
-        f"  runtime    {runtime(run)}",
-        f"  timeout    {format_duration(run.timeout) if run.timeout else '-'}",
-        f"  priority   {run.priority}",
-        f"  pid        {run.pid or '-'}",
-        f"  log        {run.log_path}",
+        f"run {run['id']}: {run['name']}",
+        f"  state      {run['state']}" + (f" ({reason})" if reason else ""),
+        f"  command    {command_line(run['command'])}",
+        f"  cwd        {run['cwd']}",
+        f"  exit code  {'-' if exit_code is None else exit_code}",
+        f"  attempts   {run.get('attempts', 0)}",
+        f"  created    {run['created_at']}",
+        f"  started    {run.get('started_at') or '-'}",
+        f"  ended      {run.get('ended_at') or '-'}",
+        f"  runtime    {runtime(run.get('started_at'), run.get('ended_at'))}",
+        f"  timeout    {format_duration(timeout) if timeout else '-'}",
+        f"  priority   {run.get('priority', 0)}",
+        f"  pid        {run.get('pid') or '-'}",
+        f"  log        {run['log_path']}",
     ]
-    if run.failed_by:
-        lines.insert(3, f"  failed by  {run.failed_by.value}")
-    if run.kind != "command" or run.env:
-        lines.insert(2, f"  kind       {run.kind}")
-    if run.env:
-        env = f"{run.env} ({run.env_hash})" if run.env_hash else run.env
-        lines.append(f"  env        {env}")
+    if run.get("failed_by"):
+        lines.insert(3, f"  failed by  {run['failed_by']}")
+    kind, env = run.get("kind", "command"), run.get("env")
+    if kind != "command" or env:
+        lines.insert(2, f"  kind       {kind}")
+    if env:
+        env_hash = run.get("env_hash")
+        lines.append(f"  env        {f'{env} ({env_hash})' if env_hash else env}")
     return "\n".join(lines + _sections(run))
 
 
-def _sections(run: Run) -> list[str]:
+def _sections(run: RunJson) -> list[str]:
     """The parts of ``evd show`` that only some runs have."""
     lines = []
-    settings = run.settings
+    settings = run.get("settings") or {}
     if settings.get("python") or settings.get("dependencies"):
         packages = ", ".join(settings.get("dependencies", [])) or "none"
         lines.append(f"  python     {settings.get('python') or 'default'}; packages: {packages}")
-    if run.resources:
-        request = Request.from_dict(run.resources)
-        lines.append(f"  resources  {request.describe()}; GPUs held: {run.gpus or '-'}")
-    if run.policy:
-        lines.append("  policy     " + ", ".join(f"{k}={v}" for k, v in run.policy.items()))
-    if run.progress is not None:
-        lines.append(f"  progress   {describe_progress(run.progress, run.progress_detail)}")
-    if run.metrics:
-        lines.append(f"  peaks      {describe_peaks(run.metrics)}")
+    if resources := run.get("resources"):
+        asked = describe_request(
+            float(resources.get("cpus", 1.0)),
+            int(resources.get("memory", 0)),
+            float(resources.get("gpus", 0.0)),
+            int(resources.get("gpu_memory", 0)),
+        )
+        lines.append(f"  resources  {asked}; GPUs held: {run.get('gpus') or '-'}")
+    if policy := run.get("policy"):
+        lines.append("  policy     " + ", ".join(f"{k}={v}" for k, v in policy.items()))
+    if run.get("progress") is not None:
+        detail = run.get("progress_detail") or {}
+        lines.append(f"  progress   {describe_progress(run['progress'], detail)}")
+    if metrics := run.get("metrics"):
+        lines.append(f"  peaks      {describe_peaks(metrics)}")
     if settings.get("secrets"):
         lines.append(f"  secrets    {', '.join(settings['secrets'])} (values never shown)")
-    if run.hidden_variables:
-        names = ", ".join(run.hidden_variables)
+    if hidden := run.get("hidden_variables"):
+        names = ", ".join(hidden)
         lines.append(f"  hidden     {names} (from the shell; values kept out of evd's database)")
-    for volume in run.volumes:
+    for volume in run.get("volumes") or []:
         lines.append(f"  volume     {volume['name']} = {volume['path']} ({volume['version']})")
-    if run.outputs:
+    if outputs := run.get("outputs"):
         lines.append("  outputs")
-        lines.extend(f"    {o['path']}  {o['size']} bytes" for o in run.outputs)
-    if run.events:
+        lines.extend(f"    {o['path']}  {o['size']} bytes" for o in outputs)
+    if events := run.get("events"):
         lines.append("  history")
-        for event in run.events:
-            reason = f"  {event.reason}" if event.reason else ""
-            lines.append(f"    {event.at}  {event.state.value}{reason}")
+        for event in events:
+            said = f"  {event['reason']}" if event.get("reason") else ""
+            lines.append(f"    {event['at']}  {event['state']}{said}")
     return lines
 
 

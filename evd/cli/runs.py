@@ -1,4 +1,9 @@
-"""``evd run | ps | show | logs | wait | cancel | prune``."""
+"""``evd run | ps | show | logs | wait | cancel | result | prune``.
+
+The commands people type most, so they run on the transport with the API's
+JSON as plain dicts (``evd.cli.output`` prints those): no wire models, whose
+dataclasses cost more to build than the call to the daemon takes.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,6 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator
-from typing import Any
 
 from evd.cli import groups
 from evd.cli.argsplit import aim, options_taking_values, split_run_argv
@@ -16,9 +19,15 @@ from evd.cli.output import details, exit_status, summary, table
 from evd.cli.progressline import ProgressLine
 from evd.cli.say import error
 from evd.cli.types import duration, size
-from evd.client import Client, passable_environment
 from evd.errors import DaemonNotRunning, DaemonUnavailable, EvdError
-from evd.models import ACTIVE_STATES, Run, RunState, SubmitRequest
+from evd.models.states import ACTIVE_STATE_NAMES, FINAL_STATE_NAMES
+from evd.transport import Transport, passable_environment
+
+TYPE_CHECKING = False  # not typing's: see evd/__init__.py
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 
 def run_ids(text: str) -> list[int]:
@@ -112,91 +121,94 @@ def cmd_run(argv: list[str], parser: argparse.ArgumentParser) -> int:
     """Submit, then print the id, the run, or follow it."""
     split = split_run_argv(argv, options_taking_values(parser))
     opts = parser.parse_args(split.options)
-    request = SubmitRequest(
-        name=opts.name,
-        cwd=os.getcwd(),
-        env=passed_environment(),
-        timeout=opts.timeout,
-        priority=opts.priority,
-        environment=opts.env,
-        cpus=opts.cpus,
-        memory=opts.memory,
-        gpus=opts.gpus,
-        gpu_memory=opts.gpu_memory,
-        retries=opts.retries,
-        restart=opts.restart,
-        after=[run_id for ids in opts.after or [] for run_id in ids],
-        queue_timeout=opts.queue_timeout,
-        cluster=opts.cluster,
-        keep_children=opts.keep_children,
-    )
-    aim(request, split, "evd run")
-    with Client() as client:
+    asked = {
+        "name": opts.name,
+        "cwd": os.getcwd(),
+        "env": passed_environment(),
+        "timeout": opts.timeout,
+        "priority": opts.priority,
+        "environment": opts.env,
+        "cpus": opts.cpus,
+        "memory": opts.memory,
+        "gpus": opts.gpus,
+        "gpu_memory": opts.gpu_memory,
+        "retries": opts.retries,
+        "restart": opts.restart,
+        "after": [run_id for ids in opts.after or [] for run_id in ids],
+        "queue_timeout": opts.queue_timeout,
+        "cluster": opts.cluster,
+        "keep_children": opts.keep_children,
+        "args": [],
+        **aim(split, "evd run"),
+    }
+    body = {key: value for key, value in asked.items() if value is not None}
+    with Transport() as api:
         if opts.map is not None:
-            return groups.submit(client, request, opts.map, opts)
-        run = client.submit(request)
+            return groups.submit(api, body, opts.map, opts)
+        run = api.call("POST", "/v1/runs", body)
         if opts.json:
-            print(json.dumps(run.to_dict(), indent=2))
+            print(json.dumps(run, indent=2))
         elif opts.quiet:
-            print(run.id)
+            print(run["id"])
         elif not opts.follow:
-            print(f"submitted run {run.id} ({run.name}): {run.state.value}")
-        if run.state is RunState.FAILED and not opts.quiet and not opts.json:
+            print(f"submitted run {run['id']} ({run['name']}): {run['state']}")
+        if run["state"] == "failed" and not opts.quiet and not opts.json:
             # It failed before it could start (a mistake in the file, a missing
             # program): say so now. With -q/--json the caller asks `evd wait`.
             error(summary(run))
             return exit_status(run)
         if opts.follow:
-            return _follow(client, run)
+            return _follow(api, run)
     return 0
 
 
 def _print_log(
-    client: Client,
+    api: Transport,
     run_id: int,
     follow: bool,
     build: bool = False,
     bar: ProgressLine | None = None,
 ) -> None:
     out = sys.stdout.buffer
-    for chunk in client.logs(run_id, follow=follow, build=build):
+    for chunk in api.logs(run_id, follow=follow, build=build):
         with bar.around_output() if bar else contextlib.nullcontext():
             out.write(chunk)
             out.flush()
 
 
-def _progress_line(client: Client, run: Run) -> ProgressLine | None:
+def _progress_line(api: Transport, run: dict[str, Any]) -> ProgressLine | None:
     """A progress bar under the log, when stderr is a terminal."""
     if not sys.stderr.isatty():
         return None
 
     def events() -> Iterator[dict[str, Any]]:
-        with Client(client.state, timeout=None) as own:  # its own connection
+        with Transport(api.socket, timeout=None) as own:  # its own connection
             yield from own.events(progress=True)
 
-    bar = ProgressLine(run.id, events)
+    bar = ProgressLine(run["id"], events)
     bar.start()
     return bar
 
 
-def _follow(client: Client, run: Run) -> int:
-    if run.state is RunState.BUILDING:
-        error(f"run {run.id}: {run.reason} (`evd logs {run.id} --build -f` shows uv's output)")
-    bar = _progress_line(client, run)
+def _follow(api: Transport, run: dict[str, Any]) -> int:
+    run_id = run["id"]
+    if run["state"] == "building":
+        error(f"run {run_id}: {run['reason']} (`evd logs {run_id} --build -f` shows uv's output)")
+    bar = _progress_line(api, run)
     try:
-        _print_log(client, run.id, follow=True, bar=bar)
+        _print_log(api, run_id, follow=True, bar=bar)
         if bar is not None:
             bar.show("")
-        final = client.wait(run.id)
+        final = api.wait_json(run_id)
     except KeyboardInterrupt:
         error(
-            f"stopped following; run {run.id} goes on (`evd logs {run.id} -f` to follow it again)"
+            f"stopped following; run {run_id} goes on (`evd logs {run_id} -f` to follow it again)"
         )
         return 130
-    if final.started_at is None and final.state is RunState.FAILED:
+    if final.get("started_at") is None and final["state"] == "failed":
         # The log just printed ends with the reason: say only that it never ran.
-        error(f"run {final.id} ({final.name}) failed before it started")
-    elif final.state is not RunState.SUCCEEDED:
+        error(f"run {run_id} ({final['name']}) failed before it started")
+    elif final["state"] != "succeeded":
         error(summary(final))
     return exit_status(final)
 
@@ -233,12 +245,15 @@ def _listing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def cmd_ps(args: argparse.Namespace) -> int:
     """List runs."""
-    with Client() as client:
-        runs = client.list_runs(None if args.all else ACTIVE_STATES, args.limit)
+    query = [] if args.all else [f"state={name}" for name in sorted(ACTIVE_STATE_NAMES)]
+    if args.limit is not None:
+        query.append(f"limit={int(args.limit)}")
+    with Transport() as api:
+        runs = api.call("GET", "/v1/runs" + (f"?{'&'.join(query)}" if query else ""))
         if args.json:
-            print(json.dumps([run.to_dict() for run in runs], indent=2))
+            print(json.dumps(runs, indent=2))
             return 0
-        fanouts = client.list_groups(active=not args.all, limit=args.limit)
+        fanouts = groups.listed(api, active=not args.all, limit=args.limit)
     if runs:
         print(table(runs))
     else:
@@ -252,23 +267,23 @@ def cmd_ps(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     """Show one run."""
     kind, number = args.id
-    with Client() as client:
+    with Transport() as api:
         if kind == "group":
-            groups.show(client, number, args.json)
+            groups.show(api, number, args.json)
             return 0
-        run = client.get_run(number)
-    print(json.dumps(run.to_dict(), indent=2) if args.json else details(run))
+        run = api.call("GET", f"/v1/runs/{number}")
+    print(json.dumps(run, indent=2) if args.json else details(run))
     return 0
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
     """Print (or follow) a run's log."""
-    with Client() as client:
+    with Transport() as api:
         try:
-            _print_log(client, args.id, args.follow, args.build)
+            _print_log(api, args.id, args.follow, args.build)
         except KeyboardInterrupt:
             return 130
-        if args.follow and not args.build and not _ended(client, args.id):
+        if args.follow and not args.build and not _ended(api, args.id):
             # A follow stream ends early only when the daemon stops: say so.
             error(
                 f"evd stopped while following run {args.id}; the job carries on"
@@ -278,9 +293,9 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ended(client: Client, run_id: int) -> bool:
+def _ended(api: Transport, run_id: int) -> bool:
     try:
-        return client.get_run(run_id).state.is_final
+        return api.call("GET", f"/v1/runs/{run_id}")["state"] in FINAL_STATE_NAMES
     except (DaemonNotRunning, DaemonUnavailable):
         return False
 
@@ -288,17 +303,17 @@ def _ended(client: Client, run_id: int) -> bool:
 def cmd_wait(args: argparse.Namespace) -> int:
     """Wait for every run; exit with the last one's exit code."""
     code = 0
-    with Client() as client:
+    with Transport() as api:
         for kind, run_id in args.ids:
             if kind == "group":
-                status = groups.wait(client, run_id, args.timeout, args.quiet)
+                status = groups.wait(api, run_id, args.timeout, args.quiet)
                 if status is None:
                     return 124
                 code = status
                 continue
-            run = client.wait(run_id, timeout=args.timeout)
-            if not run.state.is_final:
-                error(f"run {run_id} is still {run.state.value} after the --timeout")
+            run = api.wait_json(run_id, timeout=args.timeout)
+            if run["state"] not in FINAL_STATE_NAMES:
+                error(f"run {run_id} is still {run['state']} after the --timeout")
                 return 124
             if not args.quiet:
                 print(summary(run))
@@ -308,8 +323,8 @@ def cmd_wait(args: argparse.Namespace) -> int:
 
 def cmd_result(args: argparse.Namespace) -> int:
     """Print a run's result as JSON."""
-    with Client() as client:
-        value = client.result(args.id)
+    with Transport() as api:
+        value = api.call("GET", f"/v1/runs/{args.id}/result")["result"]
     print(json.dumps(value, indent=2))
     return 0
 
@@ -317,18 +332,17 @@ def cmd_result(args: argparse.Namespace) -> int:
 def cmd_cancel(args: argparse.Namespace) -> int:
     """Cancel each run; report each; non-zero if any could not be cancelled."""
     failures = 0
-    with Client() as client:
+    with Transport() as api:
         for kind, run_id in args.ids:
             try:
                 if kind == "group":
-                    groups.cancel(client, run_id)
+                    groups.cancel(api, run_id)
                     continue
-                run = client.cancel(run_id)
-                if not run.state.is_final:
-                    print(
-                        f"run {run_id} ({run.name}): stopping (SIGTERM sent to its process group)"
-                    )
-                    run = client.wait(run_id, timeout=60)
+                run = api.call("POST", f"/v1/runs/{run_id}/cancel")
+                if run["state"] not in FINAL_STATE_NAMES:
+                    name = run["name"]
+                    print(f"run {run_id} ({name}): stopping (SIGTERM sent to its process group)")
+                    run = api.wait_json(run_id, timeout=60)
                 print(summary(run))
             except EvdError as exc:
                 error(str(exc))
@@ -338,7 +352,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 def cmd_prune(args: argparse.Namespace) -> int:
     """Delete old finished runs."""
-    with Client() as client:
-        removed = client.prune(args.older_than)
+    with Transport() as api:
+        removed = api.call("POST", "/v1/prune", {"older_than": args.older_than})["removed"]
     print(f"removed {removed} finished run(s)")
     return 0

@@ -153,9 +153,12 @@ def cmd_schedule_add(argv: list[str], parser: argparse.ArgumentParser) -> int:
     split = split_run_argv(argv, options_taking_values(parser))
     opts = parser.parse_args(split.options)
     run = SubmitRequest(
-        cwd=os.getcwd(), name=opts.name, env=passed_environment(), **run_options(opts)
+        cwd=os.getcwd(),
+        name=opts.name,
+        env=passed_environment(),
+        **run_options(opts),
+        **aim(split, "evd schedule add"),
     )
-    aim(run, split, "evd schedule add")
     spec = opts.cron or (f"every {opts.every}" if opts.every else None)
     request = ScheduleRequest(
         run=run, spec=spec, overlap=opts.overlap, misfire_grace=opts.misfire_grace

@@ -31,6 +31,9 @@ FINAL_STATES = frozenset(
 
 
 ACTIVE_STATES = frozenset(RunState) - FINAL_STATES
+# The same as the JSON says them, for code that reads the API's JSON as it is.
+FINAL_STATE_NAMES = frozenset(state.value for state in FINAL_STATES)
+ACTIVE_STATE_NAMES = frozenset(state.value for state in ACTIVE_STATES)
 
 
 class FailedBy(enum.StrEnum):

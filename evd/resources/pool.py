@@ -22,7 +22,8 @@ import math
 from dataclasses import dataclass, field
 
 from evd.resources.inventory import Inventory
-from evd.resources.request import GIB, MILLI, Request, milli
+from evd.resources.request import MILLI, Request, milli
+from evd.units import GIB
 
 
 @dataclass

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-GIB = 1024**3
+from evd.resources.words import describe_request
+
 MILLI = 1000  # CPUs and GPU shares are counted in thousandths: integers, no float residue
 
 
@@ -57,17 +58,7 @@ class Request:
 
     def describe(self) -> str:
         """``2 GPUs, 4 CPUs, 16.0 GiB`` for reasons and tables."""
-        parts = []
-        if self.whole_gpus:
-            parts.append(f"{self.whole_gpus} GPU" + ("s" if self.whole_gpus > 1 else ""))
-        elif self.gpu_share:
-            parts.append(f"{self.gpu_share:g} of a GPU")
-        if self.gpu_memory:
-            parts.append(f"{self.gpu_memory / GIB:.1f} GiB of GPU memory")
-        parts.append(f"{self.cpus:g} CPU" + ("s" if self.cpus != 1 else ""))
-        if self.memory:
-            parts.append(f"{self.memory / GIB:.1f} GiB")
-        return ", ".join(parts)
+        return describe_request(self.cpus, self.memory, self.gpus, self.gpu_memory)
 
     def to_dict(self) -> dict[str, Any]:
         """For the store and the API."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -104,13 +105,14 @@ def test_group_ids_are_written_with_a_g(tmp_path: Path) -> None:
         read_items(str(items))
 
 
-def run(index: int, state: RunState, code: int | None) -> Run:
+def run(index: int, state: RunState, code: int | None) -> dict[str, Any]:
+    """A run of a group as the API's JSON has it (what the CLI reads)."""
     return Run(
         id=index + 1, name="x", state=state, reason=None, exit_code=code, attempts=1, gpus=[],
         progress=None, env=None, created_at="", started_at=None, ended_at=None, command=[],
         cwd="/", priority=0, timeout=None, failed_by=None, pid=None, log_path="",
         group=1, group_index=index,
-    )  # fmt: skip
+    ).to_dict()  # fmt: skip
 
 
 def test_a_groups_exit_code_is_its_first_failures() -> None:

@@ -2,25 +2,13 @@
 
 from evd.cli.output import progress_bar
 from evd.describe import describe_progress, short_command
-from evd.models import Run, RunState
-
-
-def run_of(command: list[str]) -> Run:
-    return Run(
-        id=1, name="x", state=RunState.RUNNING, reason=None, exit_code=None, attempts=1,
-        gpus=[], progress=None, env=None, created_at="", started_at=None, ended_at=None,
-        command=command, cwd="/", priority=0, timeout=None, failed_by=None, pid=None,
-        log_path="",
-    )  # fmt: skip
 
 
 def test_tables_show_the_job_file_not_evds_launcher() -> None:
     launcher = ["/envs/abc/bin/python", "-m", "evd.sdk.launch", "/runs/3/code/wordcount.py"]
-    assert short_command(run_of([*launcher, "-", "--", "--top", "5"])) == "wordcount.py --top 5"
-    assert short_command(run_of([*launcher, "main", "--path", "/src", "--"])) == (
-        "wordcount.py:main"
-    )
-    assert short_command(run_of(["sleep", "30"])) == "sleep 30"
+    assert short_command([*launcher, "-", "--", "--top", "5"]) == "wordcount.py --top 5"
+    assert short_command([*launcher, "main", "--path", "/src", "--"]) == "wordcount.py:main"
+    assert short_command(["sleep", "30"]) == "sleep 30"
 
 
 def test_progress_is_described_from_what_was_reported() -> None:

@@ -4,8 +4,9 @@ import itertools
 
 from evd.reasons import why_waiting
 from evd.resources.pool import Device, Pool
-from evd.resources.request import GIB, Request
+from evd.resources.request import Request
 from evd.scheduler import Capacity, QueuedRun, QueueIndex, blocked_head, tick
+from evd.units import GIB
 
 NAMES = {1: "run 1 (train)", 2: "run 2 (big)", 3: "run 3 (small)", 4: "run 4 (x)"}
 

@@ -3,8 +3,9 @@
 from evd.reasons import why_waiting
 from evd.reservation import reserve
 from evd.resources.pool import Device, Pool
-from evd.resources.request import GIB, Request
+from evd.resources.request import Request
 from evd.scheduler import Capacity, QueuedRun, QueueIndex, tick
+from evd.units import GIB
 
 
 def make_queue(*runs: QueuedRun) -> QueueIndex:

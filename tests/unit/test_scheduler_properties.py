@@ -8,8 +8,9 @@ from hypothesis import strategies as st
 
 from evd.reservation import reserve
 from evd.resources.pool import Device, Pool
-from evd.resources.request import GIB, MILLI, Request
+from evd.resources.request import MILLI, Request
 from evd.scheduler import Capacity, QueuedRun, QueueIndex, tick
+from evd.units import GIB
 
 requests = st.builds(
     Request,

@@ -228,7 +228,7 @@ class RunDetail(Screen[None]):
             (run.name, "bold"),
             "  ",
             fmt.state_text(run.state, theme),
-            f"  runtime {runtime(run, self.clock())}",
+            f"  runtime {runtime(run.started_at, run.ended_at, self.clock())}",
             f"  exit {fmt.exit_text(run) or '-'}",
             f"  attempts {run.attempts}",
         )
@@ -261,7 +261,7 @@ class RunDetail(Screen[None]):
     def _draw_info(self) -> None:
         run = self.run
         lines = [
-            f"what       {short_command(run)}",
+            f"what       {short_command(run.command)}",
             f"cwd        {run.cwd}",
             f"env        {run.env or 'the daemon environment'}"
             + (f" ({run.env_hash})" if run.env_hash else ""),

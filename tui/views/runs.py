@@ -304,7 +304,7 @@ class RunsView(Vertical):
             fmt.state_text(run.state, theme),
             fmt.progress_text(run, theme),
             fmt.gpus_text(run),
-            runtime(run, self._clock()),
+            runtime(run.started_at, run.ended_at, self._clock()),
             fmt.exit_text(run),
             Text(fmt.note_text(run), overflow="ellipsis", no_wrap=True),
         )
@@ -314,7 +314,8 @@ class RunsView(Vertical):
         table = self.table
         for run in self.runs.values():
             if run.state is RunState.RUNNING:
-                table.update_cell(str(run.id), "runtime", runtime(run, now))
+                ran = runtime(run.started_at, run.ended_at, now)
+                table.update_cell(str(run.id), "runtime", ran)
 
     def _repaint(self) -> None:
         table = self.table

@@ -33,9 +33,9 @@ from evd.daemon.monitor.progress import ProgressReader
 from evd.daemon.monitor.sampler import Sampler, Snapshot
 from evd.errors import StorageError
 from evd.resources.pool import Pool
-from evd.resources.request import GIB
 from evd.runner.logcap import note_in_log
 from evd.store import RunRecord
+from evd.units import GIB
 
 log = logging.getLogger("evd.usage")
 
