@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable
 from types import ModuleType
@@ -49,12 +50,48 @@ COMMANDS: dict[str, tuple[str, str]] = {
 MODULES = ("daemon_ctl", "runs", "envs", "machine", "triggers", "service", "attach")
 
 
+def terminal_columns() -> int:
+    """The terminal's width, found as ``shutil.get_terminal_size`` finds it."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        columns = 0
+    return columns or 80
+
+
+class Formatter(argparse.HelpFormatter):
+    """argparse's help layout, given the width.
+
+    Left to find it, ``HelpFormatter`` imports ``shutil`` (with ``bz2``,
+    ``lzma`` and ``fnmatch``) for every command, help or not.
+    """
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        """As ``HelpFormatter`` (whose own default is the terminal's width less 2)."""
+        if width is None:
+            width = terminal_columns() - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
 class Parser(argparse.ArgumentParser):
     """evd's parsers: an option is spelt out (``--nam`` is not taken for ``--name``)."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
-        """As ``ArgumentParser``, with abbreviations off."""
+        """As ``ArgumentParser``, with abbreviations off and evd's formatter."""
         kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", Formatter)
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
 

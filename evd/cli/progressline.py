@@ -12,10 +12,14 @@ import contextlib
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, TextIO
 
 from evd.cli.output import progress_bar
 from evd.errors import EvdError
+
+TYPE_CHECKING = False  # not typing's: see evd/__init__.py
+
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 CLEAR = "\r\x1b[K"
 
