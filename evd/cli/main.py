@@ -44,10 +44,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schedule": ("triggers", "cmd_schedule"),
     "service": ("service", "cmd_service"),
     "tui": ("attach", "cmd_tui"),
+    "completion": ("completion", "cmd_completion"),
 }
 
 # The order commands are listed in by `evd --help`.
-MODULES = ("daemon_ctl", "runs", "envs", "machine", "triggers", "service", "attach")
+MODULES = ("daemon_ctl", "runs", "envs", "machine", "triggers", "service", "attach", "completion")
 
 
 def terminal_columns() -> int:
