@@ -231,6 +231,7 @@ class Dispatch:
 
     def _watch(self, live: LiveRun, timeout: float | None, started_at: float) -> None:
         self._live[live.run_id] = live
+        self.usage.run_went_live()
         self.watcher.watch(live.pid, lambda _pid: self._on_exit(live.run_id))
         if live.stopping:
             self._signal_stop(live)

@@ -40,6 +40,10 @@ from evd.units import GIB
 log = logging.getLogger("evd.usage")
 
 HARD_STOPS = frozenset({"memory", "gpu-memory"})
+# Seconds between samples while nothing is live, settling or left over (the
+# interval's own while anything is): each sample walks /proc for the daemon's
+# children, which was most of an idle daemon's CPU.
+IDLE_INTERVAL = 5.0
 
 
 def _gib(size: int) -> str:
@@ -116,6 +120,8 @@ class Usage:
         self.metrics: dict[int, RunMetrics] = {}  # runtime only: peaks also go to the store
         self.progress = ProgressReader()
         self.latest: Snapshot | None = None
+        self._idle = False  # the last sample found nothing to watch: the next comes later
+        self.pace = interval  # seconds to the next sample, as last scheduled
         self._settling: dict[int, tuple[float, int]] = {}  # device -> (since, run that ended)
         self._timer: asyncio.TimerHandle | None = None
         self._in_flight = False
@@ -185,7 +191,24 @@ class Usage:
         if self._again:
             self._again = False
             self.sample_now()
-        else:
+            return
+        # Nothing to watch (no live run, no device settling, no leftover): sample
+        # slowly, so an idle daemon costs next to nothing; a run going live wakes it.
+        self._idle = not self.supervised.running and not self._settling and not self._lingering()
+        self.pace = max(self.interval, IDLE_INTERVAL) if self._idle else self.interval
+        self._timer = self._loop.call_later(self.pace, self.sample_now)
+
+    def _lingering(self) -> bool:
+        latest = self.latest
+        return latest is None or bool(latest.lingering or latest.leftovers)
+
+    def run_went_live(self) -> None:
+        """A run started (or was re-adopted): sample at the normal pace again."""
+        if self._idle and self._loop is not None and not self._in_flight:
+            self._idle = False
+            if self._timer is not None:
+                self._timer.cancel()
+            self.pace = self.interval
             self._timer = self._loop.call_later(self.interval, self.sample_now)
 
     def settle(self, devices: tuple[int, ...], run_id: int) -> None:

@@ -117,11 +117,32 @@ def _config(app: Any) -> uvicorn.Config:
 
 
 class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: the daemon decides how to stop."""
+    """uvicorn without its own signal handling (the daemon decides how to stop), ticking slower.
+
+    uvicorn's own loop wakes ten times a second to see whether to stop; this
+    one wakes once a second (to refresh the ``Date`` header) and at once when
+    ``exit`` is called: an idle daemon should cost nothing.
+    """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        """Serve as ``config`` says."""
+        super().__init__(config)
+        self._exit = asyncio.Event()
+
+    def exit(self) -> None:
+        """Stop serving (open requests get uvicorn's graceful shutdown)."""
+        self.should_exit = True
+        self._exit.set()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def main_loop(self) -> None:
+        """Until ``exit``: refresh the ``Date`` header every second."""
+        while not await self.on_tick(0):  # tick 0: uvicorn refreshes the headers
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._exit.wait(), 1.0)
 
 
 def setup_logging(state: StateDir, foreground: bool) -> None:
@@ -190,7 +211,7 @@ async def serve(state: StateDir, options: DaemonOptions) -> None:
     def stop() -> None:
         engine.release_clients()
         for server, _ in servers:
-            server.should_exit = True
+            server.exit()
 
     engine.on_shutdown_request = stop
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
