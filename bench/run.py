@@ -8,7 +8,7 @@ Measures, from one run of a fresh daemon in a temp state dir:
    (and task-spooler, if ``tsp`` is installed);
 3. the CLI's wall time for ``evd run -q -- true`` against bare interpreter start;
 4. the shim's cost over a direct spawn;
-5. the daemon's idle RSS.
+5. the daemon's RSS, idle and after the runs, and its CPU while idle.
 
 Numbers vary with the machine; the ratios are what to compare.
 """
@@ -142,6 +142,21 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+IDLE_SECONDS = 20
+
+
+def idle_cpu_percent(pid: int) -> float:
+    """The daemon's CPU use while nothing runs, over ``IDLE_SECONDS`` (100 = one core)."""
+
+    def cpu_seconds() -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    before = cpu_seconds()
+    time.sleep(IDLE_SECONDS)
+    return 100 * (cpu_seconds() - before) / IDLE_SECONDS
+
+
 def main() -> None:
     evd_cli = [sys.executable, "-m", "evd"]
     with tempfile.TemporaryDirectory(prefix="evd-bench-") as tmp:
@@ -173,6 +188,7 @@ def main() -> None:
             direct, shimmed = shim_cost(Path(tmp))
             time.sleep(1)
             after_rss = rss_mib(pid)
+            idle_cpu = idle_cpu_percent(pid)
         finally:
             subprocess.run([*evd_cli, "down"], env=env, check=False, capture_output=True)
 
@@ -200,6 +216,7 @@ def main() -> None:
         f"  direct {direct:5.2f} ms   under the shim {shimmed:5.2f} ms"
         f"   adds {shimmed - direct:5.2f} ms",
         f"daemon RSS: {idle_rss:.0f} MiB idle at start, {after_rss:.0f} MiB after {runs} runs",
+        f"daemon CPU while idle: {idle_cpu:.2f} % over {IDLE_SECONDS} s (goal 0.2 %)",
     ]
     print("\n".join(lines))
 
