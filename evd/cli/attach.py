@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from evd.cli.commands import help_of
+
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``tui``."""
     tui = sub.add_parser(
         "tui",
-        help="watch, inspect, cancel and submit runs in a terminal UI",
+        help=help_of("tui"),
         description="A live terminal UI: runs, resources, environments, watches and schedules."
         " It waits for evd if it is not running yet, and reconnects if it restarts.",
     )

@@ -13,6 +13,8 @@ import argparse
 import os
 import shlex
 
+from evd.cli.commands import help_of
+from evd.envfiles import names
 from evd.errors import EvdError
 from evd.transport import Transport
 
@@ -25,7 +27,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     """Add ``completion``."""
     completion = sub.add_parser(
         "completion",
-        help="print a shell completion script (bash, zsh, fish)",
+        help=help_of("completion"),
         description="Print a completion script. bash: `evd completion bash > "
         "~/.local/share/bash-completion/completions/evd`; zsh: `evd completion zsh > "
         '"${fpath[1]}/_evd"`; fish: `evd completion fish > ~/.config/fish/completions/evd.fish`.',
@@ -66,8 +68,6 @@ def run_ids() -> list[str]:
 
 def env_names() -> list[str]:
     """The environment names ``--env`` knows."""
-    from evd.environments.catalog import names  # noqa: PLC0415 (only this asks)
-
     return sorted(names(os.environ))
 
 

@@ -9,6 +9,7 @@ import os
 import sys
 import time
 
+from evd.cli.commands import help_of
 from evd.cli.say import error
 from evd.cli.types import size
 from evd.client import Client
@@ -22,11 +23,8 @@ EXIT_ALREADY_RUNNING = 3  # what `python -m evd.daemon` exits with (evd/daemon/_
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``up``, ``down`` and ``daemon``."""
-    for name, text in (
-        ("up", "start the daemon in the background (returns when it answers)"),
-        ("daemon", "run the daemon in the foreground"),
-    ):
-        parser = sub.add_parser(name, help=text)
+    for name in ("up", "daemon"):
+        parser = sub.add_parser(name, help=help_of(name))
         parser.add_argument(
             "--parallel",
             type=int,
@@ -67,9 +65,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         if name == "daemon":
             # `evd up` sends the daemon's stderr to evd.log already.
             parser.add_argument("--detached", action="store_true", help=argparse.SUPPRESS)
-    sub.add_parser(
-        "down", help="stop the daemon; running jobs carry on and are re-adopted by `evd up`"
-    )
+    sub.add_parser("down", help=help_of("down"))
 
 
 def daemon_argv(args: argparse.Namespace, *, foreground: bool) -> list[str] | None:

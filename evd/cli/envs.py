@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 
+from evd.cli.commands import help_of
 from evd.cli.types import duration
 from evd.client import Client
 from evd.describe import ago
@@ -15,7 +16,7 @@ from evd.units import format_size
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``envs`` and ``volumes``."""
-    envs = sub.add_parser("envs", help="list, build or prune job environments")
+    envs = sub.add_parser("envs", help=help_of("envs"))
     env_sub = envs.add_subparsers(dest="envs_command", metavar="ACTION")
     ls = env_sub.add_parser("ls", help="built environments: size, last use, users")
     ls.add_argument("--json", action="store_true", help="print a JSON list")
@@ -25,7 +26,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     prune.add_argument(
         "--older-than", type=duration, default=0.0, help="only those unused this long (e.g. 7d)"
     )
-    volumes = sub.add_parser("volumes", help="named data folders jobs ask for")
+    volumes = sub.add_parser("volumes", help=help_of("volumes"))
     vol_sub = volumes.add_subparsers(dest="volumes_command", metavar="ACTION")
     add = vol_sub.add_parser("add", help="define a volume: evd volumes add NAME PATH")
     add.add_argument("name")

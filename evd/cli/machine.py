@@ -6,16 +6,17 @@ import argparse
 import json
 from typing import Any
 
+from evd.cli.commands import help_of
 from evd.client import Client
 from evd.units import GIB
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``gpus``."""
-    gpus = sub.add_parser("gpus", help="the machine's GPUs, their memory and who uses them")
+    gpus = sub.add_parser("gpus", help=help_of("gpus"))
     gpus.add_argument("--json", action="store_true", help="print JSON")
-    sub.add_parser("drain", help="start nothing new (running runs finish) until `evd resume`")
-    sub.add_parser("resume", help="start queued runs again after `evd drain`")
+    sub.add_parser("drain", help=help_of("drain"))
+    sub.add_parser("resume", help=help_of("resume"))
 
 
 def _holder(run: dict[str, Any]) -> str:

@@ -16,39 +16,14 @@ from collections.abc import Callable
 from types import ModuleType
 
 from evd import __version__
+from evd.cli.commands import COMMANDS
 from evd.cli.say import error
 from evd.errors import EvdError
 
 Handler = Callable[[argparse.Namespace], int]
 
-# command -> (the module of evd.cli whose add_parsers adds it, its handler there).
-# `run` and `schedule add` are dispatched with their raw words (see _dispatch).
-COMMANDS: dict[str, tuple[str, str]] = {
-    "up": ("daemon_ctl", "cmd_up"),
-    "down": ("daemon_ctl", "cmd_down"),
-    "daemon": ("daemon_ctl", "cmd_daemon"),
-    "run": ("runs", "cmd_run"),
-    "ps": ("runs", "cmd_ps"),
-    "show": ("runs", "cmd_show"),
-    "logs": ("runs", "cmd_logs"),
-    "wait": ("runs", "cmd_wait"),
-    "cancel": ("runs", "cmd_cancel"),
-    "prune": ("runs", "cmd_prune"),
-    "result": ("runs", "cmd_result"),
-    "envs": ("envs", "cmd_envs"),
-    "volumes": ("envs", "cmd_volumes"),
-    "gpus": ("machine", "cmd_gpus"),
-    "drain": ("machine", "cmd_drain"),
-    "resume": ("machine", "cmd_drain"),
-    "watch": ("triggers", "cmd_watch"),
-    "schedule": ("triggers", "cmd_schedule"),
-    "service": ("service", "cmd_service"),
-    "tui": ("attach", "cmd_tui"),
-    "completion": ("completion", "cmd_completion"),
-}
-
-# The order commands are listed in by `evd --help`.
-MODULES = ("daemon_ctl", "runs", "envs", "machine", "triggers", "service", "attach", "completion")
+# Every module that adds commands, in the order of COMMANDS.
+MODULES = tuple(dict.fromkeys(module for module, _, _ in COMMANDS.values()))
 
 
 def terminal_columns() -> int:
@@ -100,28 +75,44 @@ def _module(name: str) -> ModuleType:
     return importlib.import_module(f"evd.cli.{name}")
 
 
-def build_parser(command: str | None = None) -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
-    """The top-level parser and the handlers of the commands it knows.
-
-    ``command``: build only what that command needs (every command if it is
-    none of evd's).
-    """
+def _top() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[argparse.ArgumentParser]]:
     parser = Parser(
         prog="evd",
         description="evd: a job runner for one GPU workstation.",
         epilog="State lives in $EVD_HOME (default: the platform's user data dir).",
     )
     parser.add_argument("--version", action="version", version=f"evd {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    return parser, parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+
+def build_parser(command: str | None = None) -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
+    """The top-level parser and the handlers of the commands it knows.
+
+    ``command``: build only what that command needs (every command if it is
+    none of evd's).
+    """
+    parser, sub = _top()
     owner = COMMANDS[command][0] if command in COMMANDS else None
     handlers: dict[str, Handler] = {}
     for name in (owner,) if owner else MODULES:
         module = _module(name)
         module.add_parsers(sub)
-        for verb, (home, handler) in COMMANDS.items():
+        for verb, (home, handler, _) in COMMANDS.items():
             if home == name:
                 handlers[verb] = getattr(module, handler)
     return parser, handlers
+
+
+def outline_parser() -> argparse.ArgumentParser:
+    """The top-level parser with each command's name and help line only.
+
+    Enough for ``evd --help``, ``--version`` and a word that is no command,
+    without importing a command's module.
+    """
+    parser, sub = _top()
+    for name, (_, _, text) in COMMANDS.items():
+        sub.add_parser(name, help=text)
+    return parser
 
 
 def subparser(parser: argparse.ArgumentParser, *path: str) -> argparse.ArgumentParser:
@@ -134,6 +125,12 @@ def subparser(parser: argparse.ArgumentParser, *path: str) -> argparse.ArgumentP
 
 def _dispatch(args_in: list[str]) -> int:
     command = args_in[0] if args_in else None
+    if command not in COMMANDS:  # help, the version, nothing, or a mistake
+        outline = outline_parser().parse_args(args_in)  # exits, but for nothing at all
+        if outline.command is None:
+            outline_parser().print_help()
+            return 2
+        command = outline.command  # a command after `--`, say: as if it came first
     parser, handlers = build_parser(command)
     # Commands that take a job's words after a FILE see only their own options.
     if command == "run":

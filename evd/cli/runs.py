@@ -15,6 +15,7 @@ import sys
 
 from evd.cli import groups
 from evd.cli.argsplit import aim, options_taking_values, split_run_argv
+from evd.cli.commands import help_of
 from evd.cli.output import details, exit_status, summary, table
 from evd.cli.progressline import ProgressLine
 from evd.cli.say import error
@@ -47,7 +48,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "run",
-        help="submit a job file or a command",
+        help=help_of("run"),
         usage="evd run [OPTIONS] FILE.py[:FUNCTION] [ARGS...]\n"
         "       evd run [OPTIONS] -- COMMAND [ARGS...]",
         description="Submit a job. Options come before FILE or `--`; later words go to the job.",
@@ -214,14 +215,14 @@ def _follow(api: Transport, run: dict[str, Any]) -> int:
 
 
 def _listing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    ps = sub.add_parser("ps", help="list runs (active ones; --all for every run)")
+    ps = sub.add_parser("ps", help=help_of("ps"))
     ps.add_argument("-a", "--all", action="store_true", help="include finished runs")
     ps.add_argument("--limit", type=int, help="at most this many, newest first")
     ps.add_argument("--json", action="store_true", help="print a JSON list")
-    show = sub.add_parser("show", help="show one run and its history (gID: a group)")
+    show = sub.add_parser("show", help=help_of("show"))
     show.add_argument("id", type=groups.run_or_group, metavar="ID")
     show.add_argument("--json", action="store_true", help="print JSON")
-    logs = sub.add_parser("logs", help="print a run's output (stdout and stderr)")
+    logs = sub.add_parser("logs", help=help_of("logs"))
     logs.add_argument("id", type=int)
     logs.add_argument(
         "-f", "--follow", action="store_true", help="keep printing until the run ends"
@@ -229,17 +230,15 @@ def _listing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     logs.add_argument(
         "--build", action="store_true", help="the log of building the run's environment (uv)"
     )
-    wait = sub.add_parser(
-        "wait", help="wait for runs (or gID groups) to end; exit with the last one's code"
-    )
+    wait = sub.add_parser("wait", help=help_of("wait"))
     wait.add_argument("ids", type=groups.run_or_group, nargs="+", metavar="ID")
     wait.add_argument("-q", "--quiet", action="store_true", help="print nothing")
     wait.add_argument("--timeout", type=duration, help="give up after this long (exit 124)")
-    result = sub.add_parser("result", help="print the value a run's main returned, as JSON")
+    result = sub.add_parser("result", help=help_of("result"))
     result.add_argument("id", type=int)
-    cancel = sub.add_parser("cancel", help="cancel queued or running runs (gID: a whole group)")
+    cancel = sub.add_parser("cancel", help=help_of("cancel"))
     cancel.add_argument("ids", type=groups.run_or_group, nargs="+", metavar="ID")
-    prune = sub.add_parser("prune", help="delete finished runs and their folders")
+    prune = sub.add_parser("prune", help=help_of("prune"))
     prune.add_argument("--older-than", type=duration, required=True, help="e.g. 30d")
 
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from evd.cli.commands import help_of
 from evd.cli.say import error
 from evd.paths import StateDir
 
@@ -51,7 +52,7 @@ def unit_path() -> Path:
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``service``."""
-    service = sub.add_parser("service", help="start the daemon at login (a systemd user unit)")
+    service = sub.add_parser("service", help=help_of("service"))
     actions = service.add_subparsers(dest="service_command", metavar="ACTION")
     install = actions.add_parser("install", help="write and enable the systemd user unit")
     install.add_argument(

@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 from evd.cli.argsplit import aim, options_taking_values, split_run_argv
+from evd.cli.commands import help_of
 from evd.cli.runs import passed_environment
 from evd.cli.types import duration, size
 from evd.client import Client
@@ -52,7 +53,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _add_watch(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    watch = sub.add_parser("watch", help="run job files dropped into a folder")
+    watch = sub.add_parser("watch", help=help_of("watch"))
     actions = watch.add_subparsers(dest="watch_command", metavar="ACTION")
     add = actions.add_parser(
         "add",
@@ -110,7 +111,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def _add_schedule(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    schedule = sub.add_parser("schedule", help="run a job file on a cron expression or interval")
+    schedule = sub.add_parser("schedule", help=help_of("schedule"))
     actions = schedule.add_subparsers(dest="schedule_command", metavar="ACTION")
     add = actions.add_parser(
         "add",

@@ -1,33 +1,22 @@
 """Named environment files: ``envs/NAME.toml``, used as ``evd run --env NAME``.
 
-Looked up in order: the folders of ``EVD_ENVS_PATH`` (colon-separated), the
-user's ``$XDG_CONFIG_HOME/evd/envs``, then the files shipped inside the package
-(``evd/environments/shipped``: ``base.toml``, ``daft.toml``; the repository's
-``envs/`` is a link to them), so an installed wheel has them too. A file holds
-the same keys as a PEP 723 ``[tool.evd]`` table, plus ``python`` and ``dependencies``.
+Where they are looked for is ``evd.envfiles`` (the search path, the shipped
+files). A file holds the same keys as a PEP 723 ``[tool.evd]`` table, plus
+``python`` and ``dependencies``.
 """
 
 from __future__ import annotations
 
-import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
+from evd.envfiles import SHIPPED, names, search_path
 from evd.environments.settings import JobSettings, settings_from_table
 from evd.sdk.checks import DeclarationError
 
 BASE = "base"
-SHIPPED = Path(__file__).resolve().parent / "shipped"
-
-
-def search_path(environ: Mapping[str, str]) -> list[Path]:
-    """The folders searched for ``NAME.toml``, first match wins."""
-    folders = [Path(p) for p in environ.get("EVD_ENVS_PATH", "").split(":") if p]
-    config = environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    folders.append(Path(config) / "evd" / "envs")
-    folders.append(SHIPPED)
-    return folders
+__all__ = ["BASE", "SHIPPED", "find", "load_file", "names", "search_path"]
 
 
 def load_file(path: Path) -> JobSettings:
@@ -53,11 +42,6 @@ def find(name: str, environ: Mapping[str, str]) -> Path:
         f"no environment named {name!r}; known: {', '.join(known) or 'none'}."
         f" Add {name}.toml to {search_path(environ)[-2]} or give a .toml path"
     )
-
-
-def names(environ: Mapping[str, str]) -> set[str]:
-    """Every environment name on the search path."""
-    return {p.stem for folder in search_path(environ) for p in folder.glob("*.toml")}
 
 
 def resolve(reference: str, cwd: str, environ: Mapping[str, str]) -> JobSettings:

@@ -2,7 +2,11 @@
 
 import argparse
 import re
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from evd.cli.main import COMMANDS, build_parser
 
@@ -51,3 +55,26 @@ def test_every_command_is_in_the_readme() -> None:
     for name in subcommands():
         mentioned = re.search(rf"\bevd {name}\b", README)
         assert name in grouped or mentioned, f"`evd {name}` is not in README.md"
+
+
+def test_the_outline_lists_every_command_without_importing_any(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "100")  # one width here and in the child
+    # `evd --help` is made from evd.cli.commands alone (each module is imported
+    # by its own command): the same lines as the full tree, without its cost.
+    probe = (
+        "import contextlib, io, sys\n"
+        "from evd.cli.main import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.suppress(SystemExit):\n"
+        "    main(['--help'])\n"
+        "print(sorted(m for m in sys.modules if m.startswith('evd.cli.')))\n"
+        "print(out.getvalue())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    imported, _, text = result.stdout.partition("\n")
+    assert imported == str(["evd.cli.commands", "evd.cli.main", "evd.cli.say"])
+    parser, _ = build_parser()
+    assert text.strip() == parser.format_help().strip()
