@@ -113,7 +113,8 @@ class Transport:
 
     def call(self, method: str, path: str, body: Any = None, timeout: float | None = None) -> Any:
         """One request; the answer's JSON, or the ``EvdError`` its status stands for."""
-        conn, response = self.send(method, path, body, timeout or self.timeout)
+        timeout = timeout or self.timeout
+        conn, response = self.send(method, path, body, timeout)
         try:
             raw = conn.read(response)
         except ConnectionError:
