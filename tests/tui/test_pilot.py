@@ -119,6 +119,12 @@ def test_text_and_state_filters_ask_the_daemon_and_follow_live_changes(
         await pilot.press(*"tra")
         await until(pilot, lambda: [row[1] for row in rows(app)] == ["train"])
         assert fake.list_calls[-1]["text"] == "tra"
+        # The page that came back left the focus in the box: typing goes on there.
+        assert isinstance(app.focused, Input)
+        await pilot.press("i")
+        await until(pilot, lambda: fake.list_calls[-1]["text"] == "trai")
+        await pilot.press("backspace")
+        await until(pilot, lambda: [row[1] for row in rows(app)] == ["train"])
         # A run that stops matching leaves the view; one that starts matching joins it.
         fake.change(replace(fake.runs[2], name="old"))
         await until(pilot, lambda: app.runs_view.table.row_count == 0)

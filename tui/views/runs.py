@@ -128,7 +128,9 @@ class RunsView(Vertical):
         self.filter = RunFilter()
         self.runs: dict[int, Run] = {}
         self.exhausted = False
-        self.loading = False
+        # A page is on its way (not Textual's `loading`, which would cover the view
+        # and take the focus from the filter box while the person types).
+        self.fetching = False
         # Runs changed by live events since a page was asked for win over that page.
         self._changes = 0
         self._changed: dict[int, tuple[int, Run]] = {}  # run id -> (change number, run)
@@ -173,15 +175,15 @@ class RunsView(Vertical):
 
     def reload(self) -> None:
         """Fetch the first page again (filter changed, or evd came back)."""
-        self.loading = True
+        self.fetching = True
         self._page_asked_at = self._changes
         self._load_page(self.filter, None)
 
     def load_more(self) -> None:
         """Fetch the next page, unless one is on its way or there is no more."""
-        if self.loading or self.exhausted or not self.runs:
+        if self.fetching or self.exhausted or not self.runs:
             return
-        self.loading = True
+        self.fetching = True
         self._page_asked_at = self._changes
         self._load_page(self.filter, min(self.runs))
 
@@ -189,7 +191,7 @@ class RunsView(Vertical):
         """Add a fetched page (the first one replaces what is shown)."""
         if asked is not self.filter:
             return  # the filter changed while it was on its way; a new page is coming
-        self.loading = False
+        self.fetching = False
         table = self.table
         selected = self.selected if before is None else None
         if before is None:
@@ -211,7 +213,7 @@ class RunsView(Vertical):
     def page_failed(self, asked: RunFilter) -> None:
         """A page could not be fetched: keep what is shown; the next reload tries again."""
         if asked is self.filter:
-            self.loading = False
+            self.fetching = False
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Enter or a click on a run opens its page."""
@@ -256,7 +258,7 @@ class RunsView(Vertical):
         if not supersedes(run, self.runs.get(run.id), reply):
             return
         self._changes += 1
-        if self.loading:
+        if self.fetching:
             self._changed[run.id] = (self._changes, run)
         table = self.table
         key = str(run.id)
