@@ -23,10 +23,10 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
+    from evd.cli.output import RunJson
     from evd.transport import Transport
 
     GroupJson = dict[str, Any]  # a group as the API's JSON has it (evd show gID --json)
-    RunJson = dict[str, Any]
 
 FOLLOW_POLL = 0.5
 

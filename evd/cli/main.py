@@ -126,11 +126,10 @@ def subparser(parser: argparse.ArgumentParser, *path: str) -> argparse.ArgumentP
 def _dispatch(args_in: list[str]) -> int:
     command = args_in[0] if args_in else None
     if command not in COMMANDS:  # help, the version, nothing, or a mistake
-        outline = outline_parser().parse_args(args_in)  # exits, but for nothing at all
-        if outline.command is None:
-            outline_parser().print_help()
-            return 2
-        command = outline.command  # a command after `--`, say: as if it came first
+        outline = outline_parser()
+        outline.parse_args(args_in)  # prints the help, the version or the mistake, and exits
+        outline.print_help()  # nothing was asked
+        return 2
     parser, handlers = build_parser(command)
     # Commands that take a job's words after a FILE see only their own options.
     if command == "run":
@@ -139,9 +138,6 @@ def _dispatch(args_in: list[str]) -> int:
         add = subparser(parser, "schedule", "add")
         return _module("triggers").cmd_schedule_add(args_in[2:], add)  # type: ignore[no-any-return]
     args = parser.parse_args(args_in)
-    if args.command is None:
-        parser.print_help()
-        return 2
     return handlers[args.command](args)
 
 
