@@ -429,8 +429,10 @@ def test_a_broken_stream_is_reported_and_retried(app: EvdApp, fake: FakeBackend)
         await until(pilot, lambda: not app.connected)
         fake.start()
         await until(pilot, lambda: app.connected, timeout=8)
-        streams = [call for call in fake.calls if call[0] == "events"]
-        assert streams == [("events", 100), ("events", 100)]  # resumed where it was
+        # The follower says it is connected, then opens the stream: wait for that too.
+        streams = lambda: [call for call in fake.calls if call[0] == "events"]  # noqa: E731
+        await until(pilot, lambda: len(streams()) == 2)
+        assert streams() == [("events", 100), ("events", 100)]  # resumed where it was
 
     drive(app, scenario)
 
