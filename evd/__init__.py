@@ -18,8 +18,6 @@ here at import time is standard library only. The daemon lives in
 
 from __future__ import annotations
 
-import importlib
-
 TYPE_CHECKING = False  # not `typing`'s: importing typing costs ~5 ms of every command
 __version__ = "0.1.0"
 
@@ -48,6 +46,8 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'evd' has no attribute {name!r}")
+    import importlib  # noqa: PLC0415 - with warnings under it: not on a command's path
+
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

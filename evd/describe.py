@@ -8,10 +8,9 @@ since every ``evd ps`` imports it.
 from __future__ import annotations
 
 import os
-import shlex
 import time
 
-from evd.models.states import parse_iso
+from evd.models.isotime import parse_iso
 from evd.units import GIB, format_duration
 
 TYPE_CHECKING = False  # not typing's: see evd/__init__.py
@@ -20,9 +19,22 @@ if TYPE_CHECKING:
     from typing import Any
 
 
+# The characters shlex.quote leaves a word unquoted for (its pattern, without ``re``).
+_SHELL_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-")
+
+
+def shell_word(word: str) -> str:
+    """``word`` quoted for a POSIX shell, as ``shlex.quote`` does."""
+    if not word:
+        return "''"
+    if all(char in _SHELL_SAFE for char in word):
+        return word
+    return "'" + word.replace("'", "'\"'\"'") + "'"
+
+
 def command_line(command: list[str]) -> str:
-    """A run's command as a shell would show it."""
-    return shlex.join(command)
+    """A run's command as a shell would show it (``shlex.join``)."""
+    return " ".join(shell_word(word) for word in command)
 
 
 def ago(text: str | None, now: float | None = None) -> str:
@@ -45,7 +57,7 @@ def short_command(command: list[str]) -> str:
         words = command[split + 1 :]
         head = command[:split]
         item = head[head.index("--item") + 1 :][:1] if "--item" in head else []  # fan-out
-        return shlex.join([file if entry == "-" else f"{file}:{entry}", *words, *item])
+        return command_line([file if entry == "-" else f"{file}:{entry}", *words, *item])
     return command_line(command)
 
 

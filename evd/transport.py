@@ -10,21 +10,23 @@ dataclasses costs more than the call). Standard library only, and no
 
 from __future__ import annotations
 
-import json
+# socket.py builds its address-family and kind enums at import, which costs a
+# command more than its call to the daemon; its C module is all a Unix socket needs.
+import _socket
 import os
-import socket
 import time
-from collections.abc import Callable, Iterator
 
 from evd.errors import DaemonNotRunning, DaemonUnavailable, EvdError, error_for_status
 from evd.homedir import socket_path
-from evd.models.states import FINAL_STATE_NAMES
+from evd.jsonwire import dumps, loads
+from evd.models.statenames import FINAL_STATE_NAMES
 from evd.sockets import reachable_path
 from evd.wire import Connection, Disconnected, Response
 
 TYPE_CHECKING = False  # not typing's: see evd/__init__.py
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
     from typing import Any
 
 
@@ -48,7 +50,7 @@ def passable_environment() -> tuple[dict[str, str], list[str]]:
 
 
 def _connect(socket_file: str, timeout: float | None) -> Connection:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
         with reachable_path(socket_file) as path:
@@ -89,7 +91,7 @@ class Transport:
         self, method: str, path: str, body: Any, timeout: float | None
     ) -> tuple[Connection, Response]:
         """Send a request on the kept-alive connection; its answer's head, body unread."""
-        data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        data = None if body is None else dumps(body).encode()
         for attempt in (1, 2):
             if self._conn is None:
                 self._conn = _connect(self.socket, timeout)
@@ -129,7 +131,7 @@ class Transport:
         if response.will_close:
             self.close()
         try:
-            payload = json.loads(raw) if raw else None
+            payload = loads(raw) if raw else None
         except ValueError:
             raise EvdError(f"evd answered {response.status} with non-JSON: {raw[:200]!r}") from None
         if response.status >= 400:
@@ -145,7 +147,7 @@ class Transport:
             try:
                 response = conn.request("GET", path)
                 if response.status >= 400:
-                    payload = json.loads(conn.read(response) or b"{}")
+                    payload = loads(conn.read(response) or b"{}")
                     raise error_for_status(
                         response.status, payload.get("error", f"HTTP {response.status}")
                     )
@@ -212,7 +214,7 @@ class Transport:
                 frame, buffer = buffer.split(b"\n\n", 1)
                 for line in frame.split(b"\n"):
                     if line.startswith(b"data: "):
-                        yield json.loads(line[6:])
+                        yield loads(line[6:])
 
 
 def _run_ended(run: dict[str, Any]) -> bool:

@@ -5,12 +5,12 @@ Standard library only: the CLI and the SDK share it.
 
 from __future__ import annotations
 
-import re
-
 GIB = 1024**3
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+# Patterns as text: ``re`` is imported (and caches them) when a word needs one, since
+# every `evd` command imports this module and most parse no duration or size.
+_DURATION_PART = r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)"
 
 _SIZE_UNITS = {
     "": 1,
@@ -28,7 +28,7 @@ _SIZE_UNITS = {
     "gib": 1024**3,
     "tib": 1024**4,
 }
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)")
+_SIZE = r"(\d+(?:\.\d+)?)\s*([a-z]*)"
 
 
 def parse_duration(text: str) -> float:
@@ -40,8 +40,10 @@ def parse_duration(text: str) -> float:
     try:
         seconds = float(value)
     except ValueError:
+        import re  # noqa: PLC0415
+
         pos, seconds = 0, 0.0
-        for match in _DURATION_PART.finditer(value):
+        for match in re.finditer(_DURATION_PART, value):
             if match.start() != pos:
                 break
             seconds += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
@@ -57,7 +59,9 @@ def parse_duration(text: str) -> float:
 
 def parse_size(text: str) -> int:
     """Parse ``512MiB``, ``4GiB``, ``1.5GB`` or a byte count into bytes."""
-    match = _SIZE.fullmatch(text.strip().lower())
+    import re  # noqa: PLC0415
+
+    match = re.fullmatch(_SIZE, text.strip().lower())
     if not match or match.group(2) not in _SIZE_UNITS:
         raise ValueError(f"bad size {text!r}: use bytes or units like 512MiB, 4GiB, 1.5GB")
     return int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])

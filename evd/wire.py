@@ -3,13 +3,16 @@
 ``http.client`` imports ``email`` and ``ssl`` (about 20 ms of every ``evd``
 command's start). The daemon speaks plain HTTP/1.1, framing each body by
 ``Content-Length`` or ``Transfer-Encoding: chunked``; that is all this reads.
-Standard library only, and only ``socket`` of it.
+Standard library only; it reads and writes any connected socket.
 """
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
+TYPE_CHECKING = False  # not typing's: see evd/__init__.py
+
+if TYPE_CHECKING:
+    from _socket import socket
+    from collections.abc import Iterator
 
 _READ = 65536
 _MAX_HEAD = 65536  # a status line and headers longer than this are not evd's
@@ -39,7 +42,7 @@ class Response:
 class Connection:
     """One HTTP/1.1 connection on ``sock``: a request, then its answer, in turn."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket) -> None:
         """Talk over ``sock`` (connected; its timeout applies to every read)."""
         self.sock = sock
         self._buffer = b""

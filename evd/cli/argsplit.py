@@ -6,13 +6,12 @@ command. argparse alone cannot tell the job's options from evd's.
 
 from __future__ import annotations
 
-import argparse
-
 from evd.errors import InvalidRequest
 
 TYPE_CHECKING = False  # not typing's: see evd/__init__.py
 
 if TYPE_CHECKING:
+    import argparse
     from typing import Any
 
 

@@ -1,11 +1,18 @@
 """evd's commands: the module of ``evd.cli`` that adds and handles each, and its help line.
 
 One table, in the order ``evd --help`` lists them: ``main`` imports only the
-invoked command's module (for ``evd --help``, none: the list is made from
-here), and each module takes its help line from here.
+invoked command's module (for ``evd --help``, none: the help is made from
+here, with the description, the epilog and the terminal's width), and each
+module takes its help line from here.
 """
 
 from __future__ import annotations
+
+import os
+import sys
+
+DESCRIPTION = "evd: a job runner for one GPU workstation."
+EPILOG = "State lives in $EVD_HOME (default: the platform's user data dir)."
 
 # command -> (module of evd.cli, its handler there, the line `evd --help` shows)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -120,3 +127,18 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 def help_of(command: str) -> str:
     """The help line of ``command``."""
     return COMMANDS[command][2]
+
+
+def terminal_columns() -> int:
+    """The terminal's width, found as ``shutil.get_terminal_size`` finds it."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        columns = 0
+    return columns or 80

@@ -48,7 +48,7 @@ def cmd_completion(args: argparse.Namespace) -> int:
     if args.shell is None:
         raise EvdError("say which shell: `evd completion bash`, `zsh` or `fish`")
     # The whole parser tree, every command's (imported here: main imports this module).
-    from evd.cli.main import build_parser  # noqa: PLC0415
+    from evd.cli.parsing import build_parser  # noqa: PLC0415
 
     tree = Tree(build_parser()[0])
     print({"bash": bash, "zsh": zsh, "fish": fish}[args.shell](tree))

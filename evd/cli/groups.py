@@ -7,15 +7,14 @@ prints it.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import time
 
 from evd.cli.output import exit_status, summary, table
 from evd.cli.say import error
 from evd.errors import InvalidRequest
-from evd.models.states import FINAL_STATE_NAMES, RunState
+from evd.jsonwire import loads, pretty
+from evd.models.statenames import FINAL_STATE_NAMES, STATE_NAMES
 
 TYPE_CHECKING = False  # not typing's: see evd/__init__.py
 
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from evd.cli.output import RunJson
+    from evd.cli.spec import Args
     from evd.transport import Transport
 
     GroupJson = dict[str, Any]  # a group as the API's JSON has it (evd show gID --json)
@@ -35,6 +35,8 @@ def run_or_group(text: str) -> tuple[str, int]:
     """``12`` (a run) or ``g12`` (a group) as ``("run", 12)`` or ``("group", 12)``."""
     kind, digits = ("group", text[1:]) if text[:1] in ("g", "G") else ("run", text)
     if not digits.isdigit() or int(digits) <= 0:
+        import argparse  # noqa: PLC0415 - only to say what is wrong
+
         raise argparse.ArgumentTypeError(f"expected a run id (12) or a group id (g3), not {text!r}")
     return kind, int(digits)
 
@@ -53,7 +55,7 @@ def read_items(path: str) -> list[Any]:
         if not line.strip():
             continue
         try:
-            items.append(json.loads(line))
+            items.append(loads(line))
         except ValueError as exc:
             raise InvalidRequest(
                 f"--map {path}, line {number}: not JSON ({exc}); each line is one item,"
@@ -72,10 +74,9 @@ def done(group: GroupJson) -> int:
 def describe(group: GroupJson) -> str:
     """``group 3 (score) running: 7 of 10 ended (6 succeeded, 1 failed), 2 running, 1 queued``."""
     counts = group["counts"]
-    ended = [f"{counts[s.value]} {s.value}" for s in RunState if s.is_final and s.value in counts]
-    active = [
-        f"{counts[s.value]} {s.value}" for s in RunState if not s.is_final and s.value in counts
-    ]
+    shown = [state for state in STATE_NAMES if state in counts]
+    ended = [f"{counts[s]} {s}" for s in shown if s in FINAL_STATE_NAMES]
+    active = [f"{counts[s]} {s}" for s in shown if s not in FINAL_STATE_NAMES]
     text = (
         f"group {group['id']} ({group['name']}) {group['state']}:"
         f" {done(group)} of {group['size']} ended"
@@ -117,14 +118,14 @@ def listed(api: Transport, active: bool, limit: int | None) -> list[GroupJson]:
     return found
 
 
-def submit(api: Transport, run: dict[str, Any], items_file: str, opts: argparse.Namespace) -> int:
+def submit(api: Transport, run: dict[str, Any], items_file: str, opts: Args) -> int:
     """``evd run --map FILE ...``: one run per item; print the group (or follow it)."""
     items = read_items(items_file)
     # Each item is a run to store: give a large map the time it needs.
     timeout = max(api.timeout or 60.0, len(items) / 50)
     group = api.call("POST", "/v1/groups", {"run": run, "items": items}, timeout=timeout)
     if opts.json:
-        print(json.dumps(group, indent=2))
+        print(pretty(group))
     elif opts.quiet:
         print(f"g{group['id']}")
     else:
@@ -184,7 +185,7 @@ def show(api: Transport, group_id: int, as_json: bool) -> None:
     """``evd show gID``: the group and its runs."""
     group = api.call("GET", f"/v1/groups/{int(group_id)}")
     if as_json:
-        print(json.dumps(group, indent=2))
+        print(pretty(group))
         return
     where = os.path.basename(group["file"]) if group.get("file") else "-"
     if group.get("function"):

@@ -11,12 +11,12 @@ from __future__ import annotations
 import time
 
 from evd.describe import command_line, describe_peaks, describe_progress, runtime, short_command
-from evd.models.states import (
+from evd.models.isotime import parse_iso
+from evd.models.statenames import (
     EXIT_CANCELLED,
     EXIT_NOT_STARTED,
     EXIT_TIMED_OUT,
     FINAL_STATE_NAMES,
-    parse_iso,
 )
 from evd.resources.words import describe_request
 from evd.units import format_duration

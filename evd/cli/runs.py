@@ -7,107 +7,138 @@ dataclasses cost more to build than the call to the daemon takes.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import json
 import os
 import sys
 
 from evd.cli import groups
-from evd.cli.argsplit import aim, options_taking_values, split_run_argv
+from evd.cli.argsplit import aim, split_run_argv
 from evd.cli.commands import help_of
 from evd.cli.output import details, exit_status, summary, table
-from evd.cli.progressline import ProgressLine
 from evd.cli.say import error
+from evd.cli.spec import Args, Command, Option, Positional
 from evd.cli.types import duration, size
 from evd.errors import DaemonNotRunning, DaemonUnavailable, EvdError
-from evd.models.states import ACTIVE_STATE_NAMES, FINAL_STATE_NAMES
+from evd.jsonwire import pretty
+from evd.models.statenames import ACTIVE_STATE_NAMES, FINAL_STATE_NAMES
 from evd.transport import Transport, passable_environment
 
 TYPE_CHECKING = False  # not typing's: see evd/__init__.py
 
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Iterator
     from typing import Any
+
+    from evd.cli.progressline import ProgressLine
 
 
 def run_ids(text: str) -> list[int]:
     """``12`` or ``12,14``: ids of runs (for ``--after``)."""
     parts = [part.strip() for part in text.split(",") if part.strip()]
     if not parts or not all(part.isdigit() and int(part) > 0 for part in parts):
+        import argparse  # noqa: PLC0415 - only to say what is wrong
+
         raise argparse.ArgumentTypeError(f"expected run ids such as 12 or 12,14, not {text!r}")
     return [int(part) for part in parts]
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``run``, ``ps``, ``show``, ``logs``, ``wait``, ``result``, ``cancel``, ``prune``."""
-    _run_parser(sub)
-    _listing_parsers(sub)
-
-
-def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser(
-        "run",
-        help=help_of("run"),
-        usage="evd run [OPTIONS] FILE.py[:FUNCTION] [ARGS...]\n"
-        "       evd run [OPTIONS] -- COMMAND [ARGS...]",
-        description="Submit a job. Options come before FILE or `--`; later words go to the job.",
-    )
-    parser.add_argument("--name", help="the run's name (default: the file's or program's name)")
-    parser.add_argument("--timeout", type=duration, help="stop the job after this long (30m, 2h)")
-    parser.add_argument("--priority", type=int, help="higher starts first (default 0)")
-    parser.add_argument(
-        "--env", metavar="NAME|FILE", help="run in this environment (envs/NAME.toml or a path)"
-    )
-    parser.add_argument("--cpus", type=float, help="CPUs it needs, may be fractional (default 1)")
-    parser.add_argument("--memory", type=size, help="memory to reserve (4GiB; default none)")
-    parser.add_argument(
-        "--gpus", type=float, help="whole GPUs, or a fraction (0.5) sharing one (default 0)"
-    )
-    parser.add_argument("--gpu-memory", type=size, help="GPU memory per device (10GiB)")
-    parser.add_argument(
-        "--retries", type=int, help="attempts to add after a failed one, with backoff (default 0)"
-    )
-    parser.add_argument(
+RUN = Command(
+    "run",
+    Option("--name", help="the run's name (default: the file's or program's name)"),
+    Option("--timeout", convert=duration, help="stop the job after this long (30m, 2h)"),
+    Option("--priority", convert=int, help="higher starts first (default 0)"),
+    Option("--env", metavar="NAME|FILE", help="run in this environment (envs/NAME.toml or a path)"),
+    Option("--cpus", convert=float, help="CPUs it needs, may be fractional (default 1)"),
+    Option("--memory", convert=size, help="memory to reserve (4GiB; default none)"),
+    Option("--gpus", convert=float, help="whole GPUs, or a fraction (0.5) sharing one (default 0)"),
+    Option("--gpu-memory", convert=size, help="GPU memory per device (10GiB)"),
+    Option(
+        "--retries",
+        convert=int,
+        help="attempts to add after a failed one, with backoff (default 0)",
+    ),
+    Option(
         "--restart",
         choices=("no", "on-failure", "always"),
         help="keep a service running: start it again (with backoff) until `evd cancel`",
-    )
-    parser.add_argument(
+    ),
+    Option(
         "--after",
-        type=run_ids,
-        action="append",
+        kind="append",
+        convert=run_ids,
         metavar="ID",
         help="start only after run ID succeeded (repeat, or 12,14); fails if it does not",
-    )
-    parser.add_argument(
+    ),
+    Option(
         "--queue-timeout",
-        type=duration,
+        convert=duration,
         help="give up (timed_out) if the job has not started this long after submit",
-    )
-    parser.add_argument(
+    ),
+    Option(
         "--keep-children",
-        action="store_true",
+        kind="flag",
         default=None,
         help="leave processes the job starts and leaves running (default: evd stops them)",
-    )
-    parser.add_argument(
+    ),
+    Option(
         "--cluster",
         metavar="ADDRESS",
         help="run on this Ray cluster with Daft's Ray runner (ray://HOST:10001 or HOST:6379)",
-    )
-    parser.add_argument(
+    ),
+    Option(
         "--map",
         metavar="ARGS.jsonl",
         help="one run per line (a JSON array, object or value: the job's arguments), as a group",
+    ),
+    Option("-q", "--quiet", kind="flag", help="print only the run id (gID for --map)"),
+    Option("-f", "--follow", kind="flag", help="stream the log; exit with the job's code"),
+    Option("--json", kind="flag", help="print the run as JSON"),
+    usage="evd run [OPTIONS] FILE.py[:FUNCTION] [ARGS...]\n"
+    "       evd run [OPTIONS] -- COMMAND [ARGS...]",
+    description="Submit a job. Options come before FILE or `--`; later words go to the job.",
+)
+
+# The other commands of this module, each parsed from its table (``evd.cli.spec``).
+SPECS = {
+    spec.name: spec
+    for spec in (
+        Command(
+            "ps",
+            Option("-a", "--all", kind="flag", help="include finished runs"),
+            Option("--limit", convert=int, help="at most this many, newest first"),
+            Option("--json", kind="flag", help="print a JSON list"),
+        ),
+        Command(
+            "show",
+            Positional("id", convert=groups.run_or_group, metavar="ID"),
+            Option("--json", kind="flag", help="print JSON"),
+        ),
+        Command(
+            "logs",
+            Positional("id", convert=int),
+            Option("-f", "--follow", kind="flag", help="keep printing until the run ends"),
+            Option("--build", kind="flag", help="the log of building the run's environment (uv)"),
+        ),
+        Command(
+            "wait",
+            Positional("ids", convert=groups.run_or_group, many=True, metavar="ID"),
+            Option("-q", "--quiet", kind="flag", help="print nothing"),
+            Option("--timeout", convert=duration, help="give up after this long (exit 124)"),
+        ),
+        Command("result", Positional("id", convert=int)),
+        Command("cancel", Positional("ids", convert=groups.run_or_group, many=True, metavar="ID")),
+        Command(
+            "prune",
+            Option("--older-than", convert=duration, required=True, help="e.g. 30d"),
+        ),
     )
-    parser.add_argument(
-        "-q", "--quiet", action="store_true", help="print only the run id (gID for --map)"
-    )
-    parser.add_argument(
-        "-f", "--follow", action="store_true", help="stream the log; exit with the job's code"
-    )
-    parser.add_argument("--json", action="store_true", help="print the run as JSON")
+}
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``run``, ``ps``, ``show``, ``logs``, ``wait``, ``result``, ``cancel``, ``prune``."""
+    for spec in (RUN, *SPECS.values()):
+        spec.add_to(sub, help_of(spec.name))
 
 
 def passed_environment() -> dict[str, str]:
@@ -118,10 +149,14 @@ def passed_environment() -> dict[str, str]:
     return env
 
 
-def cmd_run(argv: list[str], parser: argparse.ArgumentParser) -> int:
+def cmd_run(argv: list[str]) -> int:
     """Submit, then print the id, the run, or follow it."""
-    split = split_run_argv(argv, options_taking_values(parser))
-    opts = parser.parse_args(split.options)
+    split = split_run_argv(argv, RUN.takes_value)
+    opts = RUN.parse(split.options)
+    if opts is None:  # words the table leaves to argparse (help, a mistake...)
+        from evd.cli.parsing import command_parser  # noqa: PLC0415
+
+        opts = command_parser("run").parse_args(split.options, namespace=Args())
     asked = {
         "name": opts.name,
         "cwd": os.getcwd(),
@@ -148,7 +183,7 @@ def cmd_run(argv: list[str], parser: argparse.ArgumentParser) -> int:
             return groups.submit(api, body, opts.map, opts)
         run = api.call("POST", "/v1/runs", body)
         if opts.json:
-            print(json.dumps(run, indent=2))
+            print(pretty(run))
         elif opts.quiet:
             print(run["id"])
         elif not opts.follow:
@@ -172,7 +207,11 @@ def _print_log(
 ) -> None:
     out = sys.stdout.buffer
     for chunk in api.logs(run_id, follow=follow, build=build):
-        with bar.around_output() if bar else contextlib.nullcontext():
+        if bar is None:
+            out.write(chunk)
+            out.flush()
+            continue
+        with bar.around_output():
             out.write(chunk)
             out.flush()
 
@@ -181,6 +220,7 @@ def _progress_line(api: Transport, run: dict[str, Any]) -> ProgressLine | None:
     """A progress bar under the log, when stderr is a terminal."""
     if not sys.stderr.isatty():
         return None
+    from evd.cli.progressline import ProgressLine  # noqa: PLC0415 - threads, for a terminal only
 
     def events() -> Iterator[dict[str, Any]]:
         with Transport(api.socket, timeout=None) as own:  # its own connection
@@ -214,35 +254,7 @@ def _follow(api: Transport, run: dict[str, Any]) -> int:
     return exit_status(final)
 
 
-def _listing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    ps = sub.add_parser("ps", help=help_of("ps"))
-    ps.add_argument("-a", "--all", action="store_true", help="include finished runs")
-    ps.add_argument("--limit", type=int, help="at most this many, newest first")
-    ps.add_argument("--json", action="store_true", help="print a JSON list")
-    show = sub.add_parser("show", help=help_of("show"))
-    show.add_argument("id", type=groups.run_or_group, metavar="ID")
-    show.add_argument("--json", action="store_true", help="print JSON")
-    logs = sub.add_parser("logs", help=help_of("logs"))
-    logs.add_argument("id", type=int)
-    logs.add_argument(
-        "-f", "--follow", action="store_true", help="keep printing until the run ends"
-    )
-    logs.add_argument(
-        "--build", action="store_true", help="the log of building the run's environment (uv)"
-    )
-    wait = sub.add_parser("wait", help=help_of("wait"))
-    wait.add_argument("ids", type=groups.run_or_group, nargs="+", metavar="ID")
-    wait.add_argument("-q", "--quiet", action="store_true", help="print nothing")
-    wait.add_argument("--timeout", type=duration, help="give up after this long (exit 124)")
-    result = sub.add_parser("result", help=help_of("result"))
-    result.add_argument("id", type=int)
-    cancel = sub.add_parser("cancel", help=help_of("cancel"))
-    cancel.add_argument("ids", type=groups.run_or_group, nargs="+", metavar="ID")
-    prune = sub.add_parser("prune", help=help_of("prune"))
-    prune.add_argument("--older-than", type=duration, required=True, help="e.g. 30d")
-
-
-def cmd_ps(args: argparse.Namespace) -> int:
+def cmd_ps(args: Args) -> int:
     """List runs."""
     query = [] if args.all else [f"state={name}" for name in sorted(ACTIVE_STATE_NAMES)]
     if args.limit is not None:
@@ -250,7 +262,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
     with Transport() as api:
         runs = api.call("GET", "/v1/runs" + (f"?{'&'.join(query)}" if query else ""))
         if args.json:
-            print(json.dumps(runs, indent=2))
+            print(pretty(runs))
             return 0
         fanouts = groups.listed(api, active=not args.all, limit=args.limit)
     if runs:
@@ -263,7 +275,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_show(args: argparse.Namespace) -> int:
+def cmd_show(args: Args) -> int:
     """Show one run."""
     kind, number = args.id
     with Transport() as api:
@@ -271,11 +283,11 @@ def cmd_show(args: argparse.Namespace) -> int:
             groups.show(api, number, args.json)
             return 0
         run = api.call("GET", f"/v1/runs/{number}")
-    print(json.dumps(run, indent=2) if args.json else details(run))
+    print(pretty(run) if args.json else details(run))
     return 0
 
 
-def cmd_logs(args: argparse.Namespace) -> int:
+def cmd_logs(args: Args) -> int:
     """Print (or follow) a run's log."""
     with Transport() as api:
         try:
@@ -299,7 +311,7 @@ def _ended(api: Transport, run_id: int) -> bool:
         return False
 
 
-def cmd_wait(args: argparse.Namespace) -> int:
+def cmd_wait(args: Args) -> int:
     """Wait for every run; exit with the last one's exit code."""
     code = 0
     with Transport() as api:
@@ -320,15 +332,15 @@ def cmd_wait(args: argparse.Namespace) -> int:
     return code
 
 
-def cmd_result(args: argparse.Namespace) -> int:
+def cmd_result(args: Args) -> int:
     """Print a run's result as JSON."""
     with Transport() as api:
         value = api.call("GET", f"/v1/runs/{args.id}/result")["result"]
-    print(json.dumps(value, indent=2))
+    print(pretty(value))
     return 0
 
 
-def cmd_cancel(args: argparse.Namespace) -> int:
+def cmd_cancel(args: Args) -> int:
     """Cancel each run; report each; non-zero if any could not be cancelled."""
     failures = 0
     with Transport() as api:
@@ -349,7 +361,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def cmd_prune(args: argparse.Namespace) -> int:
+def cmd_prune(args: Args) -> int:
     """Delete old finished runs."""
     with Transport() as api:
         removed = api.call("POST", "/v1/prune", {"older_than": args.older_than})["removed"]

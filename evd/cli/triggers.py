@@ -9,6 +9,7 @@ from typing import Any
 
 from evd.cli.argsplit import aim, options_taking_values, split_run_argv
 from evd.cli.commands import help_of
+from evd.cli.parsing import command_parser
 from evd.cli.runs import passed_environment
 from evd.cli.types import duration, size
 from evd.client import Client
@@ -149,8 +150,9 @@ def _add_schedule(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         actions.add_parser(action, help=text).add_argument("id", type=int, metavar="ID")
 
 
-def cmd_schedule_add(argv: list[str], parser: argparse.ArgumentParser) -> int:
+def cmd_schedule_add(argv: list[str]) -> int:
     """``evd schedule add ... FILE [ARGS]`` or ``... -- COMMAND``."""
+    parser = command_parser("schedule", "add")
     split = split_run_argv(argv, options_taking_values(parser))
     opts = parser.parse_args(split.options)
     run = SubmitRequest(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-
 from evd.units import parse_duration, parse_size
 
 
@@ -12,6 +10,8 @@ def duration(text: str) -> float:
     try:
         return parse_duration(text)
     except ValueError as error:
+        import argparse  # noqa: PLC0415 - only to say what is wrong
+
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
@@ -20,4 +20,6 @@ def size(text: str) -> int:
     try:
         return parse_size(text)
     except ValueError as error:
+        import argparse  # noqa: PLC0415 - only to say what is wrong
+
         raise argparse.ArgumentTypeError(str(error)) from None

@@ -13,8 +13,6 @@ first asked for, so ``evd ps`` builds the run models, not the eighteen others
 
 from __future__ import annotations
 
-import importlib
-
 TYPE_CHECKING = False  # not typing's: see evd/__init__.py
 
 if TYPE_CHECKING:
@@ -125,6 +123,8 @@ def __getattr__(name: str) -> Any:
     module = _MODULE_OF.get(name)
     if module is None:
         raise AttributeError(f"module 'evd.models' has no attribute {name!r}")
+    import importlib  # noqa: PLC0415 - with warnings under it: not on a command's path
+
     value = getattr(importlib.import_module(f"evd.models.{module}"), name)
     globals()[name] = value
     return value

@@ -5,6 +5,31 @@ from __future__ import annotations
 import enum
 from datetime import UTC, datetime
 
+from evd.models.isotime import parse_iso
+from evd.models.statenames import (
+    ACTIVE_STATE_NAMES,
+    EXIT_CANCELLED,
+    EXIT_NOT_STARTED,
+    EXIT_TIMED_OUT,
+    FINAL_STATE_NAMES,
+    STATE_NAMES,
+)
+
+__all__ = [
+    "ACTIVE_STATES",
+    "ACTIVE_STATE_NAMES",
+    "EXIT_CANCELLED",
+    "EXIT_NOT_STARTED",
+    "EXIT_TIMED_OUT",
+    "FINAL_STATES",
+    "FINAL_STATE_NAMES",
+    "STATE_NAMES",
+    "FailedBy",
+    "RunState",
+    "iso",
+    "parse_iso",
+]
+
 
 class RunState(enum.StrEnum):
     """The states of a run (see ``docs/architecture.md`` for the machine)."""
@@ -25,15 +50,8 @@ class RunState(enum.StrEnum):
         return self in FINAL_STATES
 
 
-FINAL_STATES = frozenset(
-    {RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.TIMED_OUT, RunState.LOST}
-)
-
-
+FINAL_STATES = frozenset(RunState(name) for name in FINAL_STATE_NAMES)
 ACTIVE_STATES = frozenset(RunState) - FINAL_STATES
-# The same as the JSON says them, for code that reads the API's JSON as it is.
-FINAL_STATE_NAMES = frozenset(state.value for state in FINAL_STATES)
-ACTIVE_STATE_NAMES = frozenset(state.value for state in ACTIVE_STATES)
 
 
 class FailedBy(enum.StrEnum):
@@ -46,23 +64,8 @@ class FailedBy(enum.StrEnum):
     DEPENDENCY = "dependency"  # a run it was to start after did not succeed
 
 
-# Exit codes of `evd wait` for runs that have no exit code of their own.
-EXIT_TIMED_OUT = 124
-
-
-EXIT_NOT_STARTED = 125
-
-
-EXIT_CANCELLED = 130
-
-
 def iso(timestamp: float | None) -> str | None:
     """Format a Unix time as ISO 8601 UTC with microseconds (``None`` stays ``None``)."""
     if timestamp is None:
         return None
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="microseconds")
-
-
-def parse_iso(text: str) -> float:
-    """Parse an ISO 8601 time from the API into a Unix time."""
-    return datetime.fromisoformat(text).timestamp()

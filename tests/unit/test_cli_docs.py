@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from evd.cli.main import COMMANDS, build_parser
+from evd.cli.main import COMMANDS, build_parser, outline_help
+from evd.cli.parsing import outline_parser
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
@@ -78,3 +79,38 @@ def test_the_outline_lists_every_command_without_importing_any(
     assert imported == str(["evd.cli.commands", "evd.cli.main", "evd.cli.say"])
     parser, _ = build_parser()
     assert text.strip() == parser.format_help().strip()
+
+
+def test_the_outline_is_argparse_s_at_every_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    laid_out = set()
+    for columns in range(10, 201):
+        monkeypatch.setenv("COLUMNS", str(columns))
+        text = outline_help(columns)
+        if text is not None:
+            laid_out.add(columns)
+            assert text == outline_parser().format_help(), columns
+    # Most widths, and the common terminals', need no argparse.
+    assert {80, 100, 120, 160, 200} <= laid_out and len(laid_out) > 120
+
+
+def test_the_hot_commands_import_no_argparse_json_or_socket(tmp_path: Path) -> None:
+    # Each of these modules costs an `evd ps` more than its call to the daemon.
+    probe = (
+        "import sys\n"
+        "from evd.cli.main import main\n"
+        "main(sys.argv[1:])\n"
+        "heavy = {'argparse', 're', 'json', 'socket', 'enum', 'datetime', 'typing', 'contextlib'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    env = {"EVD_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    hot = [["run", "-q", "--", "true"], ["ps"], ["show", "1"], ["logs", "1"], ["wait", "1"]]
+    for words in [*hot, ["cancel", "1"]]:
+        result = subprocess.run(
+            [sys.executable, "-c", probe, *words],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        assert "evd is not running" in result.stderr  # it got as far as connecting
+        assert result.stdout.strip() == "[]", (words, result.stdout)
