@@ -18,8 +18,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-import sqlite_utils
-
 from evd.errors import StorageError
 from evd.store.migrations import migrate
 
@@ -50,13 +48,12 @@ class Connection:
         self.path = Path(path)
         _make_private(self.path)
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db = sqlite_utils.Database(conn)
         self._conn = conn
-        self._db.enable_wal()
+        conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=5000")
-        self.applied_migrations = migrate(self._db)
+        self.applied_migrations = migrate(conn)
 
     # -- transactions ---------------------------------------------------------
 

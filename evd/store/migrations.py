@@ -6,13 +6,12 @@ opens a database made by the first schema to prove upgrades work.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 
-import sqlite_utils
 
-
-def _0001_runs_and_events(db: sqlite_utils.Database) -> None:
+def _0001_runs_and_events(db: sqlite3.Connection) -> None:
     # AUTOINCREMENT so that a pruned run's id is never handed out again: people
     # and scripts keep run ids in notes and shell history.
     db.execute(
@@ -54,7 +53,7 @@ def _0001_runs_and_events(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX run_events_run ON run_events (run_id)")
 
 
-def _0002_environments_and_volumes(db: sqlite_utils.Database) -> None:
+def _0002_environments_and_volumes(db: sqlite3.Connection) -> None:
     # A run's declaration as evd resolved it at submit (file, function, settings,
     # env, volumes with their versions; never secret values), and its venv.
     db.execute("ALTER TABLE runs ADD COLUMN spec TEXT")
@@ -84,24 +83,24 @@ def _0002_environments_and_volumes(db: sqlite_utils.Database) -> None:
     )
 
 
-def _0003_resources(db: sqlite_utils.Database) -> None:
+def _0003_resources(db: sqlite3.Connection) -> None:
     # What a run asked for (cpus, memory, gpus, gpu_memory) and the devices it got.
     db.execute("ALTER TABLE runs ADD COLUMN resources TEXT")
     db.execute("ALTER TABLE runs ADD COLUMN gpus TEXT")
 
 
-def _0004_policies(db: sqlite_utils.Database) -> None:
+def _0004_policies(db: sqlite3.Connection) -> None:
     # Retries, restart, dependencies, queue timeout; and the attempt a run waits to make.
     db.execute("ALTER TABLE runs ADD COLUMN policy TEXT")
     db.execute("ALTER TABLE runs ADD COLUMN retry TEXT")
 
 
-def _0005_metrics(db: sqlite_utils.Database) -> None:
+def _0005_metrics(db: sqlite3.Connection) -> None:
     # A run's peaks (CPU, memory of its process tree, GPU memory); the series is a file.
     db.execute("ALTER TABLE runs ADD COLUMN metrics TEXT")
 
 
-def _0006_groups(db: sqlite_utils.Database) -> None:
+def _0006_groups(db: sqlite3.Connection) -> None:
     # A fan-out (`evd run --map`, `job.map`): one run per item, all in one group.
     db.execute(
         """
@@ -121,7 +120,7 @@ def _0006_groups(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX groups_parent ON groups (parent_run)")
 
 
-def _0007_watches(db: sqlite_utils.Database) -> None:
+def _0007_watches(db: sqlite3.Connection) -> None:
     # Watched folders, and every file picked up from one: the row is written in the
     # same commit as the file's run, so a file is run exactly once across restarts.
     db.execute(
@@ -154,7 +153,7 @@ def _0007_watches(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX watch_files_run ON watch_files (run_id)")
 
 
-def _0008_schedules(db: sqlite_utils.Database) -> None:
+def _0008_schedules(db: sqlite3.Connection) -> None:
     # Schedules live here, not in a pickled job store: the next fire time is data
     # evd reads at start to apply its misfire policy.
     db.execute(
@@ -178,7 +177,7 @@ def _0008_schedules(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_runs_and_events", _0001_runs_and_events),
     ("0002_environments_and_volumes", _0002_environments_and_volumes),
     ("0003_resources", _0003_resources),
@@ -190,20 +189,29 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
 ]
 
 
-def migrate(db: sqlite_utils.Database) -> list[str]:
-    """Apply the migrations not yet recorded; return the names applied."""
-    table = db["_migrations"]
-    if not table.exists():
-        db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
-    done = {row["name"] for row in db.query("SELECT name FROM _migrations")}
+def migrate(db: sqlite3.Connection) -> list[str]:
+    """Apply the migrations not yet recorded, each in a transaction; return the names applied.
+
+    ``db`` is in autocommit mode (evd's connection): each migration and its
+    record commit together, so a failed one leaves the schema as it was.
+    """
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
+    )
+    done = {name for (name,) in db.execute("SELECT name FROM _migrations")}
     applied = []
     for name, step in MIGRATIONS:
         if name in done:
             continue
-        with db.conn:
+        db.execute("BEGIN IMMEDIATE")
+        try:
             step(db)
             db.execute(
                 "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", [name, time.time()]
             )
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
         applied.append(name)
     return applied

@@ -5,7 +5,7 @@ import sys
 
 import evd
 
-HEAVY = ("fastapi", "pydantic", "starlette", "uvicorn", "sqlite_utils", "psutil", "httpx")
+HEAVY = ("fastapi", "pydantic", "starlette", "uvicorn", "psutil", "httpx")
 
 
 def test_public_names() -> None:
