@@ -2,8 +2,8 @@
 
 The daemon is the only writer. Writes open a transaction implicitly and become
 durable at ``commit()`` (WAL with ``synchronous=FULL``: one fsync per commit,
-~0.3 ms here). The ledger batches the state changes of one loop turn into one
-commit; a submit commits before the API answers, so an id a user has seen is
+~0.3-0.7 ms here). The ledger batches the state changes of a few milliseconds
+into one commit; a submit commits before the API answers, so an id a user has seen is
 never lost. A write or commit that fails (a full disk) rolls back everything
 uncommitted and raises ``StorageError``.
 """

@@ -37,9 +37,9 @@ def test_ledger_publishes_only_what_is_committed_and_tells_run_ends_in_order(
             ("first", run.id, RunState.SUCCEEDED),
             ("second", run.id, RunState.SUCCEEDED),
         ]
-        await asyncio.sleep(0)  # the loop turn ends: one commit for both
-        states = [subscription.queue.get_nowait()["state"] for _ in range(2)]
-        assert states == ["running", "succeeded"]
+        # One commit for both, within the commit window: then both are told, in order.
+        told = [await asyncio.wait_for(subscription.queue.get(), 10) for _ in range(2)]
+        assert [event and event["state"] for event in told] == ["running", "succeeded"]
         assert parts.store.get_run(run.id).state is RunState.SUCCEEDED  # type: ignore[union-attr]
 
     on_loop(parts, scenario)
