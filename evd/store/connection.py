@@ -14,7 +14,7 @@ import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -90,6 +90,25 @@ class Connection:
                 self._conn.execute("COMMIT")
             except sqlite3.Error as error:
                 self._fail(error)
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Writes in the block are undone alone if it raises; earlier uncommitted ones stay.
+
+        Nothing is committed here: the block's writes join the open transaction.
+        """
+        self._write("SAVEPOINT block")
+        try:
+            yield
+        except BaseException:
+            # A failed write has rolled back the whole transaction (``_fail``):
+            # then there is no savepoint left to return to.
+            with contextlib.suppress(sqlite3.Error):
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK TO block")
+                    self._conn.execute("RELEASE block")
+            raise
+        self._write("RELEASE block")
 
     def rollback(self) -> None:
         """Drop every write not yet committed."""

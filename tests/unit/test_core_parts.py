@@ -45,6 +45,37 @@ def test_ledger_publishes_only_what_is_committed_and_tells_run_ends_in_order(
     on_loop(parts, scenario)
 
 
+def test_a_write_that_fails_in_an_undoable_block_takes_back_only_the_block(
+    tmp_path: Path,
+) -> None:
+    parts = Parts(tmp_path)
+    subscription = parts.bus.subscribe()
+
+    async def scenario() -> None:
+        running = parts.add()
+        parts.ledger.flush()
+        parts.ledger.record(running.id, RunState.RUNNING, None, parts.clock())  # pending
+        refused: list[int] = []
+        with pytest.raises(OSError), parts.ledger.undoable():  # a submit that fails midway
+            fields = {"name": "job", "command": ["true"], "cwd": "/", "env": None}
+            refused.append(
+                parts.ledger.insert(at=parts.clock(), priority=0, timeout=None, **fields)
+            )
+            raise OSError("the code could not be moved into its folder")
+        parts.ledger.flush()
+        assert parts.store.get_run(running.id).state is RunState.RUNNING  # type: ignore[union-attr]
+        assert parts.store.get_run(refused[0]) is None
+        told = []
+        while not subscription.queue.empty():
+            told.append(subscription.queue.get_nowait())
+        assert told == [
+            {"run_id": running.id, "state": "queued"},
+            {"run_id": running.id, "state": "running"},
+        ]
+
+    on_loop(parts, scenario)
+
+
 def test_ledger_waiters_wake_on_the_final_commit_and_are_released_when_evd_stops(
     tmp_path: Path,
 ) -> None:

@@ -151,17 +151,19 @@ class Intake:
         self.dispatch.tick()
 
     def _store_prepared(self, prepared: Prepared, also: AlsoWrite | None = None) -> int:
-        """Insert the run (and ``also``'s record of it), move its code into its folder, commit."""
-        # Commit what is pending first, so a failure here can only roll back this run.
-        self.ledger.flush()
+        """Insert the run (and ``also``'s record of it), move its code into its folder, commit.
+
+        One commit carries it with whatever else is pending; a failure takes
+        back this run alone.
+        """
         run_id = None
         try:
-            run_id = self._insert(prepared, prepared.command, prepared.name)
-            if also is not None:
-                self.ledger.write(lambda store: also(store, run_id))
+            with self.ledger.undoable():
+                run_id = self._insert(prepared, prepared.command, prepared.name)
+                if also is not None:
+                    self.ledger.write(lambda store: also(store, run_id))
             self.ledger.flush()  # durable before anyone learns the id
         except BaseException:
-            self.ledger.discard_uncommitted()
             if run_id is not None:
                 shutil.rmtree(self.ledger.state.run_dir(run_id), ignore_errors=True)
             raise
@@ -171,29 +173,28 @@ class Intake:
         self, prepared: Prepared, items: list[Any], parent: int | None
     ) -> tuple[int, list[int]]:
         """Insert a group and one run per item (its own copy of the code), commit once."""
-        self.ledger.flush()
         spec = {key: prepared.spec.get(key) for key in ("source", "function", "kind")}
         run_ids: list[int] = []
         try:
-            group_id = self.ledger.write(
-                lambda store: store.insert_group(
-                    name=prepared.name,
-                    size=len(items),
-                    created_at=self.clock(),
-                    spec=spec,
-                    parent_run=parent,
+            with self.ledger.undoable():
+                group_id = self.ledger.write(
+                    lambda store: store.insert_group(
+                        name=prepared.name,
+                        size=len(items),
+                        created_at=self.clock(),
+                        spec=spec,
+                        parent_run=parent,
+                    )
                 )
-            )
-            kind = prepared.spec.get("kind", prepared.kind)
-            for index, item in enumerate(items):
-                command = fanout.item_command(prepared.command, kind, item)
-                name = f"{prepared.name}[{index}]"
-                # The staged code moves into the first run's folder; later runs copy it from there.
-                first = self.ledger.state.run_dir(run_ids[0]) if run_ids else None
-                run_ids.append(self._insert(prepared, command, name, (group_id, index), first))
+                kind = prepared.spec.get("kind", prepared.kind)
+                for index, item in enumerate(items):
+                    command = fanout.item_command(prepared.command, kind, item)
+                    name = f"{prepared.name}[{index}]"
+                    # The staged code moves into the first run's folder; later runs copy it.
+                    first = self.ledger.state.run_dir(run_ids[0]) if run_ids else None
+                    run_ids.append(self._insert(prepared, command, name, (group_id, index), first))
             self.ledger.flush()
         except BaseException:
-            self.ledger.discard_uncommitted()
             for run_id in run_ids:
                 shutil.rmtree(self.ledger.state.run_dir(run_id), ignore_errors=True)
             raise

@@ -207,10 +207,20 @@ class Ledger:
                     if not future.done():
                         future.set_result(None)
 
-    def discard_uncommitted(self) -> None:
-        """Roll back writes not yet committed (a submit that could not finish)."""
-        self.store.rollback()
-        self.discard()
+    @contextlib.contextmanager
+    def undoable(self) -> Iterator[None]:
+        """Writes in the block (a submit's) are undone alone if it raises.
+
+        The writes pending before it (other runs' starts and ends) stay, to be
+        committed with the rest: a submit that fails takes back only itself.
+        """
+        mark = len(self._pending)
+        try:
+            with self._guard(), self.store.savepoint():
+                yield
+        except BaseException:
+            del self._pending[mark:]
+            raise
 
     def discard(self) -> None:
         """Forget pending events: the store rolled their writes back."""
