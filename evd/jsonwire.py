@@ -39,17 +39,31 @@ def _unserializable(value: object) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-def _accelerated() -> tuple[Callable[[str, int], tuple[Any, int]], Callable[..., Any]] | None:
+def _accelerated() -> tuple[Callable[[str, int], tuple[Any, int]], Callable[[], Any]] | None:
+    """The accelerator's scanner, and a maker of its encoder; ``None`` where there is none."""
     try:
         import _json  # noqa: PLC0415
 
+        def encoder() -> Any:
+            # One per document, as json makes it: the markers that detect a cycle
+            # keep stale entries when encoding fails midway.
+            return _json.make_encoder(
+                {},
+                _unserializable,
+                _json.encode_basestring_ascii,
+                None,
+                ":",
+                ",",
+                False,
+                False,
+                True,
+            )
+
         scan = _json.make_scanner(_Decoding())  # type: ignore[arg-type]
-        encode = _json.make_encoder(
-            {}, _unserializable, _json.encode_basestring_ascii, None, ":", ",", False, False, True
-        )
+        encoder()  # the arguments are still these
     except (ImportError, AttributeError, TypeError):  # not CPython's, or not as it was
         return None
-    return scan, encode
+    return scan, encoder
 
 
 _CODEC = _accelerated()
@@ -78,7 +92,7 @@ def loads(data: bytes | str) -> Any:
 def dumps(value: Any) -> str:
     """``value`` as compact JSON (``json.dumps(value, separators=(",", ":"))``)."""
     if _CODEC is not None:
-        return "".join(_CODEC[1](value, 0))
+        return "".join(_CODEC[1]()(value, 0))
     import json  # noqa: PLC0415
 
     return json.dumps(value, separators=(",", ":"))

@@ -51,6 +51,16 @@ def test_json_that_does_not_parse_is_explained_by_json() -> None:
     assert alone.stdout.strip() == "Expecting value: line 1 column 5 (char 4)"
     with pytest.raises(TypeError, match="not JSON serializable"):
         jsonwire.dumps({"a": object()})
+    # A failed document leaves nothing behind for the next (a client lives long).
+    body: list[object] = [{"a": [1]}, object()]
+    with pytest.raises(TypeError):
+        jsonwire.dumps(body)
+    body.pop()
+    assert jsonwire.dumps(body) == '[{"a":[1]}]'
+    cycle: list[object] = []
+    cycle.append(cycle)
+    with pytest.raises(ValueError, match="Circular reference"):
+        jsonwire.dumps(cycle)
 
 
 @settings(max_examples=300)
