@@ -25,7 +25,7 @@ Row = tuple[str, ...]
 
 
 class Listing(Vertical, Generic[T]):
-    """A table of one kind of thing, replaced whole on each fetch; a line when there is none."""
+    """A table of one kind of thing, replaced whole when a fetch changed it; a line for none."""
 
     DEFAULT_CSS = """
     Listing > Static { padding: 1 2; color: $text-muted; }
@@ -44,6 +44,7 @@ class Listing(Vertical, Generic[T]):
         self._columns = columns
         self._row = row
         self._empty = empty
+        self._shown: list[Row] | None = None  # the rows on screen, to skip an unchanged fetch
 
     def compose(self) -> ComposeResult:
         """The table, and the line shown instead of rows when there are none."""
@@ -54,16 +55,24 @@ class Listing(Vertical, Generic[T]):
         yield Static("loading…")
 
     def show(self, items: Sequence[T], now: float) -> None:
-        """Replace the rows, keeping the cursor where it was."""
-        table: DataTable[str] = self.query_one(DataTable)
-        row = table.cursor_row
-        table.clear()
-        for item in items:
-            table.add_row(*self._row(item, now))
-        table.move_cursor(row=min(row, max(0, table.row_count - 1)), animate=False)
+        """Replace the rows, keeping the cursor where it was (nothing to do if none changed).
+
+        Clearing a table sizes its columns again: done on every fetch, the
+        columns would flicker to their headers' width and back.
+        """
+        rows = [self._row(item, now) for item in items]
         note = self.query_one(Static)
         note.update(self._empty)
         note.display = not items
+        if rows == self._shown:
+            return
+        self._shown = rows
+        table: DataTable[str] = self.query_one(DataTable)
+        row = table.cursor_row
+        table.clear()
+        for cells in rows:
+            table.add_row(*cells)
+        table.move_cursor(row=min(row, max(0, table.row_count - 1)), animate=False)
 
 
 def env_row(env: EnvInfo, now: float) -> Row:
