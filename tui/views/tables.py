@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
+from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
@@ -57,8 +58,10 @@ class Listing(Vertical, Generic[T]):
     def show(self, items: Sequence[T], now: float) -> None:
         """Replace the rows, keeping the cursor where it was (nothing to do if none changed).
 
-        Clearing a table sizes its columns again: done on every fetch, the
-        columns would flicker to their headers' width and back.
+        The columns are sized here, each to its widest cell or its header:
+        ``DataTable`` sizes them itself when next idle, and a table filled
+        while its tab is hidden could paint its header before that, at the
+        headers' widths, and keep it so.
         """
         rows = [self._row(item, now) for item in items]
         note = self.query_one(Static)
@@ -69,7 +72,10 @@ class Listing(Vertical, Generic[T]):
         self._shown = rows
         table: DataTable[str] = self.query_one(DataTable)
         row = table.cursor_row
-        table.clear()
+        table.clear(columns=True)
+        for index, label in enumerate(self._columns):
+            width = max([cell_len(label), *(cell_len(cells[index]) for cells in rows)])
+            table.add_column(label, key=label.lower(), width=width)
         for cells in rows:
             table.add_row(*cells)
         table.move_cursor(row=min(row, max(0, table.row_count - 1)), animate=False)
