@@ -4,7 +4,7 @@ An ``evd ps`` pays for ``ps`` alone: only the invoked command's module is
 imported, and a command with an option table (``evd.cli.spec``) reads plain
 words without argparse. argparse (``evd.cli.parsing``) is imported for the
 rest: help, mistakes, commands without a table. ``evd --help`` is laid out
-here as argparse lays it out, when no line of it needs wrapping.
+here as argparse lays it out, wrapped as it wraps (else argparse writes it).
 """
 
 from __future__ import annotations
