@@ -12,6 +12,7 @@ import time
 
 from evd.cli.output import exit_status, summary, table
 from evd.cli.say import error
+from evd.cli.types import refused
 from evd.errors import InvalidRequest
 from evd.jsonwire import loads, pretty
 from evd.models.statenames import FINAL_STATE_NAMES, STATE_NAMES
@@ -35,9 +36,7 @@ def run_or_group(text: str) -> tuple[str, int]:
     """``12`` (a run) or ``g12`` (a group) as ``("run", 12)`` or ``("group", 12)``."""
     kind, digits = ("group", text[1:]) if text[:1] in ("g", "G") else ("run", text)
     if not digits.isdigit() or int(digits) <= 0:
-        import argparse  # noqa: PLC0415 - only to say what is wrong
-
-        raise argparse.ArgumentTypeError(f"expected a run id (12) or a group id (g3), not {text!r}")
+        refused(f"expected a run id (12) or a group id (g3), not {text!r}")
     return kind, int(digits)
 
 

@@ -16,7 +16,7 @@ from evd.cli.commands import help_of
 from evd.cli.output import details, exit_status, summary, table
 from evd.cli.say import error
 from evd.cli.spec import Args, Command, Option, Positional
-from evd.cli.types import duration, size
+from evd.cli.types import duration, refused, size
 from evd.errors import DaemonNotRunning, DaemonUnavailable, EvdError
 from evd.jsonwire import pretty
 from evd.models.statenames import ACTIVE_STATE_NAMES, FINAL_STATE_NAMES
@@ -36,9 +36,7 @@ def run_ids(text: str) -> list[int]:
     """``12`` or ``12,14``: ids of runs (for ``--after``)."""
     parts = [part.strip() for part in text.split(",") if part.strip()]
     if not parts or not all(part.isdigit() and int(part) > 0 for part in parts):
-        import argparse  # noqa: PLC0415 - only to say what is wrong
-
-        raise argparse.ArgumentTypeError(f"expected run ids such as 12 or 12,14, not {text!r}")
+        refused(f"expected run ids such as 12 or 12,14, not {text!r}")
     return [int(part) for part in parts]
 
 

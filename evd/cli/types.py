@@ -4,15 +4,29 @@ from __future__ import annotations
 
 from evd.units import parse_duration, parse_size
 
+TYPE_CHECKING = False  # not typing's: see evd/__init__.py
+
+if TYPE_CHECKING:
+    from typing import NoReturn
+
+
+def refused(message: str) -> NoReturn:
+    """Refuse an option's word with ``message``, as argparse reports a type's error.
+
+    argparse is imported here, on a mistake only: the hot commands parse
+    their usual words without it (``evd.cli.spec``).
+    """
+    import argparse  # noqa: PLC0415
+
+    raise argparse.ArgumentTypeError(message)
+
 
 def duration(text: str) -> float:
     """A duration option (``30m``)."""
     try:
         return parse_duration(text)
     except ValueError as error:
-        import argparse  # noqa: PLC0415 - only to say what is wrong
-
-        raise argparse.ArgumentTypeError(str(error)) from None
+        refused(str(error))
 
 
 def size(text: str) -> int:
@@ -20,6 +34,4 @@ def size(text: str) -> int:
     try:
         return parse_size(text)
     except ValueError as error:
-        import argparse  # noqa: PLC0415 - only to say what is wrong
-
-        raise argparse.ArgumentTypeError(str(error)) from None
+        refused(str(error))
