@@ -20,7 +20,6 @@ import logging
 import os
 import shlex
 import shutil
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,6 +133,9 @@ class Notifier:
 
     @staticmethod
     def _post(url: str, run: dict[str, Any]) -> None:
+        # Imported on the first webhook: most daemons never send one (~1.5 MiB).
+        import urllib.request  # noqa: PLC0415
+
         request = urllib.request.Request(
             url,
             data=json.dumps(run).encode(),

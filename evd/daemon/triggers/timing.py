@@ -12,13 +12,12 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-
-import tzlocal
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
+from typing import TYPE_CHECKING
 
 from evd.units import format_duration, parse_duration
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.base import BaseTrigger
 
 # cron's nicknames, which APScheduler's crontab parser does not read.
 NICKNAMES = {
@@ -96,6 +95,12 @@ def parse(text: str) -> Spec:
 
 @lru_cache(maxsize=256)
 def _trigger(cron: str | None, seconds: float | None, start: float) -> BaseTrigger:
+    # APScheduler and tzlocal (~3 MiB with importlib.metadata and email) are imported
+    # on the first schedule read: a daemon without schedules never needs them.
+    import tzlocal  # noqa: PLC0415
+    from apscheduler.triggers.cron import CronTrigger  # noqa: PLC0415
+    from apscheduler.triggers.interval import IntervalTrigger  # noqa: PLC0415
+
     zone = tzlocal.get_localzone()
     if cron is not None:
         return CronTrigger.from_crontab(cron, timezone=zone)
@@ -108,6 +113,8 @@ def _trigger(cron: str | None, seconds: float | None, start: float) -> BaseTrigg
 def next_fire(spec: Spec, after: float, start: float) -> float | None:
     """The first fire time strictly after ``after`` (an interval counts from ``start``)."""
     trigger = _trigger(spec.cron, spec.seconds, start)
+    import tzlocal  # noqa: PLC0415 (imported by _trigger already)
+
     zone = tzlocal.get_localzone()
     moment = dt.datetime.fromtimestamp(after, zone)
     fire = trigger.get_next_fire_time(None, moment)

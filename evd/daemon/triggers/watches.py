@@ -30,8 +30,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from watchdog.observers import Observer
-
 from evd.daemon.core.intake import Intake
 from evd.daemon.core.ledger import Ledger
 from evd.daemon.envs.builds import BUILD_LOG
@@ -82,10 +80,6 @@ class Watches:
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Watch every recorded folder; file runs that ended while evd was down."""
         self._loop = loop
-        observer = Observer()
-        observer.daemon = True
-        observer.start()
-        self._observer = observer
         unfiled = self.store.unfiled_watch_files()
         for record in self.store.list_watches():
             watched = Watched(record)
@@ -179,15 +173,30 @@ class Watches:
 
     # -- watching ---------------------------------------------------------------------
 
+    def _started_observer(self) -> Any:
+        """The folder observer (watchdog's), started on the first folder to watch.
+
+        Imported and started here, not at daemon start: a daemon without
+        watches keeps neither its thread nor its ~2 MiB of modules.
+        """
+        if self._observer is None:
+            from watchdog.observers import Observer  # noqa: PLC0415 (see the docstring)
+
+            observer = Observer()
+            observer.daemon = True
+            observer.start()
+            self._observer = observer
+        return self._observer
+
     def _observe(self, watched: Watched) -> None:
         """Schedule the folder with the observer and take what is already in it."""
         folder = watched.record.dir
         if not os.path.isdir(folder):
             watched.note = f"{folder} does not exist; evd watches it again once it is back"
             return
-        assert self._loop is not None and self._observer is not None
+        assert self._loop is not None
         try:
-            watched.handle = self._observer.schedule(
+            watched.handle = self._started_observer().schedule(
                 Forwarder(self.touched, watched.record.id, self._loop), folder, recursive=False
             )
         except OSError as error:  # e.g. the inotify watch limit
