@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from evd.models import FailedBy, RunState
@@ -159,6 +159,17 @@ class RunsTable(Connection):
         ``before``: only runs with a smaller id (the next page after a run).
         ``text``: only runs whose name contains it (any case), or whose id it is.
         """
+        return list(self.iter_runs(states, limit, group_id, before, text))
+
+    def iter_runs(
+        self,
+        states: Iterable[RunState] | None = None,
+        limit: int | None = None,
+        group_id: int | None = None,
+        before: int | None = None,
+        text: str | None = None,
+    ) -> Iterator[RunRecord]:
+        """``list_runs``, one record at a time: a long listing is never all in memory."""
         sql = f"SELECT {RUN_COLUMNS} FROM runs"
         conditions: list[str] = []
         params: list[Any] = []
@@ -186,7 +197,7 @@ class RunsTable(Connection):
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return [run_from_row(row) for row in self._conn.execute(sql, params)]
+        return map(run_from_row, self._conn.execute(sql, params))
 
     def latest_run_named(self, name: str) -> RunRecord | None:
         """The newest run called ``name`` (a job's name is its runs' name)."""

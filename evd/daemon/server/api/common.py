@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
 
 from fastapi import Path, Request, Response
@@ -24,10 +24,23 @@ def json_response(
     payload: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     """Serialise with the stdlib directly (FastAPI's generic encoder is slower)."""
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    body = _ENCODER.encode(payload).encode()
     return Response(
         content=body, status_code=status_code, headers=headers, media_type="application/json"
     )
+
+
+def json_list_response(items: Iterable[Any]) -> Response:
+    """A JSON array encoded an item at a time, as ``json_response`` would encode the list.
+
+    A listing of thousands of runs never holds all their views at once: the
+    daemon's memory, once grown for a list, stays grown (~2 MiB per 500 runs).
+    """
+    body = ("[" + ",".join(map(_ENCODER.encode, items)) + "]").encode()
+    return Response(content=body, media_type="application/json")
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 # For routes that may answer 409 (the contract gives every error its body).

@@ -8,7 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from evd.daemon.monitor.metrics import read_series
-from evd.daemon.server.api.common import CONFLICT, MAX_ID, RunId, engine_of, json_response
+from evd.daemon.server.api.common import (
+    CONFLICT,
+    MAX_ID,
+    RunId,
+    engine_of,
+    json_list_response,
+    json_response,
+)
 from evd.daemon.views import run_view
 from evd.errors import Conflict, InvalidRequest, RunNotFound
 from evd.models import RerunRequest, Run, RunState, SubmitRequest
@@ -86,8 +93,8 @@ async def list_runs(
         except ValueError:
             known = ", ".join(s.value for s in RunState)
             raise InvalidRequest(f"unknown state in {names}; states are: {known}") from None
-    records = engine.store.list_runs(states, limit, group, before=before, text=q)
-    return json_response([run_view(engine.board, record).to_dict() for record in records])
+    records = engine.store.iter_runs(states, limit, group, before=before, text=q)
+    return json_list_response(run_view(engine.board, record).to_dict() for record in records)
 
 
 @router.get("/{run_id}", response_model=Run)
