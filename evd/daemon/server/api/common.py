@@ -20,6 +20,9 @@ def engine_of(request: Request) -> Engine:
     return engine
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def json_response(
     payload: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
@@ -38,9 +41,6 @@ def json_list_response(items: Iterable[Any]) -> Response:
     """
     body = ("[" + ",".join(map(_ENCODER.encode, items)) + "]").encode()
     return Response(content=body, media_type="application/json")
-
-
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 # For routes that may answer 409 (the contract gives every error its body).
