@@ -130,8 +130,6 @@ class _Compiler:
         return lambda items: all(each(item) for item in items)
 
     def _object_keyword(self, keyword: str, argument: Any, schema: dict[str, Any]) -> Check:
-        if "patternProperties" in schema:
-            raise UnsupportedSchema("keyword 'patternProperties' is not implemented")
         if keyword == "required":
             names = list(argument)
             return lambda members: all(name in members for name in names)
