@@ -42,6 +42,7 @@ from evd.paths import StateDir
 from evd.resources.inventory import Inventory, discover
 from evd.resources.memlimit import MemoryEnforcement, sampler
 from evd.resources.probe import probe_for
+from evd.runner.folders import FolderStock
 from evd.store import RunRecord, Store
 
 
@@ -122,9 +123,10 @@ class Engine:
             self.environments,
             secret_patterns=tuple(patterns) if patterns is not None else SECRET_LOOKING,
         )
+        self.folders = FolderStock(state.runs)
         self.intake = Intake(
-            self.ledger, self.gate, preparer=self.preparer, admission=self.admission,
-            dispatch=self.dispatch, clock=clock,
+            self.ledger, self.gate, preparer=self.preparer, folders=self.folders,
+            admission=self.admission, dispatch=self.dispatch, clock=clock,
         )  # fmt: skip
         self.recovery = Recovery(
             self.ledger, self.gate, self.admission, self.dispatch, self.usage,
@@ -147,6 +149,7 @@ class Engine:
         self.dispatch.start(loop)
         # Submits that were being prepared when the last daemon stopped.
         shutil.rmtree(self.preparer.staging_root, ignore_errors=True)
+        self.folders.start()
         # Find the machine's Pythons off the loop (a few probes) before the first submit needs them.
         loop.run_in_executor(None, self.environments.pythons.all)
         self.recovery.reconcile()
@@ -164,6 +167,7 @@ class Engine:
         self.schedules.stop()
         self.recovery.stop()
         self.dispatch.stop()
+        self.folders.close()
         with contextlib.suppress(StorageError):  # the shims' records survive; reconcile next time
             self.ledger.flush()
         self.release_clients()

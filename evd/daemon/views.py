@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from evd.daemon.core.board import Board
-from evd.daemon.core.jobenv import OUTPUT_DIR
 from evd.daemon.submit import fanout
 from evd.models import Group, Run, RunEvent, RunState, iso
+from evd.runner.folders import OUTPUT_DIR
 from evd.runner.shim import LOG_FILE
 from evd.store import GroupRecord, RunRecord
 from evd.store.records import EventRecord

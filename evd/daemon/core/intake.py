@@ -27,6 +27,7 @@ from evd.daemon.submit.prepared import CODE_DIR, Prepared
 from evd.daemon.submit.validate import Job, validate
 from evd.errors import Conflict, InvalidRequest
 from evd.models import MapRequest, SubmitRequest
+from evd.runner.folders import FolderStock
 from evd.runner.logcap import note_in_log
 from evd.store import GroupRecord, RunRecord, Store
 
@@ -43,6 +44,7 @@ class Intake:
         gate: Gate,
         *,
         preparer: Preparer,
+        folders: FolderStock,
         admission: Admission,
         dispatch: Dispatch,
         clock: Callable[[], float] = time.time,
@@ -51,6 +53,7 @@ class Intake:
         self.ledger = ledger
         self.gate = gate
         self.preparer = preparer
+        self.folders = folders
         self.admission = admission
         self.dispatch = dispatch
         self.clock = clock
@@ -227,18 +230,14 @@ class Intake:
         )
         run_dir = self.ledger.state.run_dir(run_id)
         try:
-            # A leftover folder of an id whose insert was rolled back earlier.
-            shutil.rmtree(run_dir, ignore_errors=True)
+            self.folders.place(run_dir)  # a leftover of a rolled-back insert is replaced
             if prepared.staging is not None:
                 placed = prepared.placed(run_dir, command)
                 self.ledger.update(run_id, command=placed.command, cwd=placed.cwd, spec=placed.spec)
                 if code_from is None:
-                    os.replace(prepared.staging, run_dir)
+                    move_contents(prepared.staging, run_dir)
                 else:
-                    run_dir.mkdir()
                     shutil.copytree(code_from / CODE_DIR, run_dir / CODE_DIR, symlinks=True)
-            else:
-                run_dir.mkdir()
             for note in prepared.notes:
                 note_in_log(run_dir, f"evd: note: {note}")
             if prepared.error is None:
@@ -247,6 +246,13 @@ class Intake:
             shutil.rmtree(run_dir, ignore_errors=True)
             raise
         return run_id
+
+
+def move_contents(source: Path, target: Path) -> None:
+    """Move what folder ``source`` holds into folder ``target``, then remove ``source``."""
+    for name in os.listdir(source):
+        os.replace(source / name, target / name)
+    source.rmdir()
 
 
 def replayable(request: SubmitRequest) -> dict[str, Any]:

@@ -17,10 +17,10 @@ from evd.daemon.submit import secrets
 from evd.paths import StateDir
 from evd.resources.pool import Allocation
 from evd.resources.request import MILLI
+from evd.runner.folders import OUTPUT_DIR
 from evd.runner.ports import MASTER_ADDR
 from evd.store import RunRecord
 
-OUTPUT_DIR = "outputs"
 # Variables that describe one run: a job submitted from inside another run
 # (``job.map``, ``evd run`` in a job) must not inherit its parent's.
 RUN_VARIABLES = (

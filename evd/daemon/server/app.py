@@ -29,7 +29,8 @@ from evd.daemon.server.api import (
     volumes,
     watches,
 )
-from evd.daemon.server.api.common import json_response
+from evd.daemon.server.api.common import error_response, internal_error_response, json_response
+from evd.daemon.server.api.fastlane import FastLane
 from evd.errors import EvdError
 
 log = logging.getLogger("evd.api")
@@ -97,12 +98,13 @@ def _methods(app: FastAPI, path: str) -> list[str]:
 
 def create_app(engine: Engine) -> FastAPI:
     """Build the API around ``engine``."""
+    check = bodycheck.BodyCheck(lambda: app.openapi())  # noqa: PLW0108 - app is made below
     app = FastAPI(
         title="evd",
         version=__version__,
         summary="A job runner for one GPU workstation.",
         # Before FastAPI reads a body into its dataclass: the document's schema for it.
-        dependencies=[Depends(bodycheck.BodyCheck(lambda: app.openapi()))],  # noqa: PLW0108
+        dependencies=[Depends(check)],
     )
     app.state.engine = engine
     app.state.started_at = time.time()
@@ -114,7 +116,7 @@ def create_app(engine: Engine) -> FastAPI:
 
     @app.exception_handler(EvdError)
     async def evd_error(_request: Request, error: EvdError) -> Response:
-        return json_response({"error": str(error)}, status_code=error.http_status)
+        return error_response(error)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, error: RequestValidationError) -> Response:
@@ -140,12 +142,10 @@ def create_app(engine: Engine) -> FastAPI:
     @app.exception_handler(Exception)
     async def internal(_request: Request, error: Exception) -> Response:
         log.exception("internal error")
-        return json_response(
-            {"error": f"internal error in evd ({type(error).__name__}: {error}); see evd.log"},
-            status_code=500,
-        )
+        return internal_error_response(error)
 
-    app.add_middleware(LimitBody)
+    app.add_middleware(FastLane, engine=engine, bodycheck=check)
+    app.add_middleware(LimitBody)  # outside the lane: it limits every body
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -69,6 +69,11 @@ class BodyCheck:
             said += f", not {error.instance!r}"
         raise InvalidRequest(f"{where}: {said or error.message}")
 
+    def allows(self, method: str, path: str, body: Any) -> bool:
+        """Whether ``body`` passes the operation's schema (the yes-or-no check alone)."""
+        key = f"{method} {path}"
+        return self._schema(key, path, method) is not None and self._fast[key](body)
+
     def _schema(self, key: str, path: str, method: str) -> dict[str, Any] | None:
         """The operation's body schema (with the components it refers to), cached."""
         if key not in self._schemas:

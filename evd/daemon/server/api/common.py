@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Path, Request, Response
 
 from evd.daemon.engine import Engine
+from evd.errors import EvdError
 
 # Every handler is `async def`: FastAPI runs plain `def` handlers in a thread
 # pool, and the engine must only ever be touched from the event loop's thread.
@@ -41,6 +42,19 @@ def json_list_response(items: Iterable[Any]) -> Response:
     """
     body = ("[" + ",".join(map(_ENCODER.encode, items)) + "]").encode()
     return Response(content=body, media_type="application/json")
+
+
+def error_response(error: EvdError) -> Response:
+    """Evd's own error, as every route answers it: its words and its status."""
+    return json_response({"error": str(error)}, status_code=error.http_status)
+
+
+def internal_error_response(error: Exception) -> Response:
+    """A fault in evd (500), named; the caller logs the traceback."""
+    return json_response(
+        {"error": f"internal error in evd ({type(error).__name__}: {error}); see evd.log"},
+        status_code=500,
+    )
 
 
 # For routes that may answer 409 (the contract gives every error its body).
