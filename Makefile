@@ -39,6 +39,7 @@ test: lint
 
 bench: install
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/floor.py
 	$(BIN)/python bench/cli.py
 	$(BIN)/python bench/envs.py
 	$(BIN)/python bench/schedule.py
