@@ -7,7 +7,7 @@ STAMP := $(VENV)/.evd-installed
 export UV_CACHE_DIR ?= $(CURDIR)/.cache/uv
 export DO_NOT_TRACK := 1
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench gpu-check clean
 
 # evd's own bytecode: an editable install leaves it uncompiled, and where
 # PYTHONDONTWRITEBYTECODE is set every `evd` start would compile it again (~45 ms).
@@ -36,6 +36,10 @@ lint: install
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# On a machine with an NVIDIA GPU: evd against the real driver (exits 77 without one).
+gpu-check: install
+	$(BIN)/python tests/gpu_check.py
 
 bench: install
 	$(BIN)/python bench/run.py

@@ -23,6 +23,7 @@ from evd.models import RunState
 from evd.paths import StateDir
 from evd.store import RunRecord, Store
 from tests.conftest import Evd, kill_leftover_jobs
+from tests.fakenvml import GIB, FakeNvml, device
 
 START = 1_900_000_000.0  # a fake "now", far from the real one
 
@@ -31,6 +32,26 @@ def show(evd: Evd, ident: str) -> dict[str, object]:
     """``evd show --json ID`` as a dict."""
     shown: dict[str, object] = json.loads(evd.cli("show", "--json", ident, check=True).stdout)
     return shown
+
+
+def fake_gpus(
+    evd: Evd,
+    count: int,
+    memory: int = 24 * GIB,
+    *,
+    system: dict[str, Any] | None = None,
+    **fields: Any,
+) -> FakeNvml:
+    """``count`` GPUs for the daemon ``evd`` starts next: the fake NVML, through nvidia-ml-py.
+
+    ``fields`` set every device's state (``reserved``, ``compute``...), ``system``
+    the top level (``nvlink``, ``driver_version``...).
+    """
+    path = evd.home.with_name(evd.home.name + "-nvml.json")
+    nvml = FakeNvml(path, [device(i, memory, **fields) for i in range(count)], **(system or {}))
+    evd.env.pop("EVD_FAKE_GPUS", None)
+    evd.env.update(nvml.env())
+    return nvml
 
 
 def submit(evd: Evd, *args: str) -> str:

@@ -85,7 +85,7 @@ class Engine:
         self.inventory = inventory or discover(os.environ, resources)
         self.memory_limits = memory_limits or sampler(sample_interval, "not detected")
         self.usage = Usage(
-            Sampler(probe_for(self.inventory, state.root), str(state.root)),
+            Sampler(probe_for(self.inventory), str(state.root)),
             interval=sample_interval,
             stop_gpu_overuse=bool(resources.get("stop_gpu_overuse", False)),
         )

@@ -14,50 +14,15 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import psutil
 
+from evd.resources.devices import Gpu
+from evd.resources.nvml import load_nvml, read_links, read_nvml
 from evd.units import parse_size
 
 _FAKE_PART = re.compile(r"(?:(\d+)\s*x\s*)?(\d+(?:\.\d+)?\s*[A-Za-z]*)")
-
-
-@dataclass(frozen=True)
-class GpuProcess:
-    """A process NVML sees on a device, and the device memory it holds (bytes, if known)."""
-
-    pid: int
-    used_memory: int | None
-
-
-@dataclass(frozen=True)
-class Gpu:
-    """One device as NVML (or ``EVD_FAKE_GPUS``) describes it."""
-
-    index: int
-    uuid: str
-    name: str
-    memory_total: int
-    memory_used: int = 0
-    utilization: int | None = None  # percent, when NVML reports it
-    processes: tuple[GpuProcess, ...] = ()
-    problem: str | None = None  # why the device must not be used (ECC errors, lost), if any
-    links: tuple[int, ...] = ()  # devices it has an NVLink to
-
-    def to_dict(self) -> dict[str, Any]:
-        """The API's form."""
-        return {
-            "index": self.index,
-            "uuid": self.uuid,
-            "name": self.name,
-            "memory_total": self.memory_total,
-            "memory_used": self.memory_used,
-            "utilization": self.utilization,
-            "processes": [{"pid": p.pid, "used_memory": p.used_memory} for p in self.processes],
-            "problem": self.problem,
-            "links": list(self.links),
-        }
 
 
 @dataclass(frozen=True)
@@ -68,7 +33,7 @@ class Inventory:
     memory: int
     gpus: tuple[Gpu, ...] = ()
     source: str = "none"  # nvml | fake | none
-    note: str | None = None  # why there are no GPUs, when there are none
+    note: str | None = None  # why there are no GPUs; what of CUDA_VISIBLE_DEVICES was ignored
     hidden: tuple[int, ...] = field(default=())  # devices CUDA_VISIBLE_DEVICES keeps from evd
     reserved_cpus: float = 0.0  # kept back for the desktop (config [resources])
     reserved_memory: int = 0
@@ -112,56 +77,6 @@ def parse_fake_gpus(text: str) -> list[Gpu]:
     return gpus
 
 
-class Nvml(Protocol):
-    """The part of ``pynvml`` evd uses (a small fake stands in for it in tests)."""
-
-    def nvmlInit(self) -> None: ...  # noqa: D102
-    def nvmlDeviceGetCount(self) -> int: ...  # noqa: D102
-    def nvmlDeviceGetHandleByIndex(self, index: int) -> Any: ...  # noqa: D102
-    def nvmlDeviceGetUUID(self, handle: Any) -> str: ...  # noqa: D102
-    def nvmlDeviceGetName(self, handle: Any) -> str: ...  # noqa: D102
-    def nvmlDeviceGetMemoryInfo(self, handle: Any) -> Any: ...  # noqa: D102
-    def nvmlDeviceGetUtilizationRates(self, handle: Any) -> Any: ...  # noqa: D102
-    def nvmlDeviceGetComputeRunningProcesses(self, handle: Any) -> list[Any]: ...  # noqa: D102
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def read_nvml(nvml: Nvml) -> list[Gpu]:
-    """Every device NVML reports, with its memory, utilisation and processes.
-
-    A device whose details cannot be read is kept, marked with the problem, so
-    it is drained rather than silently lost.
-    """
-    gpus = []
-    for index in range(nvml.nvmlDeviceGetCount()):
-        try:
-            handle = nvml.nvmlDeviceGetHandleByIndex(index)
-            memory = nvml.nvmlDeviceGetMemoryInfo(handle)
-            uuid = _text(nvml.nvmlDeviceGetUUID(handle))
-            name = _text(nvml.nvmlDeviceGetName(handle))
-        except Exception as error:  # NVMLError_GpuIsLost and friends
-            gpus.append(Gpu(index, f"GPU-unreadable-{index}", "unknown", 0, problem=str(error)))
-            continue
-        try:
-            utilization: int | None = int(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
-        except Exception:  # not supported on every device
-            utilization = None
-        try:
-            processes = tuple(
-                GpuProcess(int(p.pid), p.usedGpuMemory)
-                for p in nvml.nvmlDeviceGetComputeRunningProcesses(handle)
-            )
-        except Exception:
-            processes = ()
-        gpus.append(
-            Gpu(index, uuid, name, int(memory.total), int(memory.used), utilization, processes)
-        )
-    return gpus
-
-
 def parse_links(text: str, count: int) -> dict[int, set[int]]:
     """``0-1,2-3`` → NVLink pairs (for fake GPUs: ``EVD_FAKE_NVLINK``)."""
     links: dict[int, set[int]] = {}
@@ -177,59 +92,72 @@ def parse_links(text: str, count: int) -> dict[int, set[int]]:
     return links
 
 
-def read_links(nvml: Nvml, count: int) -> dict[int, set[int]]:
-    """Which devices NVML says are joined by NVLink (``{}`` where it cannot say)."""
-    api: Any = nvml
-    links: dict[int, set[int]] = {}
-    try:
-        handles = [api.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
-        for a in range(count):
-            for b in range(a + 1, count):
-                status = api.nvmlDeviceGetP2PStatus(
-                    handles[a], handles[b], api.NVML_P2P_CAPS_INDEX_NVLINK
-                )
-                if status == api.NVML_P2P_STATUS_OK:
-                    links.setdefault(a, set()).add(b)
-                    links.setdefault(b, set()).add(a)
-    except Exception:  # old drivers, lost devices: no topology, plain lowest-index choice
-        return {}
-    return links
-
-
 def _with_links(gpus: list[Gpu], links: dict[int, set[int]]) -> list[Gpu]:
     return [dataclasses.replace(gpu, links=tuple(sorted(links.get(gpu.index, ())))) for gpu in gpus]
 
 
-def visible(gpus: list[Gpu], cuda_visible_devices: str | None) -> tuple[list[Gpu], list[int]]:
-    """The devices a ``CUDA_VISIBLE_DEVICES`` on the daemon allows, and the indexes of the rest.
+def _names(item: str, gpu: Gpu) -> bool:
+    """Whether a config entry (an index, or a UUID prefix beyond ``GPU-``) names ``gpu``."""
+    if item.isdigit():
+        return gpu.index == int(item)
+    return item.startswith("GPU-") and len(item) > 4 and gpu.uuid.startswith(item)
 
-    Entries are indexes or UUID prefixes (``GPU-8f3a``), as CUDA reads them.
+
+def visible(
+    gpus: list[Gpu], cuda_visible_devices: str | None, order: str | None = None
+) -> tuple[list[Gpu], list[int], str | None]:
+    """The devices a ``CUDA_VISIBLE_DEVICES`` on the daemon allows, the indexes of the rest, a note.
+
+    Entries are read as CUDA reads them, left to right: an index, or a prefix
+    of one device's UUID (``GPU-8f3a``). The first entry that names no single
+    device (an index out of range, a prefix of none or of several, a MIG
+    instance) ends the list, and the note says so. ``order`` is the daemon's
+    ``CUDA_DEVICE_ORDER``: indexes are NVML's (PCI bus order), and the note
+    says so when CUDA would count otherwise.
     """
     if cuda_visible_devices is None:
-        return gpus, []
-    wanted = [item.strip() for item in cuda_visible_devices.split(",") if item.strip()]
-    prefixes = [item for item in wanted if item.startswith("GPU-")]
-    allowed = [
-        gpu
-        for gpu in gpus
-        if str(gpu.index) in wanted or any(gpu.uuid.startswith(p) for p in prefixes)
-    ]
-    hidden = [gpu.index for gpu in gpus if gpu not in allowed]
-    return allowed, hidden
+        return gpus, [], None
+    chosen: list[Gpu] = []
+    stopped = None
+    numbered = False
+    for item in (part.strip() for part in cuda_visible_devices.split(",")):
+        if item.isdigit():
+            numbered = True
+            found = [gpu for gpu in gpus if gpu.index == int(item)]
+        elif item.startswith("GPU-"):
+            found = [gpu for gpu in gpus if gpu.uuid.startswith(item)]
+        else:
+            found = []
+        if len(found) != 1:
+            stopped = item
+            break
+        if found[0] not in chosen:
+            chosen.append(found[0])
+    allowed = [gpu for gpu in gpus if gpu in chosen]
+    hidden = [gpu.index for gpu in gpus if gpu not in chosen]
+    notes = []
+    if stopped:
+        notes.append(
+            f"the daemon's CUDA_VISIBLE_DEVICES ends at {stopped!r}, which names"
+            f" {_what_it_names(stopped, gpus)}; CUDA ignores it and what follows, and so does evd"
+        )
+    if numbered and order != "PCI_BUS_ID" and len(gpus) > 1:
+        notes.append(
+            "the daemon's CUDA_VISIBLE_DEVICES numbers GPUs as NVML does (PCI bus order);"
+            " without CUDA_DEVICE_ORDER=PCI_BUS_ID, CUDA may number them otherwise: use UUIDs"
+        )
+    return allowed, hidden, " ".join(notes) or None
 
 
-def load_nvml() -> tuple[Nvml | None, str | None]:
-    """NVML, initialised; or ``None`` and why not (no driver is not an error)."""
-    try:
-        import pynvml  # noqa: PLC0415 (the daemon only, and only when there is no fake)
-    except ImportError:
-        return None, "nvidia-ml-py is not installed: no GPUs"
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError as error:
-        return None, f"no NVIDIA driver ({error}): this machine has no GPUs evd can use"
-    nvml: Nvml = pynvml
-    return nvml, None
+def _what_it_names(entry: str, gpus: list[Gpu]) -> str:
+    """What an entry of ``CUDA_VISIBLE_DEVICES`` that names no single device names instead."""
+    if entry.startswith("MIG-"):
+        return "a MIG instance, and evd hands out whole GPUs"
+    if entry == "GPU-":
+        return "every GPU (a UUID prefix must name one)"
+    if entry.startswith("GPU-") and any(gpu.uuid.startswith(entry) for gpu in gpus):
+        return "no single GPU: give more of its UUID"
+    return "no GPU of this machine"
 
 
 def discover(environ: Mapping[str, str], config: Mapping[str, Any] | None = None) -> Inventory:
@@ -249,13 +177,19 @@ def discover(environ: Mapping[str, str], config: Mapping[str, Any] | None = None
         gpus = _with_links(gpus, parse_links(nvlink, len(gpus)))
     else:
         nvml, note = load_nvml()
-        gpus, source = (read_nvml(nvml), "nvml") if nvml is not None else ([], "none")
+        gpus, source = [], "none"
+        if nvml is not None:
+            gpus, note = read_nvml(nvml)
+            source = "nvml" if gpus or note is None else "none"
         if nvml is not None and len(gpus) > 1:
             gpus = _with_links(gpus, read_links(nvml, len(gpus)))
-    allowed, hidden = visible(gpus, environ.get("CUDA_VISIBLE_DEVICES"))
+    allowed, hidden, seen = visible(
+        gpus, environ.get("CUDA_VISIBLE_DEVICES"), environ.get("CUDA_DEVICE_ORDER")
+    )
+    note = " ".join(filter(None, [note, seen])) or None
     hide = [str(item) for item in config.get("hide_gpus", [])]
     if hide:
-        shown, _ = visible(allowed, ",".join(hide))
+        shown = [gpu for gpu in allowed if any(_names(item, gpu) for item in hide)]
         hidden = sorted({*hidden, *(gpu.index for gpu in shown)})
         allowed = [gpu for gpu in allowed if gpu not in shown]
     reserve_memory = config.get("reserve_memory", 0)

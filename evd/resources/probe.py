@@ -4,35 +4,26 @@ The inventory says what devices exist (once, at start); a probe says how they
 are now, every few seconds: who uses how much memory, and whether a device is
 still healthy. Three kinds:
 
-* ``NvmlProbe``: NVML, plus health checks (uncorrected ECC errors, pages
-  waiting to be retired, Xid critical errors, a device that stopped answering).
-* ``FakeProbe``: the ``EVD_FAKE_GPUS`` devices. What they report can be set in
-  ``$EVD_HOME/fake-gpus.json``, so the paths that react to GPU processes,
-  outside use and faults run on machines without GPUs::
-
-      {"processes": [{"gpu": 0, "pid": 4242, "memory": "6GiB"}],
-       "utilization": {"0": 80},
-       "problems": {"1": "Xid 79: fallen off the bus"}}
-
+* ``NvmlProbe``: NVML, plus health checks (uncorrected ECC errors, pages or
+  rows waiting to be retired or remapped, MIG mode, Xid critical errors, a
+  device that stopped answering; see ``evd.resources.nvml``).
+* ``FakeProbe``: the ``EVD_FAKE_GPUS`` devices, idle and healthy, for trying
+  evd's GPU scheduling on a machine without GPUs. (The tests drive NVML's
+  own answers instead, through a fake ``libnvidia-ml.so.1``: ``tests/fakenvml``.)
 * ``NoProbe``: no GPUs.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-import psutil
-
-from evd.resources.inventory import Gpu, GpuProcess, Inventory, Nvml, load_nvml, read_nvml
-from evd.units import parse_size
+from evd.resources.devices import Gpu
+from evd.resources.inventory import Inventory
+from evd.resources.nvml import Nvml, XidWatch, load_nvml, read_nvml
 
 log = logging.getLogger("evd.probe")
-
-FAKE_STATE_FILE = "fake-gpus.json"
 
 
 class GpuProbe(Protocol):
@@ -52,114 +43,41 @@ class NoProbe:
 
 
 class FakeProbe:
-    """The fake GPUs, with what ``fake-gpus.json`` says they are doing."""
+    """The ``EVD_FAKE_GPUS`` devices, idle and healthy (a demonstration, not a test double)."""
 
-    def __init__(self, gpus: tuple[Gpu, ...], state_file: Path) -> None:
-        """Report ``gpus``, overlaid with ``state_file`` when it exists."""
+    def __init__(self, gpus: tuple[Gpu, ...]) -> None:
+        """Report ``gpus`` as they are."""
         self.gpus = gpus
-        self.state_file = state_file
 
     def read(self) -> list[Gpu]:
-        """The fake devices as the state file describes them."""
-        try:
-            state: dict[str, Any] = json.loads(self.state_file.read_text())
-        except FileNotFoundError:
-            return list(self.gpus)
-        except (OSError, ValueError) as error:
-            log.warning("ignoring %s: %s", self.state_file, error)
-            return list(self.gpus)
-        processes: dict[int, list[GpuProcess]] = {}
-        for entry in state.get("processes", []):
-            if not psutil.pid_exists(int(entry["pid"])):
-                continue  # NVML lists only live processes
-            memory = entry.get("memory", 0)
-            used = parse_size(memory) if isinstance(memory, str) else int(memory)
-            processes.setdefault(int(entry["gpu"]), []).append(GpuProcess(int(entry["pid"]), used))
-        utilization = {int(k): int(v) for k, v in state.get("utilization", {}).items()}
-        problems = {int(k): str(v) for k, v in state.get("problems", {}).items()}
-        return [
-            dataclasses.replace(
-                gpu,
-                processes=tuple(processes.get(gpu.index, ())),
-                memory_used=sum(p.used_memory or 0 for p in processes.get(gpu.index, ())),
-                utilization=utilization.get(gpu.index, 0),
-                problem=problems.get(gpu.index, gpu.problem),
-            )
-            for gpu in self.gpus
-        ]
+        """The fake devices."""
+        return list(self.gpus)
 
 
 class NvmlProbe:
-    """NVML's view of the devices evd may use, with health checks."""
+    """NVML's view of the devices evd may use, with their health and Xid errors."""
 
     def __init__(self, nvml: Nvml, allowed: set[int]) -> None:
         """Read through ``nvml``; report only devices in ``allowed``."""
         self.nvml = nvml
         self.allowed = allowed
-        self.xid: dict[int, str] = {}  # sticky: a device with a critical Xid stays drained
-        self._events = self._register_xid_events()
-
-    def _register_xid_events(self) -> Any:
-        nvml: Any = self.nvml
-        try:
-            events = nvml.nvmlEventSetCreate()
-            for index in self.allowed:
-                handle = nvml.nvmlDeviceGetHandleByIndex(index)
-                nvml.nvmlDeviceRegisterEvents(handle, nvml.nvmlEventTypeXidCriticalError, events)
-        except Exception as error:  # not supported (some cards, containers): ECC checks remain
-            log.info("cannot watch GPUs for Xid errors: %s", error)
-            return None
-        return events
-
-    def _poll_xid(self) -> None:
-        nvml: Any = self.nvml
-        if self._events is None:
-            return
-        for _ in range(64):
-            try:
-                event = nvml.nvmlEventSetWait_v2(self._events, 0)
-            except Exception:  # NVMLError_Timeout: nothing more
-                return
-            try:
-                index = int(nvml.nvmlDeviceGetIndex(event.device))
-            except Exception:
-                continue
-            self.xid[index] = f"Xid {event.eventData} (critical error; reset or reboot)"
-
-    def _health(self, index: int) -> str | None:
-        nvml: Any = self.nvml
-        if index in self.xid:
-            return self.xid[index]
-        try:
-            handle = nvml.nvmlDeviceGetHandleByIndex(index)
-            errors = nvml.nvmlDeviceGetTotalEccErrors(
-                handle, nvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, nvml.NVML_VOLATILE_ECC
-            )
-            if errors:
-                return f"{errors} uncorrected ECC error(s) since the last reset"
-            pending = nvml.nvmlDeviceGetRetiredPagesPendingStatus(handle)
-            if pending:
-                return "memory pages wait to be retired: reset the GPU"
-        except Exception:  # ECC off or not supported: nothing to say
-            return None
-        return None
+        self.xid = XidWatch(nvml, allowed)
 
     def read(self) -> list[Gpu]:
         """Every allowed device now; one that cannot be read carries the error as its problem."""
-        self._poll_xid()
-        gpus = []
-        for gpu in read_nvml(self.nvml):
-            if gpu.index not in self.allowed:
-                continue
-            problem = gpu.problem or self._health(gpu.index)
-            gpus.append(dataclasses.replace(gpu, problem=problem))
-        return gpus
+        self.xid.poll()
+        gpus, _note = read_nvml(self.nvml)
+        return [
+            dataclasses.replace(gpu, problem=gpu.problem or self.xid.problems.get(gpu.index))
+            for gpu in gpus
+            if gpu.index in self.allowed
+        ]
 
 
-def probe_for(inventory: Inventory, state_root: Path) -> GpuProbe:
+def probe_for(inventory: Inventory) -> GpuProbe:
     """The probe that matches how ``inventory`` found its GPUs."""
     if inventory.source == "fake":
-        return FakeProbe(inventory.gpus, state_root / FAKE_STATE_FILE)
+        return FakeProbe(inventory.gpus)
     if inventory.source == "nvml":
         nvml, _note = load_nvml()
         if nvml is not None:

@@ -8,6 +8,7 @@ import pytest
 
 from evd.models import RunState, SubmitRequest
 from tests.conftest import Evd
+from tests.helpers import fake_gpus
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.py"))
 
@@ -67,7 +68,7 @@ def test_daft_example_returns_the_right_totals_and_its_second_run_reuses_the_env
 
 
 def test_image_example_gives_each_gpu_worker_its_own_device(evd_env: Evd) -> None:
-    evd_env.env["EVD_FAKE_GPUS"] = "2x24GiB"
+    fake_gpus(evd_env, 2)
     evd_env.up()
     example = next(path for path in EXAMPLES if path.name == "image_classify.py")
     with evd_env.client() as client:

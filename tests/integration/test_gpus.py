@@ -1,16 +1,20 @@
-"""GPU scheduling on fake GPUs: confinement, sharing, waiting reasons, impossible requests."""
+"""GPU scheduling on the fake NVML: confinement, sharing, waiting reasons, impossible requests."""
 
 import json
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import Evd, wait_for
-from tests.helpers import show
+from tests.fakenvml import GIB
+from tests.helpers import fake_gpus, show
+
+MIB = 1024**2
 
 REPORT = 'echo "cuda=[$CUDA_VISIBLE_DEVICES] order=$CUDA_DEVICE_ORDER omp=$OMP_NUM_THREADS"'
 
 
-def gpu_daemon(evd_env: Evd, gpus: str = "4x24GiB", parallel: str = "8") -> Evd:
-    evd_env.env["EVD_FAKE_GPUS"] = gpus
+def gpu_daemon(evd_env: Evd, gpus: int = 4, parallel: str = "8", **fields: Any) -> Evd:
+    fake_gpus(evd_env, gpus, **fields)
     evd_env.cli("up", "--parallel", parallel, "--kill-grace", "1", check=True)
     return evd_env
 
@@ -48,7 +52,7 @@ def test_cpu_only_jobs_see_no_gpu_and_threads_follow_cpus(evd_env: Evd) -> None:
 def test_fractions_share_a_device_without_overcommitting_memory(
     evd_env: Evd, tmp_path: Path
 ) -> None:
-    evd = gpu_daemon(evd_env, gpus="1x24GiB")
+    evd = gpu_daemon(evd_env, gpus=1)
     gate = tmp_path / "gate"
     hold = f"{REPORT}; while [ ! -e {gate} ]; do sleep 0.02; done"
     ids = [
@@ -66,8 +70,27 @@ def test_fractions_share_a_device_without_overcommitting_memory(
     assert all(show(evd, i)["gpus"] == [0] for i in ids)
 
 
+def test_two_halves_share_a_device_the_driver_keeps_some_memory_of(
+    evd_env: Evd, tmp_path: Path
+) -> None:
+    # A real idle 24 GiB device: NVML's v1 counts the driver's 500 MiB as used.
+    evd = gpu_daemon(evd_env, gpus=1, reserved=500 * MIB)
+    gate = tmp_path / "gate"
+    hold = f"while [ ! -e {gate} ]; do sleep 0.02; done"
+    halves = [
+        evd.cli("run", "-q", "--gpus", "0.5", "--", "sh", "-c", hold, check=True).stdout.strip()
+        for _ in range(2)
+    ]
+    wait_for(lambda: [show(evd, i)["state"] for i in halves] == ["running"] * 2)
+    (gpu,) = evd.client().gpus()["gpus"]
+    assert (gpu["memory_total"], gpu["memory_reserved"]) == (24 * GIB - 500 * MIB, 500 * MIB)
+    assert gpu["memory_external"] == 0
+    gate.touch()
+    evd.cli("wait", "-q", *halves, timeout=60)
+
+
 def test_a_request_the_machine_can_never_satisfy_fails_at_submit(evd_env: Evd) -> None:
-    evd = gpu_daemon(evd_env, gpus="2x24GiB")
+    evd = gpu_daemon(evd_env, gpus=2)
     too_many = evd.cli("run", "--gpus", "3", "--", "true")
     assert too_many.returncode == 125
     assert "can never start on this machine: it asks for 3 GPUs; this machine has 2" in (
@@ -80,7 +103,7 @@ def test_a_request_the_machine_can_never_satisfy_fails_at_submit(evd_env: Evd) -
 
 
 def test_a_jobs_declared_resources_are_scheduled(evd_env: Evd, tmp_path: Path) -> None:
-    evd = gpu_daemon(evd_env, gpus="2x24GiB")
+    evd = gpu_daemon(evd_env, gpus=2)
     job = tmp_path / "train.py"
     job.write_text(
         "import os\n"
@@ -122,7 +145,7 @@ def test_drain_starts_nothing_new_survives_a_restart_and_resume_starts_again(
 def test_a_short_run_with_a_timeout_backfills_onto_what_a_waiting_big_run_needs(
     evd_env: Evd, tmp_path: Path
 ) -> None:
-    evd = gpu_daemon(evd_env, gpus="2x24GiB")
+    evd = gpu_daemon(evd_env, gpus=2)
     gate = tmp_path / "gate"
     hold = f"while [ ! -e {gate} ]; do sleep 0.02; done"
 
@@ -150,7 +173,7 @@ def test_a_short_run_with_a_timeout_backfills_onto_what_a_waiting_big_run_needs(
 
 def test_a_cpu_kept_for_the_head_of_the_queue_is_named(evd_env: Evd, tmp_path: Path) -> None:
     """A CPU-only run that fits the free CPU but waits because it is kept says for whom, why."""
-    evd = gpu_daemon(evd_env, gpus="2x24GiB")
+    evd = gpu_daemon(evd_env, gpus=2)
     usable = float(evd.client().gpus()["cpus_usable"])
     gate = tmp_path / "gate"
     hold = f"while [ ! -e {gate} ]; do sleep 0.02; done"
@@ -169,7 +192,7 @@ def test_a_cpu_kept_for_the_head_of_the_queue_is_named(evd_env: Evd, tmp_path: P
 
 
 def test_fractional_cpus_come_back_exactly(evd_env: Evd) -> None:
-    evd = gpu_daemon(evd_env, gpus="0")
+    evd = gpu_daemon(evd_env, gpus=0)
     ids = [
         evd.cli("run", "-q", "--cpus", cpus, "--", "true", check=True).stdout.strip()
         for cpus in ("0.1", "0.2", "0.3") * 5

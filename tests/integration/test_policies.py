@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Evd, wait_for
-from tests.helpers import show, submit
+from tests.helpers import fake_gpus, show, submit
 
 
 @pytest.fixture
@@ -157,7 +157,7 @@ def test_after_an_unknown_run_is_refused(policy_evd: Evd) -> None:
 
 
 def test_queue_timeout_ends_a_run_that_could_not_start(evd_env: Evd, tmp_path: Path) -> None:
-    evd_env.env["EVD_FAKE_GPUS"] = "1x24GiB"
+    fake_gpus(evd_env, 1)
     evd_env.cli("up", "--kill-grace", "1", check=True)
     gate = tmp_path / "gate"
     holder = submit(

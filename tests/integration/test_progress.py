@@ -11,12 +11,13 @@ import textwrap
 from pathlib import Path
 
 from tests.conftest import Evd, wait_for
+from tests.helpers import fake_gpus
 from tests.integration.test_usage import show, submit
 
 
-def start(evd_env: Evd, *extra: str, gpus: str | None = None, offline: Path | None = None) -> Evd:
+def start(evd_env: Evd, *extra: str, gpus: int = 0, offline: Path | None = None) -> Evd:
     if gpus:
-        evd_env.env["EVD_FAKE_GPUS"] = gpus
+        fake_gpus(evd_env, gpus)
     if offline is not None:
         evd_env.home.mkdir(parents=True, exist_ok=True)
         (evd_env.home / "config.toml").write_text(
@@ -104,7 +105,7 @@ def main() -> dict:
 def test_a_daft_job_reports_its_query_progress_and_each_gpu_worker_gets_its_own_device(
     evd_env: Evd, tmp_path: Path
 ) -> None:
-    evd = start(evd_env, gpus="2x24GiB")
+    evd = start(evd_env, gpus=2)
     gate = tmp_path / "gate"
     job = write(tmp_path / "daft_job.py", DAFT_JOB.format(gate=str(gate)))
     run_id = submit(evd, "--gpus", "2", "--cpus", "2", str(job))

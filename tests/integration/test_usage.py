@@ -1,28 +1,19 @@
 """Limits and metrics against a real daemon: memory, GPU memory, outside use, faults, strays."""
 
-import json
 import sys
 from pathlib import Path
 
 from tests.conftest import Evd, process_gone, wait_for
-from tests.helpers import show, submit
+from tests.fakenvml import GIB
+from tests.helpers import fake_gpus, show, submit
 
-GIB = 1024**3
 HOLD = "while [ ! -e {gate} ]; do sleep 0.02; done"
 
 
-def start(evd_env: Evd, gpus: str | None = None, *extra: str) -> Evd:
-    if gpus:
-        evd_env.env["EVD_FAKE_GPUS"] = gpus
+def start(evd_env: Evd, *extra: str) -> Evd:
     evd_env.env["EVD_MEMORY_LIMITS"] = "sampler"  # the same mechanism on every machine
     evd_env.cli("up", "--kill-grace", "1", "--sample-interval", "0.1", *extra, check=True)
     return evd_env
-
-
-def fake_gpu_state(evd: Evd, state: dict[str, object]) -> None:
-    path = evd.home / "fake-gpus.json"
-    path.with_suffix(".tmp").write_text(json.dumps(state))
-    path.with_suffix(".tmp").replace(path)
 
 
 def test_a_job_over_its_memory_limit_is_stopped_and_says_so(evd_env: Evd) -> None:
@@ -53,26 +44,27 @@ def test_metrics_are_sampled_and_peaks_shown(evd_env: Evd) -> None:
 
 
 def test_gpu_memory_held_outside_evd_is_not_handed_out(evd_env: Evd, tmp_path: Path) -> None:
-    evd = start(evd_env, "1x24GiB")
-    fake_gpu_state(evd, {"processes": [{"gpu": 0, "pid": 1, "memory": "20GiB"}]})
+    nvml = fake_gpus(evd_env, 1)
+    evd = start(evd_env)
+    nvml.update(0, compute=[[1, 20 * GIB]], used=20 * GIB)  # pid 1: not a job of evd's
     wait_for(lambda: "20.0 GiB used outside evd" in evd.cli("gpus", check=True).stdout)
     run_id = submit(evd, "--gpus", "0.5", "--gpu-memory", "8GiB", "--", "true")
     reason = str(show(evd, run_id)["reason"])
     assert show(evd, run_id)["state"] == "queued" and "GPU0 has 4.0 GiB" in reason
-    fake_gpu_state(evd, {})
+    nvml.update(0, compute=[], used=0)
     assert evd.cli("wait", run_id, timeout=30).returncode == 0
 
 
 def test_gpu_memory_over_the_request_is_flagged(evd_env: Evd, tmp_path: Path) -> None:
-    evd = start(evd_env, "1x24GiB")
+    nvml = fake_gpus(evd_env, 1)
+    evd = start(evd_env)
     gate = tmp_path / "gate"
     run_id = submit(
         evd, "--gpus", "0.5", "--gpu-memory", "2GiB", "--", "sh", "-c", HOLD.format(gate=gate)
     )
     wait_for(lambda: show(evd, run_id)["state"] == "running")
-    fake_gpu_state(
-        evd, {"processes": [{"gpu": 0, "pid": show(evd, run_id)["pid"], "memory": "5GiB"}]}
-    )
+    # A graphics (EGL) context counts as much as a compute one.
+    nvml.update(0, graphics=[[show(evd, run_id)["pid"], 5 * GIB]], used=5 * GIB)
     wait_for(lambda: "gpu_overuse" in show(evd, run_id)["metrics"])  # type: ignore[operator]
     gate.touch()
     assert evd.cli("wait", run_id, timeout=30).returncode == 0  # flagged, not stopped
@@ -85,12 +77,11 @@ def test_gpu_memory_over_the_request_is_flagged(evd_env: Evd, tmp_path: Path) ->
 def test_gpu_memory_over_the_request_stops_the_job_when_configured(evd_env: Evd) -> None:
     evd_env.home.mkdir(parents=True, exist_ok=True)
     (evd_env.home / "config.toml").write_text("[resources]\nstop_gpu_overuse = true\n")
-    evd = start(evd_env, "1x24GiB")
+    nvml = fake_gpus(evd_env, 1)
+    evd = start(evd_env)
     run_id = submit(evd, "--gpus", "0.5", "--gpu-memory", "2GiB", "--", "sleep", "30")
     wait_for(lambda: show(evd, run_id)["state"] == "running")
-    fake_gpu_state(
-        evd, {"processes": [{"gpu": 0, "pid": show(evd, run_id)["pid"], "memory": "3GiB"}]}
-    )
+    nvml.update(0, compute=[[show(evd, run_id)["pid"], 3 * GIB]], used=3 * GIB)
     assert evd.cli("wait", run_id, timeout=30).returncode == 137
     assert str(show(evd, run_id)["reason"]).endswith("it asked for; evd stopped it")
 
@@ -98,7 +89,8 @@ def test_gpu_memory_over_the_request_stops_the_job_when_configured(evd_env: Evd)
 def test_a_process_that_escaped_a_finished_run_is_stopped_before_its_gpu_is_reused(
     evd_env: Evd, tmp_path: Path
 ) -> None:
-    evd = start(evd_env, "1x24GiB")
+    nvml = fake_gpus(evd_env, 1)
+    evd = start(evd_env)
     stray_pid = tmp_path / "stray.pid"
     # The job leaves a process behind in a session of its own, holding the GPU.
     escape = f"setsid sh -c 'echo $$ > {stray_pid}; exec sleep 60' </dev/null >/dev/null 2>&1 &"
@@ -106,7 +98,7 @@ def test_a_process_that_escaped_a_finished_run_is_stopped_before_its_gpu_is_reus
     first = submit(evd, "--gpus", "1", "--", "sh", "-c", escape)
     wait_for(lambda: stray_pid.exists() and stray_pid.read_text().strip() != "")
     pid = int(stray_pid.read_text())
-    fake_gpu_state(evd, {"processes": [{"gpu": 0, "pid": pid, "memory": "10GiB"}]})
+    nvml.update(0, compute=[[pid, 10 * GIB]], used=10 * GIB)
     assert evd.cli("wait", first, timeout=30).returncode == 0
     second = submit(evd, "--gpus", "1", "--", "true")
     assert evd.cli("wait", second, timeout=30).returncode == 0
@@ -114,21 +106,36 @@ def test_a_process_that_escaped_a_finished_run_is_stopped_before_its_gpu_is_reus
 
 
 def test_an_unhealthy_gpu_is_drained_with_its_reason(evd_env: Evd) -> None:
-    evd = start(evd_env, "2x24GiB")
-    fake_gpu_state(evd, {"problems": {"1": "Xid 79: fallen off the bus"}})
-    wait_for(lambda: "DRAINED: Xid 79" in evd.cli("gpus", check=True).stdout)
+    nvml = fake_gpus(evd_env, 2)
+    evd = start(evd_env)
+    nvml.update(1, ecc_uncorrected=2)
+    wait_for(lambda: "DRAINED: 2 uncorrected ECC" in evd.cli("gpus", check=True).stdout)
     run_id = submit(evd, "--gpus", "2", "--", "true")
     run = show(evd, run_id)
-    assert run["state"] == "queued" and "GPU1 drained: Xid 79" in str(run["reason"])
-    fake_gpu_state(evd, {})
+    assert run["state"] == "queued" and "GPU1 drained: 2 uncorrected ECC" in str(run["reason"])
+    nvml.update(1, ecc_uncorrected=0)  # reset: in service again
     assert evd.cli("wait", run_id, timeout=30).returncode == 0
+
+
+def test_a_programs_xid_leaves_its_gpu_in_service_a_devices_xid_drains_it(evd_env: Evd) -> None:
+    nvml = fake_gpus(evd_env, 2)
+    evd = start(evd_env)
+    nvml.xid(1, 31)  # an illegal memory access: the program's fault, not the GPU's
+    nvml.xid(0, 79)  # fallen off the bus
+    wait_for(lambda: "DRAINED: Xid 79" in evd.cli("gpus", check=True).stdout)
+    shown = evd.cli("gpus", check=True).stdout
+    assert "Xid 31" not in shown
+    assert evd.cli("wait", submit(evd, "--gpus", "1", "--", "true"), timeout=30).returncode == 0
+    run_id = submit(evd, "--gpus", "2", "--", "true")
+    assert "GPU0 drained: Xid 79" in str(show(evd, run_id)["reason"])
+    evd.cli("cancel", run_id, check=True)
 
 
 def test_multi_gpu_jobs_get_their_own_master_port_and_linked_devices(
     evd_env: Evd, tmp_path: Path
 ) -> None:
-    evd_env.env["EVD_FAKE_NVLINK"] = "0-2,1-3"
-    evd = start(evd_env, "4x24GiB")
+    fake_gpus(evd_env, 4, system={"nvlink": [[0, 2], [1, 3]]})
+    evd = start(evd_env)
     gate = tmp_path / "gate"
     report = 'echo "$CUDA_VISIBLE_DEVICES $MASTER_ADDR:$MASTER_PORT"; ' + HOLD.format(gate=gate)
     pair = [submit(evd, "--gpus", "2", "--cpus", "0.1", "--", "sh", "-c", report) for _ in range(2)]
@@ -148,7 +155,8 @@ def test_config_hides_devices_and_keeps_capacity_back(evd_env: Evd) -> None:
     (evd_env.home / "config.toml").write_text(
         '[resources]\nhide_gpus = [1]\nreserve_cpus = 0.5\nreserve_memory = "1GiB"\n'
     )
-    evd = start(evd_env, "2x24GiB")
+    fake_gpus(evd_env, 2)
+    evd = start(evd_env)
     shown = evd.cli("gpus", check=True).stdout
     assert "GPU 1" in shown and "kept back for the desktop: 0.5 CPUs, 1.0 GiB" in shown
     run_id = submit(evd, "--gpus", "2", "--", "true")

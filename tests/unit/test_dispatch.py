@@ -29,7 +29,7 @@ class Rig:
         inventory = discover({"EVD_FAKE_GPUS": "1x24GiB"}, {})
         environments = Environments(parts.state, {}, {})
         usage = Usage(
-            Sampler(probe_for(inventory, parts.state.root), str(parts.state.root)),
+            Sampler(probe_for(inventory), str(parts.state.root)),
             interval=1.0,
             stop_gpu_overuse=False,
         )

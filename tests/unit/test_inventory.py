@@ -1,11 +1,8 @@
-"""The inventory: fake GPUs, NVML read through a small fake, CUDA_VISIBLE_DEVICES on the daemon."""
-
-from dataclasses import dataclass
-from typing import Any
+"""The inventory: fake GPUs and CUDA_VISIBLE_DEVICES on the daemon (NVML: ``test_nvml.py``)."""
 
 import pytest
 
-from evd.resources.inventory import GpuProcess, discover, parse_fake_gpus, read_nvml, visible
+from evd.resources.inventory import discover, parse_fake_gpus, visible
 
 GIB = 1024**3
 
@@ -22,76 +19,38 @@ def test_fake_gpus_are_described_by_count_and_size() -> None:
         parse_fake_gpus("lots")
 
 
-@dataclass
-class Memory:
-    total: int
-    used: int
-
-
-@dataclass
-class Utilization:
-    gpu: int
-
-
-@dataclass
-class Process:
-    pid: int
-    usedGpuMemory: int | None
-
-
-class LostGpu(Exception):
-    pass
-
-
-class FakeNvml:
-    """Two devices; the second one is lost (NVML raises for it)."""
-
-    def nvmlInit(self) -> None:
-        return None
-
-    def nvmlDeviceGetCount(self) -> int:
-        return 2
-
-    def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
-        if index == 1:
-            raise LostGpu("GPU is lost")
-        return index
-
-    def nvmlDeviceGetUUID(self, handle: Any) -> bytes:
-        return b"GPU-1234"
-
-    def nvmlDeviceGetName(self, handle: Any) -> str:
-        return "NVIDIA H100"
-
-    def nvmlDeviceGetMemoryInfo(self, handle: Any) -> Memory:
-        return Memory(total=80 * GIB, used=3 * GIB)
-
-    def nvmlDeviceGetUtilizationRates(self, handle: Any) -> Utilization:
-        return Utilization(gpu=42)
-
-    def nvmlDeviceGetComputeRunningProcesses(self, handle: Any) -> list[Process]:
-        return [Process(pid=4242, usedGpuMemory=None)]
-
-
-def test_nvml_devices_are_read_and_a_lost_one_is_kept_with_its_problem() -> None:
-    first, lost = read_nvml(FakeNvml())
-    assert (first.uuid, first.name, first.memory_total, first.memory_used) == (
-        "GPU-1234",
-        "NVIDIA H100",
-        80 * GIB,
-        3 * GIB,
-    )
-    assert first.utilization == 42 and first.processes == (GpuProcess(4242, None),)
-    assert first.problem is None
-    assert lost.index == 1 and lost.problem == "GPU is lost"
-
-
 def test_the_daemons_cuda_visible_devices_limits_what_evd_uses() -> None:
     gpus = parse_fake_gpus("4x24GiB")
-    allowed, hidden = visible(gpus, "2,GPU-fake-0000")
-    assert [g.index for g in allowed] == [0, 2] and hidden == [1, 3]
-    assert visible(gpus, "") == ([], [0, 1, 2, 3])
-    assert visible(gpus, None) == (gpus, [])
+    allowed, hidden, note = visible(gpus, "2,GPU-fake-0000", "PCI_BUS_ID")
+    assert [g.index for g in allowed] == [0, 2] and hidden == [1, 3] and note is None
+    assert visible(gpus, "", "PCI_BUS_ID") == ([], [0, 1, 2, 3], None)
+    assert visible(gpus, None) == (gpus, [], None)
+
+
+@pytest.mark.parametrize(
+    ("entries", "kept", "says"),
+    [
+        # CUDA stops at the first entry that names no single device.
+        ("1,7,2", [1], "ends at '7', which names no GPU of this machine"),
+        ("GPU-", [], "ends at 'GPU-', which names every GPU"),
+        ("3,GPU-fake-000", [3], "names no single GPU: give more of its UUID"),
+        ("GPU-fake-0002,MIG-4f3a/1/0", [2], "a MIG instance, and evd hands out whole GPUs"),
+        ("GPU-fake-0001,GPU-fake-0003", [1, 3], None),
+    ],
+)
+def test_cuda_visible_devices_is_read_as_cuda_reads_it(
+    entries: str, kept: list[int], says: str | None
+) -> None:
+    allowed, hidden, note = visible(parse_fake_gpus("4x24GiB"), entries, "PCI_BUS_ID")
+    assert [g.index for g in allowed] == kept
+    assert sorted(hidden + kept) == [0, 1, 2, 3]
+    assert note is None if says is None else says in str(note)
+
+
+def test_indexes_without_pci_bus_order_are_named_a_risk() -> None:
+    _, _, note = visible(parse_fake_gpus("2x24GiB"), "1", None)
+    assert "CUDA_DEVICE_ORDER=PCI_BUS_ID" in str(note)
+    assert visible(parse_fake_gpus("2x24GiB"), "GPU-fake-0001", None)[2] is None
 
 
 def test_discover_without_a_driver_has_no_gpus_and_says_why() -> None:

@@ -1,6 +1,6 @@
 """Sampling, metrics series, topology, memory-limit wrapping and the fake GPU probe."""
 
-import json
+import dataclasses
 import os
 import subprocess
 import sys
@@ -11,10 +11,11 @@ import pytest
 
 from evd.daemon.monitor.metrics import POINTS_PER_STEP, RunMetrics, read_series
 from evd.daemon.monitor.sampler import RunSample, Sampler
+from evd.resources.devices import Gpu, GpuProcess
 from evd.resources.inventory import parse_fake_gpus, parse_links
 from evd.resources.memlimit import MemoryEnforcement, detect
 from evd.resources.pool import Device, closest
-from evd.resources.probe import FakeProbe, NoProbe
+from evd.resources.probe import NoProbe
 from evd.runner.ports import free_port
 from evd.runner.procenv import devices_of, job_variables
 
@@ -68,31 +69,36 @@ def test_sampler_adds_up_the_process_tree_and_its_cpu(tmp_path: Path) -> None:
     assert 40 < sample.cpu_percent < 250
 
 
+class Devices:
+    """A probe that reports the devices it is given (the sampler's side of the probe)."""
+
+    def __init__(self, gpus: list[Gpu]) -> None:
+        self.gpus = gpus
+
+    def read(self) -> list[Gpu]:
+        return self.gpus
+
+
 def test_gpu_processes_belong_to_the_run_in_their_environment(tmp_path: Path) -> None:
     """A process that left the job's tree is still the run's; one of an ended run lingers."""
-    state = tmp_path / "fake-gpus.json"
     env = {**os.environ, "EVD_HOME": str(tmp_path), "EVD_RUN_ID": "7"}
     escaped = subprocess.Popen(["sleep", "30"], env=env, start_new_session=True)
     other = subprocess.Popen(["sleep", "30"], start_new_session=True)
     shim = subprocess.Popen(["sleep", "30"], start_new_session=True)  # the run's own tree
     try:
-        state.write_text(
-            json.dumps(
-                {
-                    "processes": [
-                        {"gpu": 0, "pid": escaped.pid, "memory": "3GiB"},
-                        {"gpu": 0, "pid": other.pid, "memory": "5GiB"},
-                        {"gpu": 1, "pid": 999_999_999, "memory": "1GiB"},
-                    ],
-                    "problems": {"1": "Xid 79"},
-                }
-            )
-        )
-        probe = FakeProbe(tuple(parse_fake_gpus("2x24GiB")), state)
-        sampler = Sampler(probe, str(tmp_path))
+        first, second = parse_fake_gpus("2x24GiB")
+        devices = Devices([
+            dataclasses.replace(
+                first,
+                processes=(GpuProcess(escaped.pid, 3 * GIB), GpuProcess(other.pid, 5 * GIB)),
+                memory_used=8 * GIB,
+            ),
+            dataclasses.replace(second, problem="Xid 79"),
+        ])  # fmt: skip
+        sampler = Sampler(devices, str(tmp_path))
         live = sampler.sample({7: shim.pid})
         assert live.runs[7].gpu_memory == {0: 3 * GIB}
-        assert live.external == {0: 5 * GIB, 1: 0}  # a pid that is gone is not listed
+        assert live.external == {0: 5 * GIB, 1: 0}
         assert live.gpus[1].problem == "Xid 79"
         ended = sampler.sample({})
         assert ended.lingering == {0: {escaped.pid: 7}}

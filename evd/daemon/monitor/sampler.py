@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from evd.resources.inventory import Gpu
+from evd.resources.devices import Gpu
 from evd.resources.probe import GpuProbe
 from evd.runner.shim import SHIM_MARKER
 
