@@ -42,6 +42,8 @@ def _env_table(envs: list[EnvInfo]) -> str:
     rows = [("HASH", "PYTHON", "SIZE", "LAST USED", "RUNS", "PACKAGES")]
     for env in envs:
         packages = ", ".join(env.requirements) or "-"
+        if env.torch:  # what its wheel was built for: the line people look for
+            packages = f"[{env.torch}] {packages}"
         rows.append(
             (
                 env.hash,
@@ -49,7 +51,7 @@ def _env_table(envs: list[EnvInfo]) -> str:
                 format_size(env.size),
                 ago(env.last_used_at),
                 f"{env.active_runs} active / {env.runs}",
-                packages[:60],
+                packages[:80],
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]

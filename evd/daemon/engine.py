@@ -36,6 +36,7 @@ from evd.daemon.submit.secrets import SECRET_LOOKING
 from evd.daemon.triggers.schedules import Schedules
 from evd.daemon.triggers.watches import Watches
 from evd.daemon.views import event_payload
+from evd.environments.cudawheels import CudaDevice, CudaMachine
 from evd.errors import StorageError
 from evd.models import SubmitRequest
 from evd.paths import StateDir
@@ -83,6 +84,7 @@ class Engine:
         self.environments = environments or Environments(state, os.environ, {})
         resources = resources or {}
         self.inventory = inventory or discover(os.environ, resources)
+        self.environments.builder.machine = cuda_machine(self.inventory)
         self.memory_limits = memory_limits or sampler(sample_interval, "not detected")
         self.usage = Usage(
             Sampler(probe_for(self.inventory), str(state.root)),
@@ -210,3 +212,16 @@ class Engine:
             or self.dispatch.is_live(run_id)
             or self.admission.is_waiting(run_id)
         )
+
+
+def cuda_machine(inventory: Inventory) -> CudaMachine:
+    """What a built torch must run on: the driver NVML reported and the GPUs evd hands out."""
+    return CudaMachine(
+        inventory.driver_version,
+        inventory.cuda_version,
+        tuple(
+            CudaDevice(gpu.index, gpu.name, gpu.compute_capability)
+            for gpu in inventory.gpus
+            if gpu.compute_capability is not None
+        ),
+    )

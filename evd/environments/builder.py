@@ -26,8 +26,15 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+from evd.environments.cudawheels import (
+    PROBE,
+    CudaMachine,
+    install_options,
+    judge,
+    read_probe,
+)
 from evd.environments.spec import EnvSpec
 
 log = logging.getLogger("evd.builder")
@@ -124,6 +131,7 @@ class Builder:
             "NO_COLOR": "1",
         }
         self._inflight: dict[str, asyncio.Task[BuiltEnv]] = {}
+        self.machine = CudaMachine()  # the driver and GPUs a built torch must run on
 
     def path(self, content_hash: str) -> Path:
         """The venv folder of ``content_hash``."""
@@ -136,6 +144,15 @@ class Builder:
     def is_ready(self, content_hash: str) -> bool:
         """Whether the venv is complete (one ``stat``: the warm path)."""
         return (self.path(content_hash) / READY_FILE).exists()
+
+    def built_torch(self, content_hash: str) -> dict[str, Any] | None:
+        """What the venv's torch was built for, as its build found (``None``: no torch)."""
+        try:
+            ready = json.loads((self.path(content_hash) / READY_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+        torch = ready.get("torch") if isinstance(ready, dict) else None
+        return torch if isinstance(torch, dict) else None
 
     def in_progress(self, content_hash: str) -> bool:
         """Whether a build of ``content_hash`` is running."""
@@ -170,6 +187,7 @@ class Builder:
                 f" (Python {spec.interpreter.version_text}, {len(spec.requirements)} packages)\n"
             )
             out.flush()
+            torch = None
             try:
                 await self._run(
                     [self.uv, "venv", "--python", spec.interpreter.path, str(venv)], out
@@ -177,6 +195,9 @@ class Builder:
                 if spec.requirements:
                     requirements = venv / "evd-requirements.txt"
                     requirements.write_text("".join(f"{r}\n" for r in spec.requirements))
+                    torch_args, torch_variables = install_options(
+                        spec.requirements, spec.index, self.machine
+                    )
                     await self._run(
                         [
                             self.uv,
@@ -188,22 +209,58 @@ class Builder:
                             "--link-mode",
                             "hardlink",
                             *spec.index.args,
+                            *torch_args,
                             "-r",
                             str(requirements),
                         ],
                         out,
-                        extra=dict(spec.index.variables),
+                        extra={**dict(spec.index.variables), **torch_variables},
                     )
+                    torch = await self._check_torch(venv, out, backend_chosen=bool(torch_args))
                 self._add_sdk(venv)
             except BaseException:
                 await asyncio.to_thread(shutil.rmtree, venv, True)
                 raise
             seconds = time.monotonic() - started
             size = await asyncio.to_thread(tree_size, venv)
-            ready = {**spec.describe(), "built_at": time.time(), "seconds": seconds, "size": size}
+            ready = {
+                **spec.describe(),
+                "built_at": time.time(),
+                "seconds": seconds,
+                "size": size,
+                "torch": torch,
+            }
             (venv / READY_FILE).write_text(json.dumps(ready, indent=2))
             out.write(f"evd: environment {spec.content_hash} built in {seconds:.1f} s\n")
         return BuiltEnv(spec.content_hash, venv, seconds, size)
+
+    async def _check_torch(
+        self, venv: Path, out: IO[str], *, backend_chosen: bool
+    ) -> dict[str, Any] | None:
+        """What the venv's torch was built for; ``BuildFailed`` if it cannot use the GPUs here."""
+        if not any((venv / "lib").glob("python3*/site-packages/torch/__init__.py")):
+            return None
+        out.flush()  # the probe's errors go to the same file
+        process = await asyncio.create_subprocess_exec(
+            str(venv / "bin" / "python"), "-c", PROBE,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=out,
+            env=self.environ, cwd=self.root,
+        )  # fmt: skip
+        output, _ = await process.communicate()
+        if await process.wait() != 0:
+            raise BuildFailed("the built environment cannot import torch (see the build log)")
+        torch = read_probe(output.decode("utf-8", "replace"))
+        if torch is None:
+            return None
+        reason = judge(torch, self.machine, backend_chosen)
+        if reason is not None:
+            out.write(f"evd: {reason}\n")
+            raise BuildFailed(reason)
+        cuda = torch.get("cuda")
+        out.write(
+            f"evd: torch {torch.get('version')} for {'CUDA ' + cuda if cuda else 'the CPU'}\n"
+        )
+        return torch
 
     def _add_sdk(self, venv: Path) -> None:
         for site in (venv / "lib").glob("python3*/site-packages"):

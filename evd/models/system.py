@@ -57,11 +57,12 @@ class EnvInfo:
     active_runs: int
     runs: int
     path: str
+    torch: str | None = None  # ``torch 2.5.1+cu124 (CUDA 12.4)``: what its torch was built for
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EnvInfo:
         """Build from the API's JSON."""
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
 @dataclass

@@ -28,6 +28,7 @@ class Gpu:
     problem: str | None = None  # why the device must not be used (ECC errors, lost), if any
     links: tuple[int, ...] = ()  # devices it has an NVLink to
     memory_reserved: int = 0  # kept by the driver (NVML's v2 memory), never handed out
+    compute_capability: tuple[int, int] | None = None  # (8, 6) is sm_86; None: not known
 
     def to_dict(self) -> dict[str, Any]:
         """The API's form."""
@@ -42,4 +43,7 @@ class Gpu:
             "problem": self.problem,
             "links": list(self.links),
             "memory_reserved": self.memory_reserved,
+            "compute_capability": list(self.compute_capability)
+            if self.compute_capability
+            else None,
         }

@@ -19,7 +19,7 @@ from typing import Any
 import psutil
 
 from evd.resources.devices import Gpu
-from evd.resources.nvml import load_nvml, read_links, read_nvml
+from evd.resources.nvml import load_nvml, read_driver, read_links, read_nvml
 from evd.units import parse_size
 
 _FAKE_PART = re.compile(r"(?:(\d+)\s*x\s*)?(\d+(?:\.\d+)?\s*[A-Za-z]*)")
@@ -37,6 +37,8 @@ class Inventory:
     hidden: tuple[int, ...] = field(default=())  # devices CUDA_VISIBLE_DEVICES keeps from evd
     reserved_cpus: float = 0.0  # kept back for the desktop (config [resources])
     reserved_memory: int = 0
+    driver_version: str | None = None  # the NVIDIA driver's (``550.54.15``), from NVML
+    cuda_version: int | None = None  # the newest CUDA the driver runs (``12040`` is 12.4)
 
     def to_dict(self) -> dict[str, Any]:
         """The API's form."""
@@ -48,6 +50,8 @@ class Inventory:
             "hidden": list(self.hidden),
             "reserved_cpus": self.reserved_cpus,
             "reserved_memory": self.reserved_memory,
+            "driver_version": self.driver_version,
+            "cuda_version": self.cuda_version,
             "gpus": [gpu.to_dict() for gpu in self.gpus],
         }
 
@@ -171,6 +175,7 @@ def discover(environ: Mapping[str, str], config: Mapping[str, Any] | None = None
     cpus = os.cpu_count() or 1
     memory = psutil.virtual_memory().total
     fake = environ.get("EVD_FAKE_GPUS") or config.get("fake_gpus")
+    driver: tuple[str | None, int | None] = (None, None)
     if fake:
         gpus, source, note = parse_fake_gpus(fake), "fake", None
         nvlink = environ.get("EVD_FAKE_NVLINK") or config.get("fake_nvlink") or ""
@@ -179,6 +184,7 @@ def discover(environ: Mapping[str, str], config: Mapping[str, Any] | None = None
         nvml, note = load_nvml()
         gpus, source = [], "none"
         if nvml is not None:
+            driver = read_driver(nvml)
             gpus, note = read_nvml(nvml)
             source = "nvml" if gpus or note is None else "none"
         if nvml is not None and len(gpus) > 1:
@@ -204,4 +210,6 @@ def discover(environ: Mapping[str, str], config: Mapping[str, Any] | None = None
         reserved_memory=parse_size(reserve_memory)
         if isinstance(reserve_memory, str)
         else int(reserve_memory),
+        driver_version=driver[0],
+        cuda_version=driver[1],
     )

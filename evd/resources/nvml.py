@@ -175,6 +175,11 @@ def read_nvml(nvml: Nvml) -> tuple[list[Gpu], str | None]:
             utilization: int | None = int(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
         except Exception:  # not supported on every device
             utilization = None
+        try:
+            major, minor = nvml.nvmlDeviceGetCudaComputeCapability(handle)
+            capability: tuple[int, int] | None = (int(major), int(minor))
+        except Exception:
+            capability = None
         gpus.append(
             Gpu(
                 index,
@@ -186,9 +191,23 @@ def read_nvml(nvml: Nvml) -> tuple[list[Gpu], str | None]:
                 read_processes(nvml, handle),
                 problem=read_health(nvml, handle),
                 memory_reserved=reserved,
+                compute_capability=capability,
             )
         )
     return gpus, note
+
+
+def read_driver(nvml: Nvml) -> tuple[str | None, int | None]:
+    """The driver's version (``550.54.15``) and the CUDA version it supports (``12040``)."""
+    try:
+        version: str | None = _text(nvml.nvmlSystemGetDriverVersion())
+    except Exception:
+        version = None
+    try:
+        cuda: int | None = int(nvml.nvmlSystemGetCudaDriverVersion())
+    except Exception:
+        cuda = None
+    return version, cuda
 
 
 def _text(value: str | bytes) -> str:

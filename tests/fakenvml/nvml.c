@@ -14,7 +14,8 @@
  *                 "handle_error": 0, "compute": [[pid, bytes]], "graphics": [],
  *                 "mps": [], "ecc_uncorrected": 0, "retired_pending": 0,
  *                 "remapped": [0, 0, 0, 0], "mig": 0, "xid_error": 0,
- *                 "memory_v2": true, "processes_v3": true}],
+ *                 "memory_v2": true, "processes_v3": true,
+ *                 "compute_capability": [8, 6]}],
  *    "nvlink": [[0, 1]],
  *    "xid": [[0, 79]]}
  *
@@ -312,6 +313,17 @@ int nvmlDeviceGetName(nvmlDevice_t handle, char *name, unsigned int length) {
 int nvmlDeviceGetUUID(nvmlDevice_t handle, char *uuid, unsigned int length) {
     DEVICE_OR_FAIL(handle);
     snprintf(uuid, length, "%s", text(dev, "uuid", "GPU-00000000-0000-0000-0000-000000000000"));
+    return SUCCESS;
+}
+
+int nvmlDeviceGetCudaComputeCapability(nvmlDevice_t handle, int *major, int *minor) {
+    DEVICE_OR_FAIL(handle);
+    J *capability = get(dev, "compute_capability");
+    if (!capability || capability->type != J_ARR || capability->n != 2) {
+        *major = 8, *minor = 6; /* an Ampere workstation card */
+    } else {
+        *major = (int)capability->items[0].num, *minor = (int)capability->items[1].num;
+    }
     return SUCCESS;
 }
 

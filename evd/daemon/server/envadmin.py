@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from evd.daemon.submit.validate import validate
 from evd.environments import catalog
 from evd.environments.builder import READY_FILE, BuildFailed
+from evd.environments.cudawheels import describe
 from evd.errors import Conflict, InvalidRequest, NotFound
 from evd.models import ACTIVE_STATES, EnvBuildRequest, EnvInfo, SubmitRequest, iso
 from evd.sdk.checks import DeclarationError
@@ -37,6 +38,7 @@ def list_envs(engine: Engine) -> list[EnvInfo]:
             active_runs=active.get(env.hash, 0),
             runs=total.get(env.hash, 0),
             path=str(engine.environments.builder.path(env.hash)),
+            torch=describe(engine.environments.builder.built_torch(env.hash)),
         )
         for env in engine.store.list_envs()
     ]
