@@ -104,7 +104,8 @@ class Engine:
             self.environments.builder,
             self.memory_limits,
             job_defaults(jobs or {}),
-            clock,
+            clock=clock,
+            cuda_ids=self.inventory.cuda_ids(),
         )
         self.dispatch = Dispatch(
             self.ledger, self.bus, inventory=self.inventory, launcher=launcher,

@@ -29,6 +29,9 @@ class Gpu:
     links: tuple[int, ...] = ()  # devices it has an NVLink to
     memory_reserved: int = 0  # kept by the driver (NVML's v2 memory), never handed out
     compute_capability: tuple[int, int] | None = None  # (8, 6) is sm_86; None: not known
+    # Whether CUDA counts it among its devices (not in MIG mode, NVML could open it): a
+    # device CUDA skips shifts CUDA's numbering of those after it away from NVML's.
+    cuda_counts: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """The API's form."""

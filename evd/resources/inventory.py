@@ -39,6 +39,13 @@ class Inventory:
     reserved_memory: int = 0
     driver_version: str | None = None  # the NVIDIA driver's (``550.54.15``), from NVML
     cuda_version: int | None = None  # the newest CUDA the driver runs (``12040`` is 12.4)
+    # Jobs are given GPU UUIDs, not indexes, in CUDA_VISIBLE_DEVICES: CUDA skips a device
+    # here (MIG mode, one NVML cannot open), so its numbering is not NVML's.
+    uuids_for_jobs: bool = False
+
+    def cuda_ids(self) -> dict[int, str] | None:
+        """What jobs' ``CUDA_VISIBLE_DEVICES`` names each device by (``None``: its index)."""
+        return {gpu.index: gpu.uuid for gpu in self.gpus} if self.uuids_for_jobs else None
 
     def to_dict(self) -> dict[str, Any]:
         """The API's form."""
@@ -52,6 +59,7 @@ class Inventory:
             "reserved_memory": self.reserved_memory,
             "driver_version": self.driver_version,
             "cuda_version": self.cuda_version,
+            "uuids_for_jobs": self.uuids_for_jobs,
             "gpus": [gpu.to_dict() for gpu in self.gpus],
         }
 
@@ -189,6 +197,7 @@ def discover(environ: Mapping[str, str], config: Mapping[str, Any] | None = None
             source = "nvml" if gpus or note is None else "none"
         if nvml is not None and len(gpus) > 1:
             gpus = _with_links(gpus, read_links(nvml, len(gpus)))
+    uuids_for_jobs = source == "nvml" and not all(gpu.cuda_counts for gpu in gpus)
     allowed, hidden, seen = visible(
         gpus, environ.get("CUDA_VISIBLE_DEVICES"), environ.get("CUDA_DEVICE_ORDER")
     )
@@ -212,4 +221,5 @@ def discover(environ: Mapping[str, str], config: Mapping[str, Any] | None = None
         else int(reserve_memory),
         driver_version=driver[0],
         cuda_version=driver[1],
+        uuids_for_jobs=uuids_for_jobs,
     )

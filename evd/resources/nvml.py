@@ -24,6 +24,7 @@ real binding):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -124,16 +125,21 @@ def read_health(nvml: Nvml, handle: Any) -> str | None:
     problem = _retired_pages(nvml, handle)
     if problem is not None:
         return problem
-    try:
-        current, _pending = nvml.nvmlDeviceGetMigMode(handle)
-    except Exception:  # no MIG on this device
-        return None
-    if current:
+    if mig_enabled(nvml, handle):
         return (
             "MIG mode is on: evd hands out whole GPUs, not MIG instances;"
             " turn it off (nvidia-smi -i INDEX -mig 0) to use this GPU"
         )
     return None
+
+
+def mig_enabled(nvml: Nvml, handle: Any) -> bool:
+    """Whether the device is in MIG mode (CUDA then sees its instances, not the device)."""
+    try:
+        current, _pending = nvml.nvmlDeviceGetMigMode(handle)
+    except Exception:  # no MIG on this device
+        return False
+    return bool(current)
 
 
 def _retired_pages(nvml: Nvml, handle: Any) -> str | None:
@@ -169,7 +175,8 @@ def read_nvml(nvml: Nvml) -> tuple[list[Gpu], str | None]:
             uuid = _text(nvml.nvmlDeviceGetUUID(handle))
             name = _text(nvml.nvmlDeviceGetName(handle))
         except Exception as error:  # NVMLError_GpuIsLost, NoPermission and friends
-            gpus.append(Gpu(index, f"GPU-unreadable-{index}", "unknown", 0, problem=str(error)))
+            unread = Gpu(index, f"GPU-unreadable-{index}", "unknown", 0, problem=str(error))
+            gpus.append(dataclasses.replace(unread, cuda_counts=False))
             continue
         try:
             utilization: int | None = int(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
@@ -192,6 +199,7 @@ def read_nvml(nvml: Nvml) -> tuple[list[Gpu], str | None]:
                 problem=read_health(nvml, handle),
                 memory_reserved=reserved,
                 compute_capability=capability,
+                cuda_counts=not mig_enabled(nvml, handle),
             )
         )
     return gpus, note

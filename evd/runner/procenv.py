@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 def job_variables(pid: int) -> dict[str, str]:
     """The environment process ``pid`` started with (``{}`` if it cannot be read)."""
@@ -18,7 +20,12 @@ def job_variables(pid: int) -> dict[str, str]:
     return variables
 
 
-def devices_of(variables: dict[str, str]) -> list[int]:
-    """The GPU indexes in a job's ``CUDA_VISIBLE_DEVICES`` (evd writes indexes)."""
-    text = variables.get("CUDA_VISIBLE_DEVICES", "")
-    return [int(item) for item in text.split(",") if item.strip().isdigit()]
+def devices_of(variables: dict[str, str], uuids: Mapping[str, int] | None = None) -> list[int]:
+    """The GPU indexes in a job's ``CUDA_VISIBLE_DEVICES`` (indexes, or UUIDs in ``uuids``)."""
+    found = []
+    for item in (part.strip() for part in variables.get("CUDA_VISIBLE_DEVICES", "").split(",")):
+        if item.isdigit():
+            found.append(int(item))
+        elif uuids and item in uuids:
+            found.append(uuids[item])
+    return found

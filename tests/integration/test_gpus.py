@@ -89,6 +89,22 @@ def test_two_halves_share_a_device_the_driver_keeps_some_memory_of(
     evd.cli("wait", "-q", *halves, timeout=60)
 
 
+def test_where_cuda_skips_a_device_jobs_are_given_gpu_uuids(evd_env: Evd) -> None:
+    # GPU1 is in MIG mode: CUDA does not count it, so CUDA's GPU1 is NVML's GPU2.
+    nvml = fake_gpus(evd_env, 3)
+    nvml.update(1, mig=1)
+    evd = evd_env
+    evd.cli("up", "--parallel", "8", "--kill-grace", "1", check=True)
+    machine = evd.client().gpus()
+    assert machine["uuids_for_jobs"] is True
+    assert machine["gpus"][1]["problem"].startswith("MIG mode is on")
+    run_id = evd.cli("run", "-q", "--gpus", "2", "--", "sh", "-c", REPORT, check=True).stdout
+    evd.cli("wait", "-q", run_id.strip(), timeout=30)
+    uuids = ",".join(nvml.device(i)["uuid"] for i in (0, 2))
+    assert evd.cli("logs", run_id.strip()).stdout.startswith(f"cuda=[{uuids}]")
+    assert show(evd, run_id.strip())["gpus"] == [0, 2]
+
+
 def test_a_request_the_machine_can_never_satisfy_fails_at_submit(evd_env: Evd) -> None:
     evd = gpu_daemon(evd_env, gpus=2)
     too_many = evd.cli("run", "--gpus", "3", "--", "true")

@@ -55,6 +55,14 @@ def test_gpu_memory_held_outside_evd_is_not_handed_out(evd_env: Evd, tmp_path: P
     assert evd.cli("wait", run_id, timeout=30).returncode == 0
 
 
+def test_gpu_processes_of_another_pid_namespace_are_named(evd_env: Evd) -> None:
+    nvml = fake_gpus(evd_env, 1)
+    evd = start(evd_env)
+    nvml.update(0, compute=[[4_000_000_000, GIB]], used=GIB)  # no such pid here
+    wait_for(lambda: "do not exist here (pid 4000000000)" in evd.cli("gpus", check=True).stdout)
+    assert "--pid=host" in evd.cli("gpus", check=True).stdout
+
+
 def test_gpu_memory_over_the_request_is_flagged(evd_env: Evd, tmp_path: Path) -> None:
     nvml = fake_gpus(evd_env, 1)
     evd = start(evd_env)

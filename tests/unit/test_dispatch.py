@@ -42,7 +42,7 @@ class Rig:
             clock=parts.clock,
         )
         launcher = Launcher(
-            parts.ledger, environments.builder, sampler(1.0, "test"), {}, parts.clock
+            parts.ledger, environments.builder, sampler(1.0, "test"), {}, clock=parts.clock
         )
         self.dispatch = Dispatch(
             parts.ledger,

@@ -137,6 +137,9 @@ def test_devices_are_read_back_from_a_running_job(tmp_path: Path) -> None:
         job.wait()
     assert devices_of(variables) == [2, 3] and variables["MASTER_PORT"] == "41000"
     assert job_variables(999_999_999) == {}
+    # Where jobs are given UUIDs, they are mapped back to indexes.
+    named = {"CUDA_VISIBLE_DEVICES": "GPU-aa,GPU-cc"}
+    assert devices_of(named, {"GPU-aa": 0, "GPU-bb": 1, "GPU-cc": 2}) == [0, 2]
 
 
 def test_a_runs_shim_is_never_taken_for_an_orphan(tmp_path: Path) -> None:

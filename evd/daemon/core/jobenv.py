@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,7 @@ def job_environment(
     master_port: int | None = None,
     *,
     defaults: dict[str, str] | None = None,
+    cuda_ids: Mapping[int, str] | None = None,
 ) -> dict[str, str]:
     """The variables for ``record``'s job; ``DeclarationError`` if a secret is gone.
 
@@ -108,7 +110,9 @@ def job_environment(
     if allocation is not None:
         # NVML's numbering is PCI bus order; CUDA's default ("fastest first") may differ.
         env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, allocation.gpus))
+        # By UUID where CUDA's numbering is not NVML's (``Inventory.uuids_for_jobs``).
+        names = cuda_ids or {}
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(names.get(i, str(i)) for i in allocation.gpus)
     for volume in spec.get("volumes", []):
         env[volume["env_var"]] = volume["path"]
     names = spec.get("secrets", [])

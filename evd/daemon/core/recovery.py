@@ -83,7 +83,9 @@ class Recovery:
                 record,
                 pid=pid,
                 at=(run_dir / PID_FILE).stat().st_mtime,
-                gpus=devices_of(variables),
+                gpus=devices_of(
+                    variables, {gpu.uuid: gpu.index for gpu in self.dispatch.inventory.gpus}
+                ),
                 reason="started just before the daemon stopped",
             )
             record = self.ledger.get(record.id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +43,15 @@ class Launcher:
         builder: Builder,
         memory_limits: MemoryEnforcement,
         job_defaults: dict[str, Any],
+        *,
         clock: Callable[[], float] = time.time,
+        cuda_ids: Mapping[int, str] | None = None,
     ) -> None:
-        """Launch into ``ledger``'s run folders with venvs of ``builder``."""
+        """Launch into ``ledger``'s run folders with venvs of ``builder``.
+
+        ``cuda_ids`` name devices in jobs' ``CUDA_VISIBLE_DEVICES`` (``None``: by index).
+        """
+        self.cuda_ids = cuda_ids
         self.ledger = ledger
         self.builder = builder
         self.memory_limits = memory_limits
@@ -67,7 +73,10 @@ class Launcher:
                 _begin_attempt(run_dir, record)
             if len(allocation.gpus) > 1:
                 port = free_port(ports_taken())
-            env = job_environment(record, state, venv, allocation, port, defaults=self.job_defaults)
+            env = job_environment(
+                record, state, venv, allocation, port,
+                defaults=self.job_defaults, cuda_ids=self.cuda_ids,
+            )  # fmt: skip
             check_startable(record.command, record.cwd, env)
             limit = allocation.memory
             wrap = (lambda argv: self.memory_limits.wrap(argv, limit)) if limit else None

@@ -169,7 +169,7 @@ class Sampler:
             return None
         try:
             environ = psutil.Process(pid).environ()
-        except psutil.Error:
+        except (psutil.Error, OverflowError):  # NVML's pids are unsigned: 2**31 and up exist
             return None
         if environ.get("EVD_HOME") != self.home:
             return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 from typing import Annotated
 
 import psutil
@@ -59,7 +60,27 @@ async def gpus(request: Request) -> Response:
         "mechanism": engine.memory_limits.mechanism,
         "description": engine.memory_limits.description,
     }
+    unseen = sorted({p.pid for gpu in inventory.gpus for p in gpu.processes if not _here(p.pid)})
+    if unseen and inventory.source == "nvml":
+        # NVML gives the host's pids; in a container without the host's pid namespace
+        # they are not this /proc's, and no GPU process can be told to be a run's.
+        data["note"] = " ".join(filter(None, [data["note"], _other_pid_namespace(unseen)]))
     return json_response(data)
+
+
+def _here(pid: int) -> bool:
+    """Whether ``pid`` is a process of this pid namespace (NVML's may not fit a C int)."""
+    return os.path.exists(f"/proc/{pid}")
+
+
+def _other_pid_namespace(pids: list[int]) -> str:
+    shown = ", ".join(map(str, pids[:5])) + (" ..." if len(pids) > 5 else "")
+    return (
+        f"NVML lists GPU processes that do not exist here (pid {shown}): evd runs in a"
+        " container without the host's pid namespace, so it cannot tell its jobs' GPU memory"
+        " from anyone else's and counts it all as used outside evd; start the container"
+        " with the host's pid namespace (docker run --pid=host)"
+    )
 
 
 @router.get("/queue")
