@@ -139,6 +139,21 @@ def test_a_programs_xid_leaves_its_gpu_in_service_a_devices_xid_drains_it(evd_en
     evd.cli("cancel", run_id, check=True)
 
 
+def test_a_gpu_lost_while_a_job_runs_on_it_is_drained(evd_env: Evd, tmp_path: Path) -> None:
+    nvml = fake_gpus(evd_env, 2)
+    evd = start(evd_env)
+    gate = tmp_path / "gate"
+    first = submit(evd, "--gpus", "1", "--", "sh", "-c", HOLD.format(gate=gate))
+    wait_for(lambda: show(evd, first)["state"] == "running")
+    nvml.update(0, lost=1)  # it fell off the bus: NVML answers "GPU is lost" for it
+    wait_for(lambda: "DRAINED: GPU is lost" in evd.cli("gpus", check=True).stdout)
+    gate.touch()
+    evd.cli("wait", first, timeout=30)
+    second = submit(evd, "--gpus", "1", "--", "true")
+    assert evd.cli("wait", second, timeout=30).returncode == 0
+    assert show(evd, second)["gpus"] == [1]
+
+
 def test_multi_gpu_jobs_get_their_own_master_port_and_linked_devices(
     evd_env: Evd, tmp_path: Path
 ) -> None:
