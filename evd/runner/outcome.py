@@ -16,6 +16,7 @@ class Outcome:
 
     exit_code: int
     ended_at: float
+    oom_kills: int = 0  # processes the kernel killed for memory in the job's scope
 
 
 def read_outcome(run_dir: Path) -> Outcome | None:
@@ -29,9 +30,12 @@ def read_outcome(run_dir: Path) -> Outcome | None:
         return None
     if not text.endswith(b"\n"):
         return None
+    # "STATUS" from every shim; "STATUS OOM_KILLS" from one under a systemd scope.
+    words = text.split()
     try:
-        return Outcome(exit_code=int(text), ended_at=ended_at)
-    except ValueError:
+        kills = int(words[1]) if len(words) > 1 else 0
+        return Outcome(exit_code=int(words[0]), ended_at=ended_at, oom_kills=kills)
+    except (IndexError, ValueError):
         return None
 
 

@@ -28,6 +28,7 @@ the daemon was started with (``$3``), as it would have from the user's shell.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 SHIM_MARKER = "evd-shim"
@@ -49,12 +50,50 @@ umask 077
 echo $s >"$d/exit"
 """
 
+# Under ``systemd-run --scope`` (a job with a memory limit): the same, but with nothing a
+# wrapper's environment expansion could rewrite (systemd-run turns ``$$`` into ``$`` and
+# expands ``${NAME}`` inside a word), and at the end the kernel's count of processes it
+# killed for memory in the job's cgroup, read from ``$4`` (the cgroup v2 root):
+# ``exit`` then holds "STATUS OOM_KILLS". Reading /proc/self/stat costs ~0.2 ms in dash,
+# so only these jobs pay it.
+SCOPE_SCRIPT = """\
+d=$1
+read -r p r </proc/self/stat
+echo "$p" >"$d/shim.pid"
+trap : HUP INT QUIT TERM USR1 USR2 ALRM
+cd -- "$2" || { echo 125 >"$d/exit"; exit 125; }
+umask "$3"
+g=$4
+shift 4
+"$@"
+s=$?
+umask 077
+n=0
+if IFS=: read -r a b c </proc/self/cgroup; then
+  { while read -r k v; do [ "$k" = oom_kill ] && n=$v; done <"$g$c/memory.events"; } 2>/dev/null
+fi
+echo "$s $n" >"$d/exit"
+"""
+
 SHELL = "/bin/sh"
 
 
-def shim_argv(run_dir: Path, cwd: str, command: list[str], umask: int = 0o022) -> list[str]:
-    """The argv that runs ``command`` in ``cwd`` with ``umask``, recording into ``run_dir``."""
-    return [SHELL, "-c", SCRIPT, SHIM_MARKER, str(run_dir), cwd, f"{umask:03o}", *command]
+def shim_argv(
+    run_dir: Path,
+    cwd: str,
+    command: list[str],
+    umask: int = 0o022,
+    cgroup_root: str | None = None,
+) -> list[str]:
+    """The argv that runs ``command`` in ``cwd`` with ``umask``, recording into ``run_dir``.
+
+    With ``cgroup_root`` (a job under a systemd scope) the shim is ``SCOPE_SCRIPT``,
+    which also records the kernel's out-of-memory kills in the job's cgroup.
+    """
+    words = [str(run_dir), cwd, f"{umask:03o}"]
+    if cgroup_root is None:
+        return [SHELL, "-c", SCRIPT, SHIM_MARKER, *words, *command]
+    return [SHELL, "-c", SCOPE_SCRIPT, SHIM_MARKER, *words, cgroup_root, *command]
 
 
 def is_shim_of(pid: int, run_dir: Path) -> bool:
@@ -68,8 +107,29 @@ def is_shim_of(pid: int, run_dir: Path) -> bool:
 
 
 def read_shim_pid(run_dir: Path) -> int | None:
-    """The pid the shim of ``run_dir`` recorded, or ``None`` if it never started."""
+    """The pid the shim of ``run_dir`` recorded, or ``None`` if it recorded none it can read."""
     try:
         return int((run_dir / PID_FILE).read_text().strip())
     except (OSError, ValueError):
         return None
+
+
+def unreadable_shim_pid(run_dir: Path) -> str | None:
+    """What a shim wrote that is not a pid (it started: its pid is unknown); ``None`` otherwise.
+
+    A missing or empty ``shim.pid`` means no shim started; anything else is the
+    trace of one, even when it cannot be read as a pid.
+    """
+    try:
+        text = (run_dir / PID_FILE).read_text(errors="replace").strip()
+    except OSError:
+        return None
+    return text if text and not text.isdigit() else None
+
+
+def find_shim(run_dir: Path) -> int | None:
+    """The pid of a live shim of ``run_dir``, looked for in ``/proc`` (its record unread)."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and is_shim_of(int(entry), run_dir):
+            return int(entry)
+    return None

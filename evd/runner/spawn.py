@@ -65,17 +65,20 @@ def spawn(
     cwd: str,
     command: list[str],
     env: dict[str, str],
+    *,
     wrap: Callable[[list[str]], list[str]] | None = None,
+    cgroup_root: str | None = None,
 ) -> int:
     """Start ``command`` under the shim in a new session; return the shim's pid (= its pgid).
 
     stdin is ``/dev/null``; stdout and stderr share one append-mode file
     description, so ``output.log`` interleaves them exactly as a terminal would.
     ``wrap`` may put a launcher that execs in place (``systemd-run --scope``)
-    in front of the shim.
+    in front of the shim; ``cgroup_root`` then has the shim record the
+    kernel's out-of-memory kills in the job's cgroup (see ``SCOPE_SCRIPT``).
     """
     log = str(run_dir / LOG_FILE)
-    argv = shim_argv(run_dir, cwd, command, job_umask())
+    argv = shim_argv(run_dir, cwd, command, job_umask(), cgroup_root)
     if wrap is not None:
         argv = wrap(argv)
     return os.posix_spawn(

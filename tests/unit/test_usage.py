@@ -16,8 +16,10 @@ from evd.resources.inventory import parse_fake_gpus, parse_links
 from evd.resources.memlimit import MemoryEnforcement, detect
 from evd.resources.pool import Device, closest
 from evd.resources.probe import NoProbe
+from evd.runner.outcome import Outcome, read_outcome
 from evd.runner.ports import free_port
 from evd.runner.procenv import devices_of, job_variables
+from evd.runner.shim import SCOPE_SCRIPT
 
 GIB = 1024**3
 
@@ -117,6 +119,34 @@ def test_memory_limits_wrap_only_with_systemd_and_a_limit() -> None:
     forced = detect({"EVD_MEMORY_LIMITS": "sampler"}, 0.5)
     assert forced.mechanism == "sampler" and forced.wrap(["sh"], GIB) == ["sh"]
     assert "every 0.5 s" in forced.description
+
+
+@pytest.mark.parametrize(
+    ("version", "expand", "oom_policy"),
+    [(256, True, True), (254, True, True), (253, False, True), (252, False, False)],
+)
+def test_the_scope_asks_only_what_its_systemd_knows(
+    version: int, expand: bool, oom_policy: bool
+) -> None:
+    scope = MemoryEnforcement("systemd-scope", "", "/usr/bin/systemd-run", version)
+    argv = scope.wrap(["sh", "-c", "echo $$"], GIB)
+    assert ("--expand-environment=no" in argv) is expand
+    assert ("OOMPolicy=continue" in argv) is oom_policy
+    assert argv[argv.index("--") + 1 :] == ["sh", "-c", "echo $$"]
+
+
+def test_a_scoped_shims_record_carries_the_kernels_oom_kills(tmp_path: Path) -> None:
+    (tmp_path / "exit").write_text("137 2\n")
+    assert read_outcome(tmp_path) == Outcome(137, (tmp_path / "exit").stat().st_mtime, 2)
+    (tmp_path / "exit").write_text("0\n")
+    outcome = read_outcome(tmp_path)
+    assert outcome is not None and (outcome.exit_code, outcome.oom_kills) == (0, 0)
+    (tmp_path / "exit").write_text("137 2")  # cut off mid-write
+    assert read_outcome(tmp_path) is None
+
+
+def test_the_scope_shim_has_nothing_a_wrapper_would_expand() -> None:
+    assert "$$" not in SCOPE_SCRIPT and "${" not in SCOPE_SCRIPT
 
 
 def test_a_free_port_is_never_one_already_given() -> None:

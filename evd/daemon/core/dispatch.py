@@ -33,7 +33,9 @@ from evd.daemon.core.outcomes import (
     crashed_after_main,
     judge,
     lost_reason,
+    never_started,
     read_tail,
+    wrapper_failed,
 )
 from evd.daemon.core.reaping import Reaper
 from evd.daemon.core.runtime import LiveRun
@@ -339,7 +341,7 @@ class Dispatch:
             self.usage.settle(held.gpus, run_id)
         record = self.ledger.get(run_id)
         try:
-            self.conclude(record, live.pid, live.stopping, ended_at=ended_at)
+            self.conclude(record, live.pid, live.stopping, ended_at=ended_at, scoped=live.scoped)
         except StorageError:
             return  # degraded: recovery concludes it from the shim's record
         self.tick()
@@ -350,8 +352,13 @@ class Dispatch:
         pid: int | None,
         stopping: str | None,
         ended_at: float | None = None,
+        *,
+        scoped: bool = False,
     ) -> None:
-        """Judge and record how a run's job ended (from its shim's records), or try it again."""
+        """Judge and record how a run's job ended (from its shim's records), or try it again.
+
+        ``scoped``: it was started under systemd-run, which may fail before the shim runs.
+        """
         run_dir = self.ledger.state.run_dir(record.id)
         cap_log(run_dir / LOG_FILE, self.log_limit)
         outcome = read_outcome(run_dir)
@@ -364,13 +371,17 @@ class Dispatch:
             outcome,
             stopping=stopping,
             timeout=record.timeout,
-            over_limit=over_limit_reason(stopping, record, peaks),
+            over_limit=over_limit_reason(
+                stopping, record, peaks, outcome.oom_kills if outcome else 0
+            ),
             lost_reason=lost_reason(record.started_at, psutil.boot_time(), pid)
             if outcome is None
             else "",
             log_tail=read_tail(run_dir / LOG_FILE),
             main_exit=main_exit,
         )
+        if scoped and outcome is None and stopping is None and never_started(run_dir):
+            verdict = wrapper_failed(read_tail(run_dir / LOG_FILE))
         if ended_at is None:
             ended_at = outcome.ended_at if outcome else self.clock()
         ended = max(ended_at, record.started_at or ended_at)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from evd.models import FailedBy, RunState
 from evd.runner.outcome import Outcome
+from evd.runner.shim import read_shim_pid, unreadable_shim_pid
 from evd.units import format_duration
 
 
@@ -128,3 +129,20 @@ def judge(
     if error:
         reason = f"{reason}: {error}"
     return Verdict(RunState.FAILED, code, reason, FailedBy.USER)
+
+
+def never_started(run_dir: Path) -> bool:
+    """Whether the run's shim never ran (it writes its pid before anything else)."""
+    return read_shim_pid(run_dir) is None and unreadable_shim_pid(run_dir) is None
+
+
+def wrapper_failed(log_tail: str) -> Verdict:
+    """systemd-run, which puts the job in its memory-limited scope, failed before the shim ran."""
+    said = " ".join(line.strip() for line in log_tail.splitlines() if line.strip())[-300:]
+    return Verdict(
+        RunState.FAILED,
+        125,
+        "systemd-run, which gives the job its memory limit, failed before the job started"
+        + (f": {said}" if said else ""),
+        FailedBy.EVD,
+    )

@@ -27,9 +27,10 @@ from evd.daemon.core.runtime import LiveRun
 from evd.daemon.core.spawning import record_start
 from evd.daemon.monitor.usage import Usage
 from evd.errors import StorageError
-from evd.models import ACTIVE_STATES, RunState
+from evd.models import ACTIVE_STATES, FailedBy, RunState
+from evd.runner.outcome import read_outcome
 from evd.runner.procenv import devices_of, job_variables
-from evd.runner.shim import PID_FILE, is_shim_of, read_shim_pid
+from evd.runner.shim import PID_FILE, find_shim, is_shim_of, read_shim_pid, unreadable_shim_pid
 from evd.store import RunRecord
 
 log = logging.getLogger("evd.recovery")
@@ -64,13 +65,38 @@ class Recovery:
         state = self.ledger.state
         for record in reversed(self.ledger.store.list_runs(ACTIVE_STATES)):
             run_dir = state.run_dir(record.id)
+            if _left_by_last_attempt(record, run_dir):
+                self.admission.readmit(record)
+                continue
             pid = read_shim_pid(run_dir)
-            if pid is not None and _left_by_last_attempt(record, run_dir):
-                pid = None
+            garbled = unreadable_shim_pid(run_dir) if pid is None else None
+            if garbled is not None:
+                # A shim started and wrote something that is not a pid: find it by its
+                # command line. A run that may still run is never started a second time.
+                pid = find_shim(run_dir)
+                if pid is None:
+                    self._unprovable(record, run_dir, garbled)
+                    continue
             if pid is None:
                 self.admission.readmit(record)
             else:
                 self._found_shim(record, pid, run_dir)
+
+    def _unprovable(self, record: RunRecord, run_dir: Path, garbled: str) -> None:
+        """A run whose shim started, with no readable pid and none of it alive: its end, or lost."""
+        if read_outcome(run_dir) is not None:
+            self.dispatch.conclude(record, None, record.stop_reason)
+            return
+        now = self.ledger.clock()
+        self.ledger.record(
+            record.id,
+            RunState.LOST,
+            f"its shim recorded an unreadable pid ({garbled[:40]!r}) and no shim of it runs:"
+            " evd cannot tell whether or how the job ran, so it does not start it again",
+            now,
+            failed_by=FailedBy.EVD,
+            ended_at=now,
+        )
 
     def _found_shim(self, record: RunRecord, pid: int, run_dir: Path) -> None:
         """Adopt a run whose shim lives on; conclude one whose shim has ended."""

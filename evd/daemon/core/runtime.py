@@ -27,6 +27,7 @@ class LiveRun:
     progress: dict[str, Any] = field(default_factory=dict)  # its last progress report
     timers: list[asyncio.TimerHandle] = field(default_factory=list)
     ending: bool = False  # its shim has exited; what the job left running is being stopped
+    scoped: bool = False  # started under systemd-run (a memory limit the kernel enforces)
 
     def cancel_timers(self) -> None:
         """Disarm the timeout and kill timers."""

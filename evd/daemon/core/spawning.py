@@ -79,8 +79,17 @@ class Launcher:
             )  # fmt: skip
             check_startable(record.command, record.cwd, env)
             limit = allocation.memory
-            wrap = (lambda argv: self.memory_limits.wrap(argv, limit)) if limit else None
-            pid = spawn(run_dir, record.cwd, record.command, env, wrap)
+            scoped = self.memory_limits.scoped(limit)
+            wrap, cgroup_root = None, None
+            if scoped:
+                wrap = lambda argv: self.memory_limits.wrap(argv, limit)  # noqa: E731
+                cgroup_root = self.memory_limits.cgroup_root
+                # systemd-run reaches the user manager with the daemon's session, whatever
+                # the submitter's shell had (cron, `sudo -u`, a stale terminal).
+                env.update(self.memory_limits.session)
+            pid = spawn(
+                run_dir, record.cwd, record.command, env, wrap=wrap, cgroup_root=cgroup_root
+            )
         except (DeclarationError, SpawnError) as error:  # a secret gone, a program missing
             self.ledger.fail_before_start(run_id, str(error), FailedBy.USER)
             return None
@@ -95,7 +104,8 @@ class Launcher:
         if record.env_hash is not None:
             env_hash = record.env_hash
             self.ledger.write(lambda store: store.touch_env(env_hash, started))
-        return LiveRun(run_id=run_id, pid=pid, run_dir=run_dir, master_port=port), started
+        live = LiveRun(run_id=run_id, pid=pid, run_dir=run_dir, master_port=port, scoped=scoped)
+        return live, started
 
 
 def record_start(

@@ -50,8 +50,20 @@ def _gib(size: int) -> str:
     return f"{size / GIB:.2f} GiB"
 
 
-def over_limit_reason(stopping: str | None, record: RunRecord, peaks: dict[str, Any]) -> str | None:
-    """Why evd stopped a run over a limit, from its request and its peaks (``None``: it did not)."""
+def over_limit_reason(
+    stopping: str | None, record: RunRecord, peaks: dict[str, Any], oom_kills: int = 0
+) -> str | None:
+    """Why a run was stopped over a limit, from its request and its peaks (``None``: it was not).
+
+    ``oom_kills``: processes the kernel killed for memory in the run's systemd scope.
+    """
+    if oom_kills:
+        limit = int((record.resources or {}).get("memory", 0))
+        plural = "es" if oom_kills != 1 else ""
+        return (
+            f"exceeded its memory limit of {_gib(limit)} (the kernel killed {oom_kills}"
+            f" process{plural}; ask for more with --memory)"
+        )
     if stopping == "memory":
         limit = int((record.resources or {}).get("memory", 0))
         return (
