@@ -118,22 +118,30 @@ def cgroup2_root(environ: Mapping[str, str]) -> str | None:
     return None
 
 
-def outlives_logout(environ: Mapping[str, str]) -> str | None:
-    """Why scopes would not outlive the user's last login (``None``: they would)."""
+def outlives_logout(
+    environ: Mapping[str, str],
+    own_cgroup: str | None = None,
+    linger_dir: Path = Path("/var/lib/systemd/linger"),
+) -> str | None:
+    """Why scopes would not outlive the user's last login (``None``: they would).
+
+    ``own_cgroup`` is the daemon's ``/proc/self/cgroup`` (read when not given).
+    """
     if environ.get("EVD_MEMORY_LIMITS") == "scope":
         return None
     uid = os.getuid()
-    try:
-        own = Path("/proc/self/cgroup").read_text()
-    except OSError:
-        own = ""
-    if f"/user@{uid}.service/" in own:
+    if own_cgroup is None:
+        try:
+            own_cgroup = Path("/proc/self/cgroup").read_text()
+        except OSError:
+            own_cgroup = ""
+    if f"/user@{uid}.service/" in own_cgroup:
         return None  # started by the user manager (`evd service`): it lives as long as evd
     try:
         name = pwd.getpwuid(uid).pw_name
     except KeyError:
         name = str(uid)
-    if Path("/var/lib/systemd/linger", name).exists():
+    if (linger_dir / name).exists():
         return None
     return (
         "evd does not run under your systemd user manager and you do not linger, so logging"

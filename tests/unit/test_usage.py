@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import pwd
 import subprocess
 import sys
 import time
@@ -13,7 +14,7 @@ from evd.daemon.monitor.metrics import POINTS_PER_STEP, RunMetrics, read_series
 from evd.daemon.monitor.sampler import RunSample, Sampler
 from evd.resources.devices import Gpu, GpuProcess
 from evd.resources.inventory import parse_fake_gpus, parse_links
-from evd.resources.memlimit import MemoryEnforcement, detect
+from evd.resources.memlimit import MemoryEnforcement, detect, outlives_logout
 from evd.resources.pool import Device, closest
 from evd.resources.probe import NoProbe
 from evd.runner.outcome import Outcome, read_outcome
@@ -147,6 +148,42 @@ def test_a_scoped_shims_record_carries_the_kernels_oom_kills(tmp_path: Path) -> 
 
 def test_the_scope_shim_has_nothing_a_wrapper_would_expand() -> None:
     assert "$$" not in SCOPE_SCRIPT and "${" not in SCOPE_SCRIPT
+
+
+STANDINS = Path(__file__).resolve().parents[1] / "standins"
+
+
+def standin_environ(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        "PATH": f"{STANDINS}:{os.environ['PATH']}",
+        "XDG_RUNTIME_DIR": str(tmp_path),
+        "EVD_CGROUP_ROOT": str(tmp_path / "cgroup"),
+        **extra,
+    }
+
+
+def test_the_scope_is_used_where_the_probe_proves_it_holds(tmp_path: Path) -> None:
+    found = detect(standin_environ(tmp_path, EVD_MEMORY_LIMITS="scope"), 1.0)
+    assert (found.mechanism, found.systemd_version) == ("systemd-scope", 256)
+    assert found.cgroup_root == str(tmp_path / "cgroup")
+    assert found.session == {"XDG_RUNTIME_DIR": str(tmp_path)}
+
+
+def test_the_sampler_is_used_where_the_scope_would_not_hold(tmp_path: Path) -> None:
+    ignored = standin_environ(tmp_path, EVD_MEMORY_LIMITS="scope", STANDIN_MEMORY_MAX_IGNORED="1")
+    found = detect(ignored, 1.0)
+    assert found.mechanism == "sampler"
+    assert "a systemd scope's MemoryMax does not hold here" in found.description
+
+
+def test_scopes_are_used_only_where_they_outlive_a_logout(tmp_path: Path) -> None:
+    uid, name = os.getuid(), pwd.getpwuid(os.getuid()).pw_name
+    manager = f"0::/user.slice/user-{uid}.slice/user@{uid}.service/app.slice/evd.service\n"
+    session = f"0::/user.slice/user-{uid}.slice/session-4.scope\n"
+    assert outlives_logout({}, manager, tmp_path) is None
+    assert "loginctl enable-linger" in str(outlives_logout({}, session, tmp_path))
+    (tmp_path / name).touch()  # lingering
+    assert outlives_logout({}, session, tmp_path) is None
 
 
 def test_a_free_port_is_never_one_already_given() -> None:
