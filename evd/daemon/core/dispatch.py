@@ -27,16 +27,7 @@ import psutil
 
 from evd.daemon.core.bus import EventBus
 from evd.daemon.core.ledger import Ledger
-from evd.daemon.core.outcomes import (
-    Verdict,
-    after_main_note,
-    crashed_after_main,
-    judge,
-    lost_reason,
-    never_started,
-    read_tail,
-    wrapper_failed,
-)
+from evd.daemon.core.outcomes import Verdict, verdict_from_folder
 from evd.daemon.core.reaping import Reaper
 from evd.daemon.core.runtime import LiveRun
 from evd.daemon.core.spawning import Launcher
@@ -49,8 +40,7 @@ from evd.resources.inventory import Inventory
 from evd.resources.pool import Allocation, Pool
 from evd.resources.request import Request
 from evd.runner import stop as stopper
-from evd.runner.logcap import cap_log, note_in_log
-from evd.runner.outcome import read_main_exit, read_outcome
+from evd.runner.logcap import cap_log
 from evd.runner.shim import LOG_FILE
 from evd.runner.watch import ExitWatcher
 from evd.scheduler import Capacity, QueuedRun, QueueIndex, tick
@@ -361,27 +351,17 @@ class Dispatch:
         """
         run_dir = self.ledger.state.run_dir(record.id)
         cap_log(run_dir / LOG_FILE, self.log_limit)
-        outcome = read_outcome(run_dir)
-        main_exit = read_main_exit(run_dir)
-        if stopping != "cancel" and crashed_after_main(outcome, main_exit):
-            assert main_exit is not None
-            note_in_log(run_dir, after_main_note(outcome, main_exit))
         peaks = self.usage.finish(record.id) or record.metrics or {}
-        verdict = judge(
-            outcome,
+        verdict, outcome = verdict_from_folder(
+            run_dir,
             stopping=stopping,
             timeout=record.timeout,
-            over_limit=over_limit_reason(
-                stopping, record, peaks, outcome.oom_kills if outcome else 0
-            ),
-            lost_reason=lost_reason(record.started_at, psutil.boot_time(), pid)
-            if outcome is None
-            else "",
-            log_tail=read_tail(run_dir / LOG_FILE),
-            main_exit=main_exit,
+            started_at=record.started_at,
+            pid=pid,
+            boot_time=psutil.boot_time,
+            over_limit=lambda kills: over_limit_reason(stopping, record, peaks, kills),
+            scoped=scoped,
         )
-        if scoped and outcome is None and stopping is None and never_started(run_dir):
-            verdict = wrapper_failed(read_tail(run_dir / LOG_FILE))
         if ended_at is None:
             ended_at = outcome.ended_at if outcome else self.clock()
         ended = max(ended_at, record.started_at or ended_at)

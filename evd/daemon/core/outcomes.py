@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import re
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from evd.models import FailedBy, RunState
-from evd.runner.outcome import Outcome
-from evd.runner.shim import read_shim_pid, unreadable_shim_pid
+from evd.runner.logcap import note_in_log
+from evd.runner.outcome import Outcome, read_main_exit, read_outcome
+from evd.runner.shim import LOG_FILE, read_shim_pid, unreadable_shim_pid
 from evd.units import format_duration
 
 
@@ -146,3 +148,39 @@ def wrapper_failed(log_tail: str) -> Verdict:
         + (f": {said}" if said else ""),
         FailedBy.EVD,
     )
+
+
+def verdict_from_folder(
+    run_dir: Path,
+    *,
+    stopping: str | None,
+    timeout: float | None,
+    started_at: float | None,
+    pid: int | None,
+    boot_time: Callable[[], float],
+    over_limit: Callable[[int], str | None],
+    scoped: bool = False,
+) -> tuple[Verdict, Outcome | None]:
+    """Read what the shim and the job left in ``run_dir``, and judge how the run ended.
+
+    ``over_limit(oom_kills)`` says how a limit was passed, given the kernel's
+    out-of-memory kills in the run's scope; ``scoped``: it was started under
+    systemd-run, which may fail before the shim runs.
+    """
+    outcome = read_outcome(run_dir)
+    main_exit = read_main_exit(run_dir)
+    if stopping != "cancel" and main_exit is not None and crashed_after_main(outcome, main_exit):
+        note_in_log(run_dir, after_main_note(outcome, main_exit))
+    tail = read_tail(run_dir / LOG_FILE)
+    if scoped and outcome is None and stopping is None and never_started(run_dir):
+        return wrapper_failed(tail), None
+    verdict = judge(
+        outcome,
+        stopping=stopping,
+        timeout=timeout,
+        over_limit=over_limit(outcome.oom_kills if outcome else 0),
+        lost_reason=lost_reason(started_at, boot_time(), pid) if outcome is None else "",
+        log_tail=tail,
+        main_exit=main_exit,
+    )
+    return verdict, outcome
