@@ -58,20 +58,30 @@ def test_a_jobs_words_reach_it_unchanged_under_the_scope(
     assert evd.cli("logs", run_id).stdout == "$HOME|$$|${HOME}|a b|"
 
 
+def running_when_crashed(evd: Evd, tmp_path: Path, *options: str) -> tuple[str, Path]:
+    """A run that notes each start and holds until ``gate`` exists, running as evd is killed."""
+    starts, gate = tmp_path / "starts", tmp_path / "gate"
+    hold = f"echo started >> {starts}; while [ ! -e {gate} ]; do sleep 0.05; done"
+    run_id = submit(evd, *options, "--", "sh", "-c", hold)
+    wait_for(lambda: starts.exists() and show(evd, run_id)["state"] == "running")
+    crash(evd)
+    return run_id, gate
+
+
+def finishes_having_started_once(evd: Evd, run_id: str, gate: Path) -> None:
+    assert show(evd, run_id)["state"] == "running"  # adopted
+    gate.touch()
+    assert evd.cli("wait", run_id, timeout=30).returncode == 0
+    assert (gate.parent / "starts").read_text() == "started\n"  # once
+
+
 def test_a_scoped_run_is_readopted_after_a_crash_not_started_again(
     evd_env: Evd, tmp_path: Path
 ) -> None:
     evd = scope_daemon(evd_env, tmp_path)
-    starts, gate = tmp_path / "starts", tmp_path / "gate"
-    hold = f"echo started >> {starts}; while [ ! -e {gate} ]; do sleep 0.05; done"
-    run_id = submit(evd, "--memory", "100MiB", "--", "sh", "-c", hold)
-    wait_for(lambda: starts.exists() and show(evd, run_id)["state"] == "running")
-    crash(evd)
+    run_id, gate = running_when_crashed(evd, tmp_path, "--memory", "100MiB")
     evd.up()
-    assert show(evd, run_id)["state"] == "running"  # adopted: its shim's pid was readable
-    gate.touch()
-    assert evd.cli("wait", run_id, timeout=30).returncode == 0
-    assert starts.read_text() == "started\n"  # once
+    finishes_having_started_once(evd, run_id, gate)
 
 
 def test_an_oom_kill_in_the_scope_reads_as_over_the_memory_limit(
@@ -116,17 +126,10 @@ def test_a_run_whose_shim_pid_is_unreadable_is_found_by_its_command_line(
     evd: Evd, tmp_path: Path
 ) -> None:
     """What a shim under an expanding wrapper once wrote ("$"): the run is adopted, not rerun."""
-    starts, gate = tmp_path / "starts", tmp_path / "gate"
-    hold = f"echo started >> {starts}; while [ ! -e {gate} ]; do sleep 0.05; done"
-    run_id = submit(evd, "--", "sh", "-c", hold)
-    wait_for(lambda: starts.exists() and show(evd, run_id)["state"] == "running")
-    crash(evd)
+    run_id, gate = running_when_crashed(evd, tmp_path)
     (evd.state.run_dir(int(run_id)) / "shim.pid").write_text("$\n")
     evd.up()
-    assert show(evd, run_id)["state"] == "running"
-    gate.touch()
-    assert evd.cli("wait", run_id, timeout=30).returncode == 0
-    assert starts.read_text() == "started\n"
+    finishes_having_started_once(evd, run_id, gate)
 
 
 def test_a_run_that_may_have_started_is_never_started_again(evd: Evd, tmp_path: Path) -> None:
