@@ -112,8 +112,8 @@ def read_processes(nvml: Nvml, handle: Any) -> tuple[GpuProcess, ...]:
     return tuple(GpuProcess(pid, used) for pid, used in sorted(found.items()))
 
 
-def read_health(nvml: Nvml, handle: Any) -> str | None:
-    """Why the device must not be used now (memory errors, MIG), or ``None``."""
+def read_health(nvml: Nvml, handle: Any, mig: bool) -> str | None:
+    """Why the device must not be used now (memory errors, MIG mode ``mig``), or ``None``."""
     try:
         errors = nvml.nvmlDeviceGetTotalEccErrors(
             handle, nvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, nvml.NVML_VOLATILE_ECC
@@ -125,7 +125,7 @@ def read_health(nvml: Nvml, handle: Any) -> str | None:
     problem = _retired_pages(nvml, handle)
     if problem is not None:
         return problem
-    if mig_enabled(nvml, handle):
+    if mig:
         return (
             "MIG mode is on: evd hands out whole GPUs, not MIG instances;"
             " turn it off (nvidia-smi -i INDEX -mig 0) to use this GPU"
@@ -187,6 +187,7 @@ def read_nvml(nvml: Nvml) -> tuple[list[Gpu], str | None]:
             capability: tuple[int, int] | None = (int(major), int(minor))
         except Exception:
             capability = None
+        mig = mig_enabled(nvml, handle)
         gpus.append(
             Gpu(
                 index,
@@ -196,10 +197,10 @@ def read_nvml(nvml: Nvml) -> tuple[list[Gpu], str | None]:
                 used,
                 utilization,
                 read_processes(nvml, handle),
-                problem=read_health(nvml, handle),
+                problem=read_health(nvml, handle, mig),
                 memory_reserved=reserved,
                 compute_capability=capability,
-                cuda_counts=not mig_enabled(nvml, handle),
+                cuda_counts=not mig,
             )
         )
     return gpus, note
