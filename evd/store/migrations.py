@@ -177,6 +177,27 @@ def _0008_schedules(db: sqlite3.Connection) -> None:
     )
 
 
+def _0009_result_cache(db: sqlite3.Connection) -> None:
+    # A run that may be served from the result cache carries its key (so identical
+    # runs in flight can find each other); one that was names the run whose result it
+    # took. An entry goes with the run that made it (pruned: a miss, never a dangling hit).
+    db.execute("ALTER TABLE runs ADD COLUMN cache_key TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN cached_from INTEGER")
+    db.execute("CREATE INDEX runs_cache_key ON runs (cache_key) WHERE cache_key IS NOT NULL")
+    db.execute(
+        """
+        CREATE TABLE cache (
+            key         TEXT PRIMARY KEY,
+            run_id      INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            created_at  REAL NOT NULL,
+            hits        INTEGER NOT NULL DEFAULT 0,
+            last_hit_at REAL
+        )
+        """
+    )
+    db.execute("CREATE INDEX cache_run ON cache (run_id)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_runs_and_events", _0001_runs_and_events),
     ("0002_environments_and_volumes", _0002_environments_and_volumes),
@@ -186,6 +207,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0006_groups", _0006_groups),
     ("0007_watches", _0007_watches),
     ("0008_schedules", _0008_schedules),
+    ("0009_result_cache", _0009_result_cache),
 ]
 
 

@@ -39,6 +39,8 @@ class RunRecord:
     metrics: dict[str, Any] | None = None  # peaks: cpu_percent, rss, gpu_memory per device
     group_id: int | None = None  # the fan-out group it belongs to
     group_index: int | None = None  # its item's place in the group (0-based)
+    cache_key: str | None = None  # its result's key in the result cache, when it may be cached
+    cached_from: int | None = None  # the run whose cached result it took
 
 
 @dataclass
@@ -129,3 +131,14 @@ class ScheduleRecord:
     pending: bool = False
     fires: int = 0
     note: str | None = None
+
+
+@dataclass
+class CacheEntry:
+    """One row of ``cache``: a result kept for its key, and the run that made it."""
+
+    key: str
+    run_id: int
+    created_at: float
+    hits: int
+    last_hit_at: float | None

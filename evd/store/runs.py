@@ -14,12 +14,13 @@ from evd.store.records import EventRecord, RunRecord
 RUN_COLUMNS = (
     "id, name, state, reason, exit_code, failed_by, attempts, command, cwd, env, priority,"
     " timeout, created_at, started_at, ended_at, pid, stop_reason, progress, spec, env_hash,"
-    " resources, gpus, policy, retry, metrics, group_id, group_index"
+    " resources, gpus, policy, retry, metrics, group_id, group_index, cache_key, cached_from"
 )
 # Columns a transition or an update may set (guards the f-string in _update).
 _MUTABLE = frozenset(
     {"reason", "exit_code", "failed_by", "attempts", "started_at", "ended_at", "pid",
-     "stop_reason", "progress", "command", "cwd", "spec", "gpus", "retry", "metrics"}
+     "stop_reason", "progress", "command", "cwd", "spec", "gpus", "retry", "metrics",
+     "cache_key", "cached_from"}
 )  # fmt: skip
 
 
@@ -53,6 +54,8 @@ def run_from_row(row: Sequence[Any]) -> RunRecord:
         metrics=json.loads(row[24]) if row[24] is not None else None,
         group_id=row[25],
         group_index=row[26],
+        cache_key=row[27],
+        cached_from=row[28],
     )
 
 
@@ -80,12 +83,13 @@ class RunsTable(Connection):
         policy: dict[str, Any] | None = None,
         group_id: int | None = None,
         group_index: int | None = None,
+        cache_key: str | None = None,
     ) -> tuple[int, int]:
         """Add a queued run and its first event; return ``(run_id, event_id)``."""
         cursor = self._write(
             "INSERT INTO runs (name, state, reason, command, cwd, env, priority, timeout,"
-            " created_at, spec, env_hash, resources, policy, group_id, group_index)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_at, spec, env_hash, resources, policy, group_id, group_index, cache_key)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 name,
                 RunState.QUEUED.value,
@@ -102,6 +106,7 @@ class RunsTable(Connection):
                 _dumps(policy) if policy else None,
                 group_id,
                 group_index,
+                cache_key,
             ),
         )
         run_id = cursor.lastrowid

@@ -33,6 +33,7 @@ def test_migrations_are_recorded_and_applied_once(tmp_path: Path) -> None:
         "0006_groups",
         "0007_watches",
         "0008_schedules",
+        "0009_result_cache",
     ]
     assert Store(path).applied_migrations == every
     assert Store(path).applied_migrations == []
@@ -175,3 +176,41 @@ def test_a_group_lists_its_runs_in_item_order_and_goes_with_its_last_run(tmp_pat
     assert store.get_group(group) is not None  # one run left
     store.delete_runs(ids[2:])
     assert store.get_group(group) is None and store.get_run(other) is not None
+
+
+def test_a_cached_result_serves_while_its_run_stands_succeeded(tmp_path: Path) -> None:
+    store = Store(tmp_path / "evd.db")
+    made, failed = add(store, "made"), add(store, "failed")
+    store.transition(made, RunState.SUCCEEDED, None, 2.0, exit_code=0)
+    store.transition(failed, RunState.FAILED, "exit 1", 2.0, exit_code=1)
+    store.put_cached("k1", made, 3.0)
+    store.put_cached("k2", failed, 3.0)
+    store.commit()
+    entry = store.cached("k1")
+    assert entry is not None and (entry.run_id, entry.hits) == (made, 0)
+    assert store.cached("k2") is None  # only a succeeded run's result serves
+    assert store.cached("nope") is None
+    store.note_cache_hit("k1", 4.0)
+    listed = {e.key: e for e in store.list_cached()}
+    assert (listed["k1"].hits, listed["k1"].last_hit_at) == (1, 4.0)
+    assert store.cached_before(3.5) == ["k2"]  # k1 was used at 4.0
+    assert store.forget_cached(["k2", "missing"]) == 1
+    store.delete_runs([made])  # a pruned run's entry goes with it
+    store.commit()
+    assert store.list_cached() == []
+
+
+def test_identical_runs_in_flight_are_found_by_their_key(tmp_path: Path) -> None:
+    store = Store(tmp_path / "evd.db")
+    first, _, second = (
+        store.insert_run(
+            name="job", command=["true"], cwd="/", env=None, priority=0, timeout=None,
+            now=1.0, reason=None, cache_key=key,
+        )[0]
+        for key in ("k", None, "k")
+    )  # fmt: skip
+    record = store.get_run(first)
+    assert record is not None and record.cache_key == "k" and record.cached_from is None
+    store.update(second, cached_from=first)
+    assert store.runs_with_key("k", [RunState.QUEUED]) == [first, second]
+    assert store.get_run(second).cached_from == first  # type: ignore[union-attr]
