@@ -36,11 +36,17 @@ def library_dir() -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not built.exists():
             partial = folder / f"{LIBRARY}.partial"
-            subprocess.run(
-                ["cc", "-shared", "-fPIC", "-O1", "-Wall",
-                 f"-Wl,-soname,{LIBRARY}", "-o", str(partial), str(SOURCE)],
-                check=True,
-            )  # fmt: skip
+            try:
+                subprocess.run(
+                    ["cc", "-shared", "-fPIC", "-O1", "-Wall",
+                     f"-Wl,-soname,{LIBRARY}", "-o", str(partial), str(SOURCE)],
+                    check=True,
+                )  # fmt: skip
+            except FileNotFoundError:
+                raise RuntimeError(
+                    "the GPU tests load a fake NVML built with the system's C compiler, `cc`,"
+                    " which is not installed here (Debian/Ubuntu: apt install gcc)"
+                ) from None
             partial.replace(built)
     return folder
 
