@@ -21,17 +21,20 @@ from __future__ import annotations
 TYPE_CHECKING = False  # not `typing`'s: importing typing costs ~5 ms of every command
 __version__ = "0.1.0"
 
-__all__ = ["DeclarationError", "Env", "Job", "Resources", "Volume", "__version__", "progress"]
+__all__ = [
+    "Cache", "DeclarationError", "Env", "Job", "Resources", "Volume", "__version__", "progress",
+]  # fmt: skip
 
 if TYPE_CHECKING:
     from typing import Any
 
-    from evd.sdk import DeclarationError, Env, Job, Resources, Volume
+    from evd.sdk import Cache, DeclarationError, Env, Job, Resources, Volume
     from evd.sdk.progress import progress
 
 # The SDK is imported on first use (PEP 562): the CLI imports this package on
 # every command and needs none of it.
 _LAZY = {
+    "Cache": "evd.sdk",
     "DeclarationError": "evd.sdk",
     "Env": "evd.sdk",
     "Job": "evd.sdk",

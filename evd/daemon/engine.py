@@ -26,6 +26,7 @@ from evd.daemon.core.intake import AlsoWrite, Intake
 from evd.daemon.core.jobenv import job_defaults
 from evd.daemon.core.ledger import Ledger
 from evd.daemon.core.recovery import RECOVERY_INTERVAL, Recovery
+from evd.daemon.core.resultcache import ResultCache
 from evd.daemon.core.spawning import Launcher
 from evd.daemon.envs.builds import Builds
 from evd.daemon.envs.envmanager import Environments
@@ -127,9 +128,10 @@ class Engine:
             secret_patterns=tuple(patterns) if patterns is not None else SECRET_LOOKING,
         )
         self.folders = FolderStock(state.runs)
+        self.cache = ResultCache(self.ledger, clock)
         self.intake = Intake(
             self.ledger, self.gate, preparer=self.preparer, folders=self.folders,
-            admission=self.admission, dispatch=self.dispatch, clock=clock,
+            cache=self.cache, admission=self.admission, dispatch=self.dispatch, clock=clock,
         )  # fmt: skip
         self.recovery = Recovery(
             self.ledger, self.gate, self.admission, self.dispatch, self.usage,
@@ -140,6 +142,7 @@ class Engine:
         self.cancellation = Cancellation(self.ledger, self.gate, self.admission, self.dispatch)
         self.ledger.on_run_end(self.admission.run_ended)
         self.ledger.on_run_end(self.cancellation.run_ended)
+        self.ledger.on_run_end(self.cache.run_ended)
         self.watches = Watches(self.ledger, self.intake)
         self.schedules = Schedules(self.ledger, self.intake, self.gate, clock)
         self.on_shutdown_request: Callable[[], None] = self.release_clients

@@ -13,6 +13,7 @@ from typing import Any
 
 from evd.sdk.checks import (
     DeclarationError,
+    check_cache,
     check_count,
     check_duration,
     check_env_var,
@@ -32,7 +33,7 @@ KNOWN_KEYS = frozenset(
     {
         "name", "description", "python", "requires-python", "dependencies", "environ",
         "secrets", "include", "volumes", "resources", "retries", "restart", "timeout",
-        "priority", "schedule", "cluster", "keep_children", *RESOURCE_KEYS,
+        "priority", "schedule", "cluster", "keep_children", "cache", *RESOURCE_KEYS,
     }
 )  # fmt: skip
 
@@ -58,6 +59,7 @@ class JobSettings:
     cluster: str | None = None  # a Ray cluster's address: the job runs there (Daft's Ray runner)
     keep_children: bool | None = None  # leave the job's leftover processes running
     uv_args: tuple[str, ...] = ()  # package-source options for the build (a script's [tool.uv])
+    cache: bool | dict[str, Any] | None = None  # reuse a succeeded run's result (version, ignore)
 
     def merged(self, other: JobSettings) -> JobSettings:
         """These settings with everything ``other`` says on top (lists and tables merge)."""
@@ -79,6 +81,7 @@ class JobSettings:
             cluster=_pick(other.cluster, self.cluster),
             keep_children=_pick(other.keep_children, self.keep_children),
             uv_args=other.uv_args or self.uv_args,
+            cache=_pick(other.cache, self.cache),
         )
 
     def with_name(self, name: str | None) -> JobSettings:
@@ -105,6 +108,7 @@ class JobSettings:
             "cluster": self.cluster,
             "keep_children": self.keep_children,
             "uv_args": list(self.uv_args),
+            "cache": self.cache,
         }
         return {key: value for key, value in data.items() if value not in (None, [], {})}
 
@@ -191,6 +195,7 @@ def settings_from_table(table: dict[str, Any], where: str) -> JobSettings:
             schedule=check_text(table.get("schedule"), "schedule"),
             cluster=check_text(table.get("cluster"), "cluster"),
             keep_children=_flag(table.get("keep_children"), "keep_children"),
+            cache=check_cache(table.get("cache")),
         )
     except DeclarationError as error:
         message = str(error)

@@ -200,3 +200,25 @@ def check_text(value: Any, what: str) -> str | None:
     if value is None or isinstance(value, str):
         return value
     raise DeclarationError(f"{what} must be a string, not {type(value).__name__}")
+
+
+def check_cache(value: Any) -> bool | dict[str, Any] | None:
+    """A result-cache declaration: true or false, or a table with ``version`` and ``ignore``."""
+    if value is None or isinstance(value, bool):
+        return value
+    if not isinstance(value, dict):
+        raise DeclarationError(
+            f"cache must be true, false, or a table of version and ignore, not {value!r}"
+        )
+    unknown = sorted(set(value) - {"version", "ignore"})
+    if unknown:
+        raise DeclarationError(
+            f"cache: unknown key(s) {', '.join(unknown)}; known: ignore, version"
+        )
+    version = value.get("version", "")
+    if not isinstance(version, str):
+        raise DeclarationError(f"cache version must be a string, not {version!r}")
+    ignore = value.get("ignore", [])
+    if not isinstance(ignore, list | tuple) or not all(isinstance(i, str) and i for i in ignore):
+        raise DeclarationError(f"cache ignore must be a list of option names, not {ignore!r}")
+    return {"version": version, "ignore": list(ignore)}

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from evd.sdk.checks import (
     DeclarationError,
+    check_cache,
     check_duration,
     check_int,
     check_name,
@@ -39,6 +40,27 @@ DECLARED: list[Job] = []
 # Set by evd where ``job.map`` must not submit: while a file's declarations are
 # read (``"declarations"``), and in a fan-out's item (the item's file path).
 NO_MAP: dict[str, str] = {}
+
+
+class Cache:
+    """How a job's result is cached: ``Job(..., cache=Cache(version="2", ignore=["verbose"]))``.
+
+    A run whose code, arguments (but those in ``ignore``), environment and
+    volumes are those of a succeeded run takes that run's result at once;
+    ``version`` changes the key by hand (a new model file the key cannot see).
+    """
+
+    def __init__(self, version: str = "", ignore: list[str] | tuple[str, ...] = ()) -> None:
+        self.version = version
+        self.ignore = list(ignore)
+        check_cache(self.to_dict())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The declaration's table (``[tool.evd] cache = {version = "2", ignore = [...]}``)."""
+        return {"version": self.version, "ignore": self.ignore}
+
+    def __repr__(self) -> str:
+        return f"Cache(version={self.version!r}, ignore={self.ignore!r})"
 
 
 class Job:
@@ -64,6 +86,7 @@ class Job:
         description: str | None = None,
         schedule: str | None = None,
         keep_children: bool | None = None,
+        cache: bool | Cache | None = None,
     ) -> None:
         self.name = check_name(name, "job")
         if env is not None and not isinstance(env, Env):
@@ -81,6 +104,7 @@ class Job:
         if keep_children is not None and not isinstance(keep_children, bool):
             raise DeclarationError(f"keep_children must be True or False, not {keep_children!r}")
         self.keep_children = keep_children
+        self.cache = check_cache(cache.to_dict() if isinstance(cache, Cache) else cache)
         self.entrypoint: Callable[..., Any] | None = None
         self.called = False  # whether the file itself called main while it was loaded
         self.returned: Any = None
@@ -155,6 +179,7 @@ class Job:
             "description": self.description,
             "schedule": self.schedule,
             "keep_children": self.keep_children,
+            "cache": self.cache,
         }
         settings.update({key: value for key, value in overrides.items() if value is not None})
         return {

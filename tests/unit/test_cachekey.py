@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,18 @@ def test_ignored_options_leave_with_their_values(
     words: list[str], ignore: list[str], kept: list[str]
 ) -> None:
     assert without_ignored(words, ignore) == kept
+
+
+def test_a_cache_is_declared_as_true_false_or_a_version_and_ignored_options() -> None:
+    from evd.environments.settings import settings_from_table  # noqa: PLC0415
+    from evd.sdk import Cache, DeclarationError, Job  # noqa: PLC0415
+
+    assert settings_from_table({"cache": True}, "x").cache is True
+    table = {"cache": {"version": "2", "ignore": ["verbose"]}}
+    assert settings_from_table(table, "x").cache == {"version": "2", "ignore": ["verbose"]}
+    for bad, says in (("yes", "must be true, false"), ({"salt": 1}, "unknown key(s) salt")):
+        with pytest.raises(DeclarationError, match=re.escape(says)):
+            settings_from_table({"cache": bad}, "x")
+    job = Job("double", cache=Cache(version="2", ignore=["verbose"]))
+    assert job.to_dict()["settings"]["cache"] == {"version": "2", "ignore": ["verbose"]}
+    assert "cache" not in Job("plain").to_dict()["settings"]

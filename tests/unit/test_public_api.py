@@ -10,6 +10,7 @@ HEAVY = ("fastapi", "pydantic", "starlette", "uvicorn", "psutil", "httpx")
 
 def test_public_names() -> None:
     assert evd.__all__ == [
+        "Cache",
         "DeclarationError",
         "Env",
         "Job",

@@ -21,6 +21,7 @@ from evd.daemon.core.admission import Admission
 from evd.daemon.core.dispatch import Dispatch
 from evd.daemon.core.gate import Gate
 from evd.daemon.core.ledger import Ledger
+from evd.daemon.core.resultcache import ResultCache
 from evd.daemon.submit import fanout, secrets
 from evd.daemon.submit.prepare import Preparer
 from evd.daemon.submit.prepared import CODE_DIR, Prepared
@@ -45,6 +46,7 @@ class Intake:
         *,
         preparer: Preparer,
         folders: FolderStock,
+        cache: ResultCache,
         admission: Admission,
         dispatch: Dispatch,
         clock: Callable[[], float] = time.time,
@@ -54,6 +56,7 @@ class Intake:
         self.gate = gate
         self.preparer = preparer
         self.folders = folders
+        self.cache = cache
         self.admission = admission
         self.dispatch = dispatch
         self.clock = clock
@@ -68,13 +71,19 @@ class Intake:
         job = validate(request)
         prepared = await self._prepare(job, request.environment)
         prepared.spec["request"] = replayable(request)
+        key = self.cache.key_for(prepared)
+        source = self.cache.source_for(key) if key is not None else None
         try:
             self.gate.check()  # the world may have changed while the file was read
-            run_id = self._store_prepared(prepared, also)
+            run_id = self._store_prepared(prepared, also, key)
         except BaseException:
             self.preparer.discard(prepared)
             raise
-        self._launch([run_id], prepared)
+        if source is not None and key is not None:
+            self.cache.serve(run_id, source, key)  # no process: the result is there
+            self.ledger.flush()
+        else:
+            self._launch([run_id], prepared)
         return self.ledger.get(run_id)
 
     async def rerun(self, record: RunRecord, args: list[str] | None = None) -> RunRecord:
@@ -153,7 +162,9 @@ class Intake:
                 self.admission.queue_or_build(record, tick=False)
         self.dispatch.tick()
 
-    def _store_prepared(self, prepared: Prepared, also: AlsoWrite | None = None) -> int:
+    def _store_prepared(
+        self, prepared: Prepared, also: AlsoWrite | None = None, cache_key: str | None = None
+    ) -> int:
         """Insert the run (and ``also``'s record of it), move its code into its folder, commit.
 
         One commit carries it with whatever else is pending; a failure takes
@@ -162,7 +173,9 @@ class Intake:
         run_id = None
         try:
             with self.ledger.undoable():
-                run_id = self._insert(prepared, prepared.command, prepared.name)
+                run_id = self._insert(
+                    prepared, prepared.command, prepared.name, cache_key=cache_key
+                )
                 if also is not None:
                     self.ledger.write(lambda store: also(store, run_id))
             self.ledger.flush()  # durable before anyone learns the id
@@ -210,6 +223,8 @@ class Intake:
         name: str,
         group: tuple[int, int] | None = None,
         code_from: Path | None = None,
+        *,
+        cache_key: str | None = None,
     ) -> int:
         """Insert one run (uncommitted) and give it its folder: the staged code or a copy."""
         group_id, group_index = group or (None, None)
@@ -227,6 +242,7 @@ class Intake:
             policy=prepared.policy.to_dict(),
             group_id=group_id,
             group_index=group_index,
+            cache_key=cache_key,
         )
         run_dir = self.ledger.state.run_dir(run_id)
         try:
