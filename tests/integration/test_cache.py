@@ -77,3 +77,16 @@ def test_a_versioned_cache_and_an_uncached_job(evd: Evd, tmp_path: Path) -> None
     run(evd, str(plain), "--n", "5")
     run(evd, str(plain), "--n", "5")  # no cache asked for: runs every time
     assert ran.read_text() == "5\n" * 4
+
+
+def test_a_result_that_cannot_be_taken_is_computed_again(evd: Evd, tmp_path: Path) -> None:
+    ran = tmp_path / "ran"
+    job = write_job(tmp_path / "double.py", ran)
+    first = run(evd, str(job), "--n", "4")
+    result = evd.state.run_dir(int(first)) / "result.json"
+    result.unlink()
+    result.mkdir()  # unreadable as a file: the copy fails
+    again = run(evd, str(job), "--n", "4")
+    assert ran.read_text() == "4\n4\n"
+    assert show(evd, again)["reason"] is None
+    assert json.loads(evd.cli("result", again, check=True).stdout) == {"doubled": 8}

@@ -79,9 +79,8 @@ class Intake:
         except BaseException:
             self.preparer.discard(prepared)
             raise
-        if source is not None and key is not None:
-            self.cache.serve(run_id, source, key)  # no process: the result is there
-            self.ledger.flush()
+        if source is not None and key is not None and self.cache.serve(run_id, source, key):
+            self.ledger.flush()  # no process: the result is there
         else:
             self._launch([run_id], prepared)
         return self.ledger.get(run_id)

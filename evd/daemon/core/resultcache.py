@@ -14,6 +14,8 @@ with the run that made it (``evd prune``).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
 import time
@@ -28,6 +30,8 @@ from evd.runner.folders import OUTPUT_DIR
 from evd.runner.logcap import note_in_log
 from evd.sdk.launch import RESULT_FILE
 from evd.store import RunRecord
+
+log = logging.getLogger("evd.cache")
 
 
 class ResultCache:
@@ -58,18 +62,32 @@ class ResultCache:
             return None
         return self.ledger.store.get_run(entry.run_id)
 
-    def serve(self, run_id: int, source: RunRecord, key: str) -> None:
-        """Give the stored run ``run_id`` the result of ``source``, and record it succeeded."""
+    def serve(self, run_id: int, source: RunRecord, key: str) -> bool:
+        """Give the stored run ``run_id`` the result of ``source``, and record it succeeded.
+
+        ``False`` (nothing recorded, nothing left behind) when the result could not be
+        copied: a full disk, a file gone; the run then runs.
+        """
         state = self.ledger.state
-        _copy_result(state.run_dir(source.id), state.run_dir(run_id))
+        target = state.run_dir(run_id)
         why = f"result taken from run {source.id} (cache)"
-        note_in_log(state.run_dir(run_id), f"evd: {why}")
+        try:
+            _copy_result(state.run_dir(source.id), target)
+            note_in_log(target, f"evd: {why}")
+        except OSError as error:
+            log.warning("run %s: run %s's result cannot be taken (%s)", run_id, source.id, error)
+            with contextlib.suppress(OSError):
+                shutil.rmtree(target / OUTPUT_DIR, ignore_errors=True)
+                (target / RESULT_FILE).unlink(missing_ok=True)
+                (target / OUTPUT_DIR).mkdir(exist_ok=True)
+            return False
         now = self.clock()
         self.ledger.update(run_id, cached_from=source.id)
         self.ledger.write(lambda store: store.note_cache_hit(key, now))
         self.ledger.record(
             run_id, RunState.SUCCEEDED, why, now, exit_code=0, started_at=now, ended_at=now
         )
+        return True
 
     def run_ended(self, run_id: int, state: RunState) -> None:
         """A run ended: one that ran for a key and succeeded files its result under it."""
