@@ -158,6 +158,7 @@ class Engine:
         self.folders.start()
         # Find the machine's Pythons off the loop (a few probes) before the first submit needs them.
         loop.run_in_executor(None, self.environments.pythons.all)
+        self.cache.load()  # before recovery concludes runs that ended meanwhile
         self.recovery.reconcile()
         self.ledger.flush()
         self.dispatch.tick()

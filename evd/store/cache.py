@@ -59,6 +59,16 @@ class CacheTable(Connection):
         )
         return [key for (key,) in rows]
 
+    def keyed_runs(self, states: Sequence[RunState]) -> dict[int, str]:
+        """Runs in ``states`` that carry a cache key, by id (those whose success files one)."""
+        marks = ", ".join("?" * len(states))
+        rows = self._conn.execute(
+            f"SELECT id, cache_key FROM runs WHERE cache_key IS NOT NULL AND state IN ({marks})"
+            " AND cached_from IS NULL",
+            tuple(state.value for state in states),
+        )
+        return {run_id: key for run_id, key in rows}
+
     def runs_with_key(self, key: str, states: Sequence[RunState]) -> list[int]:
         """The runs carrying ``key`` in ``states``, oldest first (identical runs in flight)."""
         marks = ", ".join("?" * len(states))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import Evd
+from tests.conftest import Evd, wait_for
 from tests.helpers import show
 
 JOB = """\
@@ -90,3 +90,34 @@ def test_a_result_that_cannot_be_taken_is_computed_again(evd: Evd, tmp_path: Pat
     assert ran.read_text() == "4\n4\n"
     assert show(evd, again)["reason"] is None
     assert json.loads(evd.cli("result", again, check=True).stdout) == {"doubled": 8}
+
+
+WAITING = """\
+import os
+import time
+
+from evd import Job
+
+job = Job("slow", cache=True)
+
+
+@job.main()
+def main() -> str:
+    while not os.path.exists({gate!r}):
+        time.sleep(0.05)
+    return "done"
+"""
+
+
+def test_a_run_that_ends_after_a_restart_still_files_its_result(evd: Evd, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    job = tmp_path / "slow.py"
+    job.write_text(WAITING.format(gate=str(gate)))
+    first = evd.cli("run", "-q", str(job), check=True).stdout.strip()
+    wait_for(lambda: show(evd, first)["state"] == "running")
+    evd.cli("down", check=True)  # the job carries on under its shim
+    evd.up()
+    gate.touch()
+    assert evd.cli("wait", first, timeout=60).returncode == 0
+    second = run(evd, str(job))
+    assert show(evd, second)["reason"] == f"result taken from run {first} (cache)"

@@ -81,8 +81,10 @@ class Intake:
             raise
         if source is not None and key is not None and self.cache.serve(run_id, source, key):
             self.ledger.flush()  # no process: the result is there
-        else:
-            self._launch([run_id], prepared)
+            return self.ledger.get(run_id)
+        if key is not None:
+            self.cache.runs_for(run_id, key)
+        self._launch([run_id], prepared)
         return self.ledger.get(run_id)
 
     async def rerun(self, record: RunRecord, args: list[str] | None = None) -> RunRecord:

@@ -25,7 +25,7 @@ from pathlib import Path
 from evd.daemon.core.ledger import Ledger
 from evd.daemon.submit.cachekey import CachePolicy, cache_key
 from evd.daemon.submit.prepared import Prepared
-from evd.models import RunState
+from evd.models import ACTIVE_STATES, RunState
 from evd.runner.folders import OUTPUT_DIR
 from evd.runner.logcap import note_in_log
 from evd.sdk.launch import RESULT_FILE
@@ -41,6 +41,16 @@ class ResultCache:
         """Keep entries in ``ledger``'s store."""
         self.ledger = ledger
         self.clock = clock
+        # Runs that ran for a key, until they end: a run's end costs no read to ask.
+        self._running_for: dict[int, str] = {}
+
+    def load(self) -> None:
+        """Learn the keyed runs a previous daemon left active (before recovery ends them)."""
+        self._running_for = self.ledger.store.keyed_runs(sorted(ACTIVE_STATES))
+
+    def runs_for(self, run_id: int, key: str) -> None:
+        """``run_id`` runs for ``key`` (a miss): its success files the result."""
+        self._running_for[run_id] = key
 
     def key_for(self, prepared: Prepared) -> str | None:
         """The key of ``prepared``'s result if its settings ask for caching (and it can run)."""
@@ -91,11 +101,8 @@ class ResultCache:
 
     def run_ended(self, run_id: int, state: RunState) -> None:
         """A run ended: one that ran for a key and succeeded files its result under it."""
-        if state is not RunState.SUCCEEDED:
-            return
-        record = self.ledger.get(run_id)
-        key = record.cache_key
-        if key is None or record.cached_from is not None:
+        key = self._running_for.pop(run_id, None)
+        if key is None or state is not RunState.SUCCEEDED:
             return
         now = self.clock()
         self.ledger.write(lambda store: store.put_cached(key, run_id, now))
