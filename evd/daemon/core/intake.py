@@ -71,7 +71,7 @@ class Intake:
         job = validate(request)
         prepared = await self._prepare(job, request.environment)
         prepared.spec["request"] = replayable(request)
-        key = self.cache.key_for(prepared)
+        key = await self.cache.key_for(prepared)
         source = self.cache.source_for(key) if key is not None else None
         try:
             self.gate.check()  # the world may have changed while the file was read

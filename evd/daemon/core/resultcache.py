@@ -14,6 +14,7 @@ with the run that made it (``evd prune``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -52,8 +53,11 @@ class ResultCache:
         """``run_id`` runs for ``key`` (a miss): its success files the result."""
         self._running_for[run_id] = key
 
-    def key_for(self, prepared: Prepared) -> str | None:
-        """The key of ``prepared``'s result if its settings ask for caching (and it can run)."""
+    async def key_for(self, prepared: Prepared) -> str | None:
+        """The key of ``prepared``'s result if its settings ask for caching (and it can run).
+
+        The code snapshot is read off the loop: a job may include large files.
+        """
         declared = (prepared.spec or {}).get("settings", {}).get("cache")
         if not declared or prepared.error is not None:
             return None
@@ -63,7 +67,7 @@ class ResultCache:
             )
         else:
             policy = CachePolicy()
-        return cache_key(prepared, policy)
+        return await asyncio.to_thread(cache_key, prepared, policy)
 
     def source_for(self, key: str) -> RunRecord | None:
         """The succeeded run whose result serves ``key``, if its folder is still there."""
