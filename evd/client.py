@@ -18,6 +18,7 @@ from evd.transport import Transport, passable_environment
 
 if TYPE_CHECKING:
     from evd.models import (
+        CachedResult,
         EnvBuildRequest,
         EnvInfo,
         Health,
@@ -184,6 +185,19 @@ class Client(Transport):
     def remove_volume(self, name: str) -> None:
         """Forget a volume (its data stays)."""
         self.call("DELETE", f"/v1/volumes/{quote(name, safe='')}")
+
+    def list_cached(self) -> list[CachedResult]:
+        """The result cache's entries, newest first."""
+        return [models.CachedResult.from_dict(item) for item in self.call("GET", "/v1/cache")]
+
+    def forget_cached(self, key: str) -> None:
+        """Forget one cached result (``NotFound`` if there is none for ``key``)."""
+        self.call("DELETE", f"/v1/cache/{quote(key, safe='')}")
+
+    def prune_cache(self, older_than: float = 0.0) -> int:
+        """Forget cached results made over ``older_than`` s ago and unused since; how many."""
+        body = models.CachePruneRequest(older_than).__dict__
+        return int(self.call("POST", "/v1/cache/prune", body)["removed"])
 
     def list_watches(self) -> list[WatchInfo]:
         """Watched folders."""

@@ -81,6 +81,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "cmd_volumes",
         "named data folders jobs ask for",
     ),
+    "cache": (
+        "cache",
+        "cmd_cache",
+        "the result cache: list, forget or prune cached results",
+    ),
     "gpus": (
         "machine",
         "cmd_gpus",

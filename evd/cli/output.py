@@ -135,6 +135,10 @@ def _sections(run: RunJson) -> list[str]:
         lines.append(f"  hidden     {names} (from the shell; values kept out of evd's database)")
     for volume in run.get("volumes") or []:
         lines.append(f"  volume     {volume['name']} = {volume['path']} ({volume['version']})")
+    if key := run.get("cache_key"):
+        source = run.get("cached_from")
+        taken = f"; result taken from run {source}" if source else ""
+        lines.append(f"  cache      key {key[:12]}{taken}")
     if outputs := run.get("outputs"):
         lines.append("  outputs")
         lines.extend(f"    {o['path']}  {o['size']} bytes" for o in outputs)

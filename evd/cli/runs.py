@@ -78,6 +78,9 @@ RUN = Command(
         default=None,
         help="leave processes the job starts and leaves running (default: evd stops them)",
     ),
+    Option("--cache", kind="flag", help="take an identical run's cached result, else run and keep"),
+    Option("--no-cache", kind="flag", help="run even if the job declares cache; keep nothing"),
+    Option("--refresh", kind="flag", help="run even if a result is cached, and replace it"),
     Option(
         "--cluster",
         metavar="ADDRESS",
@@ -172,6 +175,7 @@ def cmd_run(argv: list[str]) -> int:
         "queue_timeout": opts.queue_timeout,
         "cluster": opts.cluster,
         "keep_children": opts.keep_children,
+        "cache": _cache_choice(opts),
         "args": [],
         **aim(split, "evd run"),
     }
@@ -194,6 +198,15 @@ def cmd_run(argv: list[str]) -> int:
         if opts.follow:
             return _follow(api, run)
     return 0
+
+
+def _cache_choice(opts: Args) -> str | None:
+    """``use``, ``off`` or ``refresh`` from ``--cache``, ``--no-cache``, ``--refresh`` (one)."""
+    given = [name for name in ("cache", "no_cache", "refresh") if getattr(opts, name)]
+    if len(given) > 1:
+        refused("--cache, --no-cache and --refresh: give one of them")
+    choices = {"cache": "use", "no_cache": "off", "refresh": "refresh"}
+    return choices[given[0]] if given else None
 
 
 def _print_log(

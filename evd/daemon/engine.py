@@ -139,6 +139,8 @@ class Engine:
         )  # fmt: skip
         self.board = Board(self.ledger, self.gate, self.admission, self.dispatch, self.usage)
         self.admission.describe_wait = self.board.queued_reason
+        self.admission.twin_of = self.cache.twin_of
+        self.cache.twins = self.admission
         self.cancellation = Cancellation(self.ledger, self.gate, self.admission, self.dispatch)
         self.ledger.on_run_end(self.admission.run_ended)
         self.ledger.on_run_end(self.cancellation.run_ended)

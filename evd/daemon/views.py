@@ -93,6 +93,8 @@ def run_view(board: Board, record: RunRecord, *, with_events: bool = False) -> R
         group=record.group_id,
         group_index=record.group_index,
         hidden_variables=list(spec.get("hidden_variables", [])),
+        cache_key=record.cache_key,
+        cached_from=record.cached_from,
     )
 
 

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
         parse_iso,
     )
     from evd.models.system import (
+        CachedResult,
+        CachePruneRequest,
         EnvBuildRequest,
         EnvInfo,
         EnvPruneRequest,
@@ -71,6 +73,8 @@ _MODULE_OF = {
     "RunState": "states",
     "iso": "states",
     "parse_iso": "states",
+    "CachedResult": "system",
+    "CachePruneRequest": "system",
     "EnvBuildRequest": "system",
     "EnvInfo": "system",
     "EnvPruneRequest": "system",
@@ -93,6 +97,8 @@ __all__ = [
     "EXIT_TIMED_OUT",
     "FINAL_STATES",
     "TRIGGER_OPTIONS",
+    "CachePruneRequest",
+    "CachedResult",
     "EnvBuildRequest",
     "EnvInfo",
     "EnvPruneRequest",

@@ -37,6 +37,9 @@ class SubmitRequest:
     queue_timeout: float | None = None  # give up if not started this long after submit
     cluster: str | None = None  # run on this Ray cluster (Daft's Ray runner); None: as declared
     keep_children: bool | None = None  # leave what the job started running; None: as declared
+    # The result cache: use (look up, file on success), off, refresh (run, replace the
+    # entry); None: as the job declares (``Job(cache=...)``), else off.
+    cache: str | None = None
 
 
 @dataclass
@@ -162,6 +165,8 @@ class Run:
     group_index: int | None = None  # its item's place in that group (0-based)
     # Shell variables whose names look secret: the job got them; only their names are kept.
     hidden_variables: list[str] = field(default_factory=list)
+    cache_key: str | None = None  # its key in the result cache, when it uses the cache
+    cached_from: int | None = None  # the run whose result it took from the cache
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Run:
@@ -201,6 +206,8 @@ class Run:
             group=data.get("group"),
             group_index=data.get("group_index"),
             hidden_variables=list(data.get("hidden_variables") or []),
+            cache_key=data.get("cache_key"),
+            cached_from=data.get("cached_from"),
         )
 
     def to_dict(self) -> dict[str, Any]:

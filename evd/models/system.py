@@ -102,3 +102,27 @@ class EnvPruneRequest:
     """Remove environments no queued or running run needs, unused for ``older_than`` s."""
 
     older_than: float = 0.0
+
+
+@dataclass
+class CachedResult:
+    """An entry of the result cache (``evd cache ls``): a key and the run whose result it keeps."""
+
+    key: str
+    run_id: int
+    name: str  # the run's name
+    created_at: str
+    hits: int  # runs that took this result
+    last_hit_at: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CachedResult:
+        """Build from the API's JSON."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass
+class CachePruneRequest:
+    """Forget cached results made over ``older_than`` seconds ago and not used since."""
+
+    older_than: float = 0.0

@@ -81,6 +81,7 @@ VALID = {
     "post /v1/prune": {"older_than": 3600},
     "post /v1/envs/build": {"environment": "base"},
     "post /v1/envs/prune": {},
+    "post /v1/cache/prune": {"older_than": 60},
     "post /v1/volumes": {"name": "data", "path": "/tmp"},
     "post /v1/watches": {"dir": "/tmp"},
     "post /v1/schedules": {"run": RUN, "spec": "every 1h"},

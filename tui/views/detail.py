@@ -277,6 +277,9 @@ class RunDetail(Screen[None]):
             lines.append(f"peaks      {describe_peaks(run.metrics)}")
         if run.group is not None:
             lines.append(f"group      g{run.group} item {run.group_index}")
+        if run.cache_key:
+            taken = f"; result taken from run {run.cached_from}" if run.cached_from else ""
+            lines.append(f"cache      key {run.cache_key[:12]}{taken}")
         if self.result is not None:
             lines.append(f"result     {self.result}")
         for event in run.events or []:

@@ -2,7 +2,8 @@
 
 A run that is ``queued`` in the store may still wait for something other than
 capacity: the runs it must start after (``--after``), the backoff before its
-next attempt (``--retries``, ``--restart``), or its environment's build. This
+next attempt (``--retries``, ``--restart``), a run computing the same cached
+result, or its environment's build. This
 part holds such runs (``Holds``, runtime only), arms their queue timeouts, and
 hands each run to the queue once nothing holds it. It decides, as a run ends,
 whether it is tried again (dispatch asks through ``again``), and, as a run
@@ -75,6 +76,8 @@ class Admission:
         self.holds = Holds()
         # Why a queued run waits, in words (set at wiring): said when its queue timeout ends it.
         self.describe_wait: Callable[[RunRecord], str | None] = lambda record: record.reason
+        # The run whose cached result a run waits for (set at wiring: the result cache).
+        self.twin_of: Callable[[int], int | None] = lambda run_id: None
 
     # -- entering the queue ---------------------------------------------------------------
 
@@ -96,6 +99,9 @@ class Admission:
                 self._fail_dependant(record.id, broken)
                 return False
             self.holds.wait_for(record.id, pending)
+        twin = self.twin_of(record.id)
+        if twin is not None:
+            self.holds.follow(record.id, twin)
         deadline = queue_deadline(policy, record.created_at, record.attempts > 0)
         if deadline is not None:
             delay = max(0.0, deadline - self.clock())
@@ -171,6 +177,31 @@ class Admission:
         """Forget every hold and build wait (recovery rebuilds them)."""
         self.builds.reset()
         self.holds.clear()
+
+    # -- twins: identical runs in flight compute once (the result cache) -----------------
+
+    def follow(self, run_id: int, twin: int) -> None:
+        """Hold ``run_id`` while ``twin`` computes its result."""
+        self.holds.follow(run_id, twin)
+
+    def take_over(self, run_id: int) -> bool:
+        """Stop ``run_id`` waiting anywhere (it takes a result); whether it waited for a twin."""
+        if not self.holds.following(run_id):
+            return False
+        self.withdraw(run_id)
+        return True
+
+    def run_alone(self, run_id: int) -> None:
+        """``run_id``'s twin did not succeed: it runs, once nothing else holds it."""
+        if self.holds.following(run_id):
+            if not self.holds.unfollow(run_id):
+                return  # released when its dependencies or backoff are done
+        elif run_id in self.holds or run_id in self.builds.waiting:
+            return
+        with contextlib.suppress(StorageError):
+            record = self.ledger.get(run_id)
+            if not record.state.is_final and not self.queue.is_live(run_id):
+                self.queue_or_build(record, " now that its twin did not succeed")
 
     # -- dependencies ---------------------------------------------------------------------
 

@@ -2,9 +2,11 @@
 
 A held run is ``queued`` in the store but not in the scheduler's queue: it
 waits for runs it depends on (``--after``) to succeed, or for the backoff
-before its next attempt (``--retries``, ``--restart``). Queue-timeout timers
-live here too. Never persisted as such: ``Recovery.reconcile`` rebuilds it from
-each run's policy, its ``retry`` field and the states of its dependencies.
+before its next attempt (``--retries``, ``--restart``), or for a run that
+computes the same cached result (it takes that result, or runs if that run
+fails). Queue-timeout timers live here too. Never persisted as such:
+``Recovery.reconcile`` rebuilds it from each run's policy, its ``retry`` field,
+the states of its dependencies and the result cache's keyed runs.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ class Hold:
     again: Again | None = None  # the attempt to come, for a retry or restart
     not_before: float = 0.0  # when that attempt may start
     timer: asyncio.TimerHandle | None = None
+    twin: int | None = None  # the run computing the same cached result
 
     @property
     def done(self) -> bool:
         """Nothing left to wait for."""
-        return not self.waiting_on and self.timer is None
+        return not self.waiting_on and self.timer is None and self.twin is None
 
 
 class Holds:
@@ -65,6 +68,26 @@ class Holds:
             del self._holds[run_id]
             return True
         return False
+
+    def follow(self, run_id: int, twin: int) -> None:
+        """Hold ``run_id`` while ``twin`` computes the result it would compute."""
+        self._holds.setdefault(run_id, Hold()).twin = twin
+
+    def unfollow(self, run_id: int) -> bool:
+        """``run_id`` no longer waits for a twin; return whether it now waits for nothing."""
+        hold = self._holds.get(run_id)
+        if hold is None or hold.twin is None:
+            return False
+        hold.twin = None
+        if hold.done:
+            del self._holds[run_id]
+            return True
+        return False
+
+    def following(self, run_id: int) -> bool:
+        """Whether ``run_id`` waits for a twin's result."""
+        hold = self._holds.get(run_id)
+        return hold is not None and hold.twin is not None
 
     def retry_later(
         self, run_id: int, again: Again, not_before: float, timer: asyncio.TimerHandle
@@ -120,6 +143,11 @@ class Holds:
             return f"waiting for {waiting} to succeed"
         if hold.again is not None:
             return describe_again(hold.again, hold.not_before - now)
+        if hold.twin is not None:
+            return (
+                f"waiting for {names(hold.twin)}, which computes the same result:"
+                " it takes that result when it succeeds (cache)"
+            )
         return None
 
     def clear(self) -> None:

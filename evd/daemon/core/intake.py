@@ -71,8 +71,9 @@ class Intake:
         job = validate(request)
         prepared = await self._prepare(job, request.environment)
         prepared.spec["request"] = replayable(request)
-        key = await self.cache.key_for(prepared)
-        source = self.cache.source_for(key) if key is not None else None
+        key = await self._cache_key(job, prepared)
+        refresh = job.cache == "refresh"
+        source = self.cache.source_for(key) if key is not None and not refresh else None
         try:
             self.gate.check()  # the world may have changed while the file was read
             run_id = self._store_prepared(prepared, also, key)
@@ -83,9 +84,24 @@ class Intake:
             self.ledger.flush()  # no process: the result is there
             return self.ledger.get(run_id)
         if key is not None:
-            self.cache.runs_for(run_id, key)
+            self.cache.join(run_id, key, refresh=refresh)  # admission holds it for a twin
         self._launch([run_id], prepared)
         return self.ledger.get(run_id)
+
+    async def _cache_key(self, job: Job, prepared: Prepared) -> str | None:
+        """The run's key in the result cache, if it uses the cache; refuse a command that asks.
+
+        A command's files are not known to evd, so its result cannot be keyed:
+        an edited script would hand back a stale result.
+        """
+        if job.cache in ("use", "refresh") and prepared.staging is None:
+            self.preparer.discard(prepared)
+            raise InvalidRequest(
+                f"--{'cache' if job.cache == 'use' else 'refresh'}: evd cannot know which files"
+                " a command reads, so its result cannot be cached; run the file instead"
+                " (`evd run job.py`), so that its code is part of the key"
+            )
+        return await self.cache.key_for(prepared, job.cache)
 
     async def rerun(self, record: RunRecord, args: list[str] | None = None) -> RunRecord:
         """Submit what ``record`` ran again (its file as it is now), with the daemon's environment.

@@ -17,6 +17,7 @@ from evd import __version__
 from evd.daemon.engine import Engine
 from evd.daemon.server.api import (
     bodycheck,
+    cache,
     contract,
     envs,
     events,
@@ -109,7 +110,7 @@ def create_app(engine: Engine) -> FastAPI:
     app.state.engine = engine
     app.state.started_at = time.time()
     for module in (
-        runs, groups, logs, events, system, envs, volumes, machine, watches, schedules,
+        runs, groups, logs, events, system, envs, volumes, machine, watches, schedules, cache,
     ):  # fmt: skip
         app.include_router(module.router)
     app.include_router(runs.jobs)

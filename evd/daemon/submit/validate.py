@@ -23,6 +23,7 @@ MAX_PRIORITY = 2**31 - 1
 GOOD_NAME = re.compile(r"[^\n\r\x00]*[^\s\x00][^\n\r\x00]*")  # some text on one line
 CLUSTER = re.compile(r"\s*(auto|local|(ray://)?[^\s:/\x00][^\x00]*:[0-9]+)\s*")
 FUNCTION = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+CACHE_CHOICES = ("use", "off", "refresh")  # `evd run --cache`, `--no-cache`, `--refresh`
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Job:
     queue_timeout: float | None = None
     cluster: str | None = None
     keep_children: bool | None = None
+    cache: str | None = None  # use | off | refresh; None: as the job declares
 
     @property
     def name_given(self) -> bool:
@@ -139,6 +141,10 @@ def _check_policy(request: SubmitRequest) -> None:
         raise InvalidRequest(
             f"the queue timeout must be a positive number of seconds, not {request.queue_timeout}"
         )
+    if request.cache is not None and request.cache not in CACHE_CHOICES:
+        raise InvalidRequest(
+            f"cache is one of {', '.join(CACHE_CHOICES)} (or left out), not {request.cache!r}"
+        )
 
 
 def validate(request: SubmitRequest) -> Job:
@@ -207,6 +213,7 @@ def validate(request: SubmitRequest) -> Job:
         queue_timeout=request.queue_timeout,
         cluster=_cluster(request.cluster),
         keep_children=request.keep_children,
+        cache=request.cache,
     )
 
 

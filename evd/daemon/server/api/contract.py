@@ -134,6 +134,7 @@ _SUBMIT_RULES: dict[str, Any] = {
     "gpu_memory": {"type": "integer", "minimum": 0},
     "retries": {"type": "integer", "minimum": 0, "maximum": validate.MAX_RETRIES},
     "restart": {"enum": ["no", "on-failure", "always"]},
+    "cache": {"enum": list(validate.CACHE_CHOICES)},
     "after": {
         "type": "array",
         "maxItems": validate.MAX_AFTER,
@@ -195,6 +196,7 @@ BODY_RULES: dict[str, dict[str, Any]] = {
     "RerunRequest": {"args": {"type": "array", "items": {"type": "string", "pattern": NO_NUL}}},
     "PruneRequest": {"older_than": {"type": "number", "minimum": 0}},
     "EnvPruneRequest": {"older_than": {"type": "number", "minimum": 0}},
+    "CachePruneRequest": {"older_than": {"type": "number", "minimum": 0}},
     "EnvBuildRequest": {
         "file": {"type": "string", "minLength": 1, "pattern": NO_NUL},
         "environment": {"type": "string", "minLength": 1, "pattern": NO_NUL},
