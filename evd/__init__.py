@@ -22,13 +22,14 @@ TYPE_CHECKING = False  # not `typing`'s: importing typing costs ~5 ms of every c
 __version__ = "0.1.0"
 
 __all__ = [
-    "Cache", "DeclarationError", "Env", "Job", "Resources", "Volume", "__version__", "progress",
+    "Cache", "DeclarationError", "Env", "Job", "Resources", "Reuse", "Volume", "__version__",
+    "progress",
 ]  # fmt: skip
 
 if TYPE_CHECKING:
     from typing import Any
 
-    from evd.sdk import Cache, DeclarationError, Env, Job, Resources, Volume
+    from evd.sdk import Cache, DeclarationError, Env, Job, Resources, Reuse, Volume
     from evd.sdk.progress import progress
 
 # The SDK is imported on first use (PEP 562): the CLI imports this package on
@@ -39,6 +40,7 @@ _LAZY = {
     "Env": "evd.sdk",
     "Job": "evd.sdk",
     "Resources": "evd.sdk",
+    "Reuse": "evd.sdk",
     "Volume": "evd.sdk",
     "progress": "evd.sdk.progress",
 }

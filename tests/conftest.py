@@ -77,11 +77,8 @@ class Evd:
 
 
 def kill_leftover_jobs(home: Path) -> None:
-    """Stop every job a test left running (their shims outlive the daemon by design)."""
-    runs = home / "runs"
-    if not runs.is_dir():
-        return
-    for pid_file in runs.glob("*/shim.pid"):
+    """Stop every job and warm worker a test left running (shims outlive the daemon by design)."""
+    for pid_file in [*home.glob("runs/*/shim.pid"), *home.glob("workers/*/shim.pid")]:
         with contextlib.suppress(ValueError, OSError):
             os.killpg(int(pid_file.read_text()), signal.SIGKILL)
 

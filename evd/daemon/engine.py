@@ -28,6 +28,8 @@ from evd.daemon.core.ledger import Ledger
 from evd.daemon.core.recovery import RECOVERY_INTERVAL, Recovery
 from evd.daemon.core.resultcache import ResultCache
 from evd.daemon.core.spawning import Launcher
+from evd.daemon.core.warm import WarmPool
+from evd.daemon.core.workers import Workers
 from evd.daemon.envs.builds import Builds
 from evd.daemon.envs.envmanager import Environments
 from evd.daemon.monitor.sampler import Sampler
@@ -100,11 +102,13 @@ class Engine:
             on_failed=self.ledger.fail_before_start,
             clock=clock,
         )
+        self.workers = Workers(state.root / "workers", kill_grace, clock)
         launcher = Launcher(
             self.ledger,
             self.environments.builder,
             self.memory_limits,
             job_defaults(jobs or {}),
+            self.workers,
             clock=clock,
             cuda_ids=self.inventory.cuda_ids(),
         )
@@ -115,6 +119,7 @@ class Engine:
             kill_grace=kill_grace, log_limit=log_limit, clock=clock,
         )  # fmt: skip
         self.usage.supervise(self.dispatch)
+        self.warm = WarmPool(self.dispatch, self.workers)
         self.admission = Admission(
             self.ledger, self.dispatch, self.builds, retry_base=retry_base, clock=clock
         )
@@ -155,6 +160,7 @@ class Engine:
         """Reconcile with what happened while no daemon ran, then start queued runs."""
         self.ledger.attach(loop)
         self.dispatch.start(loop)
+        self.workers.start(loop, self.dispatch.watcher)  # retires those a last daemon left
         # Submits that were being prepared when the last daemon stopped.
         shutil.rmtree(self.preparer.staging_root, ignore_errors=True)
         self.folders.start()
@@ -176,6 +182,7 @@ class Engine:
         self.schedules.stop()
         self.recovery.stop()
         self.dispatch.stop()
+        self.workers.stop_all()
         self.folders.close()
         with contextlib.suppress(StorageError):  # the shims' records survive; reconcile next time
             self.ledger.flush()

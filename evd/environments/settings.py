@@ -23,6 +23,7 @@ from evd.sdk.checks import (
     check_python,
     check_requirements,
     check_restart,
+    check_reusable,
     check_size,
     check_text,
     check_volume,
@@ -33,7 +34,8 @@ KNOWN_KEYS = frozenset(
     {
         "name", "description", "python", "requires-python", "dependencies", "environ",
         "secrets", "include", "volumes", "resources", "retries", "restart", "timeout",
-        "priority", "schedule", "cluster", "keep_children", "cache", *RESOURCE_KEYS,
+        "priority", "schedule", "cluster", "keep_children", "cache", "reusable",
+        *RESOURCE_KEYS,
     }
 )  # fmt: skip
 
@@ -60,6 +62,7 @@ class JobSettings:
     keep_children: bool | None = None  # leave the job's leftover processes running
     uv_args: tuple[str, ...] = ()  # package-source options for the build (a script's [tool.uv])
     cache: bool | dict[str, Any] | None = None  # reuse a succeeded run's result (version, ignore)
+    reusable: dict[str, Any] | None = None  # warm workers: idle_ttl, replicas
 
     def merged(self, other: JobSettings) -> JobSettings:
         """These settings with everything ``other`` says on top (lists and tables merge)."""
@@ -82,6 +85,7 @@ class JobSettings:
             keep_children=_pick(other.keep_children, self.keep_children),
             uv_args=other.uv_args or self.uv_args,
             cache=_pick(other.cache, self.cache),
+            reusable=_pick(other.reusable, self.reusable),
         )
 
     def with_name(self, name: str | None) -> JobSettings:
@@ -109,6 +113,7 @@ class JobSettings:
             "keep_children": self.keep_children,
             "uv_args": list(self.uv_args),
             "cache": self.cache,
+            "reusable": self.reusable,
         }
         return {key: value for key, value in data.items() if value not in (None, [], {})}
 
@@ -196,6 +201,7 @@ def settings_from_table(table: dict[str, Any], where: str) -> JobSettings:
             cluster=check_text(table.get("cluster"), "cluster"),
             keep_children=_flag(table.get("keep_children"), "keep_children"),
             cache=check_cache(table.get("cache")),
+            reusable=check_reusable(table.get("reusable")),
         )
     except DeclarationError as error:
         message = str(error)

@@ -1,7 +1,7 @@
-"""The job SDK: ``Env``, ``Job``, ``Cache``, ``Resources``, ``Volume`` (standard library only)."""
+"""The job SDK: ``Env``, ``Job``, ``Cache``, ``Reuse``, ``Resources``, ``Volume`` (stdlib only)."""
 
 from evd.sdk.checks import DeclarationError
 from evd.sdk.env import Env, Resources, Volume
-from evd.sdk.job import Cache, Job
+from evd.sdk.job import Cache, Job, Reuse
 
-__all__ = ["Cache", "DeclarationError", "Env", "Job", "Resources", "Volume"]
+__all__ = ["Cache", "DeclarationError", "Env", "Job", "Resources", "Reuse", "Volume"]

@@ -222,3 +222,29 @@ def check_cache(value: Any) -> bool | dict[str, Any] | None:
     if not isinstance(ignore, list | tuple) or not all(isinstance(i, str) and i for i in ignore):
         raise DeclarationError(f"cache ignore must be a list of option names, not {ignore!r}")
     return {"version": version, "ignore": list(ignore)}
+
+
+DEFAULT_IDLE_TTL = 600.0  # a warm worker stops after 10 minutes without a run
+MAX_REPLICAS = 64
+
+
+def check_reusable(value: Any) -> dict[str, Any] | None:
+    """A warm-worker declaration: true, false, or a table of ``idle_ttl`` and ``replicas``."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        value = {}
+    if not isinstance(value, dict):
+        raise DeclarationError(
+            f"reusable must be true, false, or a table of idle_ttl and replicas, not {value!r}"
+        )
+    unknown = sorted(set(value) - {"idle_ttl", "replicas"})
+    if unknown:
+        raise DeclarationError(
+            f"reusable: unknown key(s) {', '.join(unknown)}; known: idle_ttl, replicas"
+        )
+    idle_ttl = check_duration(value.get("idle_ttl", DEFAULT_IDLE_TTL), "reusable idle_ttl")
+    replicas = check_int(value.get("replicas", 1), "reusable replicas", minimum=1)
+    if replicas > MAX_REPLICAS:
+        raise DeclarationError(f"reusable replicas must be at most {MAX_REPLICAS}, not {replicas}")
+    return {"idle_ttl": idle_ttl, "replicas": replicas}

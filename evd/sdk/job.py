@@ -29,6 +29,7 @@ from evd.sdk.checks import (
     check_int,
     check_name,
     check_restart,
+    check_reusable,
     check_text,
 )
 from evd.sdk.env import Env, Resources, merge_resources
@@ -63,6 +64,30 @@ class Cache:
         return f"Cache(version={self.version!r}, ignore={self.ignore!r})"
 
 
+class Reuse:
+    """Warm workers: ``Job(..., reusable=Reuse(idle_ttl="10m", replicas=1))``.
+
+    Runs of the job are handed to a long-lived process that loaded the file
+    once, so what it loads at module level (a model) serves every run; it
+    holds the job's resources while it lives and stops after ``idle_ttl``
+    without a run, or sooner when a waiting run needs what it holds.
+    ``replicas`` is how many are kept warm.
+    """
+
+    def __init__(self, idle_ttl: float | str = "10m", replicas: int = 1) -> None:
+        checked = check_reusable({"idle_ttl": idle_ttl, "replicas": replicas})
+        assert checked is not None
+        self.idle_ttl: float = checked["idle_ttl"]
+        self.replicas: int = checked["replicas"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The declaration's table (``[tool.evd] reusable = {idle_ttl = "10m", replicas = 1}``)."""
+        return {"idle_ttl": self.idle_ttl, "replicas": self.replicas}
+
+    def __repr__(self) -> str:
+        return f"Reuse(idle_ttl={self.idle_ttl!r}, replicas={self.replicas!r})"
+
+
 class Job:
     """A job: a name, an ``Env``, and one ``main`` (set with ``@job.main()``).
 
@@ -87,6 +112,7 @@ class Job:
         schedule: str | None = None,
         keep_children: bool | None = None,
         cache: bool | Cache | None = None,
+        reusable: bool | Reuse | None = None,
     ) -> None:
         self.name = check_name(name, "job")
         if env is not None and not isinstance(env, Env):
@@ -105,6 +131,9 @@ class Job:
             raise DeclarationError(f"keep_children must be True or False, not {keep_children!r}")
         self.keep_children = keep_children
         self.cache = check_cache(cache.to_dict() if isinstance(cache, Cache) else cache)
+        self.reusable = check_reusable(
+            reusable.to_dict() if isinstance(reusable, Reuse) else reusable
+        )
         self.entrypoint: Callable[..., Any] | None = None
         self.called = False  # whether the file itself called main while it was loaded
         self.returned: Any = None
@@ -180,6 +209,7 @@ class Job:
             "schedule": self.schedule,
             "keep_children": self.keep_children,
             "cache": self.cache,
+            "reusable": self.reusable,
         }
         settings.update({key: value for key, value in overrides.items() if value is not None})
         return {

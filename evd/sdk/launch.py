@@ -87,7 +87,7 @@ def record_main_exit(code: int) -> None:
         print(f"evd: could not record the job's exit code: {error}", file=sys.stderr)
 
 
-def _code_of(exit: SystemExit) -> int:
+def code_of_exit(exit: SystemExit) -> int:
     """The exit status ``python FILE`` gives for ``exit`` (a message is printed, as it does)."""
     if exit.code is None:
         return 0
@@ -102,7 +102,7 @@ def run_script(path: Path) -> int:
     try:
         load_as_main(path)
     except SystemExit as exit:
-        return _code_of(exit)
+        return code_of_exit(exit)
     except BaseException as error:
         tb = error.__traceback__
         # Show the traceback from the script's own frames, as ``python FILE`` does.
@@ -136,6 +136,11 @@ def run(
     for job in DECLARED:
         if job.entrypoint is target and job.called:
             return exit_code_of(job.returned)  # the file called its main itself
+    return call(target, function, words, item)
+
+
+def call(target: Any, function: str, words: list[str], item: str | None) -> int:
+    """Call ``target`` with ``words`` and the JSON ``item``; return the exit code."""
     try:
         args, kwargs = bind(target, words, partial=item is not None)
         if item is not None:
@@ -146,18 +151,24 @@ def run(
     return exit_code_of(target(*args, **kwargs))
 
 
-def main(argv: list[str]) -> int:
-    """Parse ``FILE FUNCTION [--path DIR]... [--item JSON] -- WORDS...`` and run."""
+def parse(argv: list[str]) -> tuple[str, str, list[str], str | None, list[str]]:
+    """``FILE FUNCTION [--path DIR]... [--item JSON] -- WORDS...``: its parts, in that order."""
     split = argv.index("--") if "--" in argv else len(argv)
     head, words = argv[:split], argv[split + 1 :]
     file, function, rest = head[0], head[1], head[2:]
     options = [(rest[i], rest[i + 1]) for i in range(0, len(rest) - 1, 2)]
     paths = [value for option, value in options if option == "--path"]
     item = next((value for option, value in options if option == "--item"), None)
+    return file, function, paths, item, words
+
+
+def main(argv: list[str]) -> int:
+    """Parse ``FILE FUNCTION [--path DIR]... [--item JSON] -- WORDS...`` and run."""
+    file, function, paths, item, words = parse(argv)
     try:
         code = run(file, function, paths, words, item)
     except SystemExit as exit:
-        code = _code_of(exit)
+        code = code_of_exit(exit)
     record_main_exit(code)
     return code
 

@@ -1,4 +1,4 @@
-"""Identical runs in flight compute once; ``--cache``/``--no-cache``/``--refresh``; ``evd cache``."""
+"""Identical runs in flight compute once; --cache, --no-cache and --refresh; evd cache."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def test_a_waiting_run_takes_a_result_that_came_while_evd_was_down(
     wait_for(lambda: waits_for_twin(evd, second, first))
     evd.cli("down", check=True)
     job.gate.touch()  # the first run ends while no daemon runs
-    wait_for(lambda: (evd.state.run_dir(int(first)) / "result.json").exists(), timeout=60)
+    wait_for((evd.state.run_dir(int(first)) / "result.json").exists, timeout=60)
     evd.up()
     assert finish(evd, second) == 0
     assert show(evd, second)["cached_from"] == int(first)

@@ -9,6 +9,7 @@ from pathlib import Path
 from evd.daemon.core.dispatch import Dispatch
 from evd.daemon.core.outcomes import Verdict
 from evd.daemon.core.spawning import Launcher
+from evd.daemon.core.workers import Workers
 from evd.daemon.envs.builds import Builds
 from evd.daemon.envs.envmanager import Environments
 from evd.daemon.monitor.sampler import Sampler
@@ -41,8 +42,9 @@ class Rig:
             on_failed=parts.ledger.fail_before_start,
             clock=parts.clock,
         )
+        workers = Workers(parts.state.root / "workers", 0.5, parts.clock)
         launcher = Launcher(
-            parts.ledger, environments.builder, sampler(1.0, "test"), {}, clock=parts.clock
+            parts.ledger, environments.builder, sampler(1.0, "test"), {}, workers, clock=parts.clock
         )
         self.dispatch = Dispatch(
             parts.ledger,

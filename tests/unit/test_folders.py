@@ -81,5 +81,12 @@ def test_the_last_daemons_spares_are_cleared_at_start(tmp_path: Path) -> None:
     old.mkdir(parents=True)
     stock = FolderStock(tmp_path, size=2)
     stock.start()
-    wait_for(lambda: not old.exists() and len(os.listdir(tmp_path / SPARE_DIR)) == 2)
+
+    def cleared_and_refilled() -> bool:
+        try:  # the folder is removed, then made again, on the stock's own thread
+            return not old.exists() and len(os.listdir(tmp_path / SPARE_DIR)) == 2
+        except FileNotFoundError:
+            return False
+
+    wait_for(cleared_and_refilled)
     stock.close()

@@ -15,6 +15,7 @@ def test_public_names() -> None:
         "Env",
         "Job",
         "Resources",
+        "Reuse",
         "Volume",
         "__version__",
         "progress",
@@ -27,7 +28,7 @@ def test_cli_client_and_models_import_only_the_standard_library() -> None:
     code = (
         "import sys, evd, evd.client, evd.models, evd.errors, evd.cli.main,"
         " evd.sdk.launch, evd.sdk.declare, evd.sdk.calling, evd.sdk.boot, evd.sdk.progress,"
-        " evd.sdk.daft_hooks, evd.sdk.rundir, evd.sdk.fanout;"
+        " evd.sdk.daft_hooks, evd.sdk.rundir, evd.sdk.fanout, evd.sdk.worker;"
         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
     loaded = subprocess.run(

@@ -86,6 +86,11 @@ class Dispatch:
         self._holds_starts = holds_starts
         self.again: AgainRule = lambda *_: False
         self.on_start: Callable[[int], None] = lambda _run_id: None
+        # Warm workers (``evd.daemon.core.warm``, set at wiring): runs handed to idle workers
+        # before the scheduler's tick, a run's resources freed, idle workers reclaimed after.
+        self.warm_starts: Callable[[], list[Allocation]] = list
+        self.on_freed: Callable[[int], None] = lambda _run_id: None
+        self.after_tick: Callable[[], None] = lambda: None
         self.queue = QueueIndex()
         self._pool = Pool.from_inventory(inventory)
         self.changes = 0  # counts changes of the queue and the pool, for views that cache
@@ -168,6 +173,7 @@ class Dispatch:
                 priority=record.priority,
                 request=Request.from_dict(record.resources),
                 limit=None if record.timeout is None else record.timeout + self.kill_grace,
+                warm=(record.spec or {}).get("worker", {}).get("key"),
             )
         )
 
@@ -182,9 +188,12 @@ class Dispatch:
         """Start what the scheduler says may start now."""
         self.changes += 1
         capacity = Capacity(slots=self.parallel, draining=self._holds_starts())
+        for allocation in [] if capacity.draining else self.warm_starts():
+            self._start(allocation)
         for allocation in tick(self.clock(), self.queue, len(self._live), capacity, self._pool):
             self.queue.remove(allocation.run_id)
             self._start(allocation)
+        self.after_tick()
 
     def wake(self) -> None:
         """Something was freed outside dispatch's own events (a device, outside memory)."""
@@ -326,6 +335,7 @@ class Dispatch:
         del self._live[run_id]
         held = self._pool.held.get(run_id)
         self._pool.release(run_id)
+        self.on_freed(run_id)  # a warm worker that served it holds what it held again
         self.changes += 1
         if held is not None and held.gpus:
             self.usage.settle(held.gpus, run_id)

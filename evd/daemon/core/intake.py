@@ -9,6 +9,7 @@ or builds their environment.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import shutil
@@ -23,6 +24,7 @@ from evd.daemon.core.gate import Gate
 from evd.daemon.core.ledger import Ledger
 from evd.daemon.core.resultcache import ResultCache
 from evd.daemon.submit import fanout, secrets
+from evd.daemon.submit.cachekey import worker_key
 from evd.daemon.submit.prepare import Preparer
 from evd.daemon.submit.prepared import CODE_DIR, Prepared
 from evd.daemon.submit.validate import Job, validate
@@ -158,6 +160,7 @@ class Intake:
         never = self.dispatch.pool.never_fits(prepared.request)
         if never is not None and prepared.error is None:
             prepared.error = f"it can never start on this machine: it {never}"
+        await self._reusable(prepared)
         for dependency in job.after:
             if self.ledger.store.get_run(dependency) is None:
                 self.preparer.discard(prepared)
@@ -165,6 +168,25 @@ class Intake:
                     f"--after {dependency}: no run with that id (`evd ps --all` lists runs)"
                 )
         return prepared
+
+    @staticmethod
+    async def _reusable(prepared: Prepared) -> None:
+        """Mark a job that declares ``reusable`` for warm workers (``spec["worker"]``).
+
+        Only a job with a function to call can be reused; a plain script runs cold,
+        with a note in its log.
+        """
+        declared = (prepared.spec or {}).get("settings", {}).get("reusable")
+        if not declared or prepared.error is not None:
+            return
+        if prepared.kind not in ("job", "function") or prepared.staging is None:
+            prepared.notes.append(
+                "it declares reusable, but only a job's function can be called by a warm"
+                " worker: it runs on its own"
+            )
+            return
+        key = await asyncio.to_thread(worker_key, prepared)
+        prepared.spec["worker"] = {**declared, "key": key}
 
     def _launch(self, run_ids: list[int], prepared: Prepared) -> None:
         """Stored runs onward: failed with the preparation's error, else built or queued."""

@@ -13,6 +13,7 @@ from evd.models import FailedBy, RunState
 from evd.runner.logcap import note_in_log
 from evd.runner.outcome import Outcome, read_main_exit, read_outcome
 from evd.runner.shim import LOG_FILE, read_shim_pid, unreadable_shim_pid
+from evd.runner.warm import WORKER_ENDED
 from evd.units import format_duration
 
 
@@ -133,6 +134,12 @@ def judge(
     return Verdict(RunState.FAILED, code, reason, FailedBy.USER)
 
 
+WORKER_ENDED_REASON = (
+    "its warm worker ended before the call returned (the run's log says more);"
+    " the next run gets a new worker"
+)
+
+
 def never_started(run_dir: Path) -> bool:
     """Whether the run's shim never ran (it writes its pid before anything else)."""
     return read_shim_pid(run_dir) is None and unreadable_shim_pid(run_dir) is None
@@ -174,6 +181,13 @@ def verdict_from_folder(
     tail = read_tail(run_dir / LOG_FILE)
     if scoped and outcome is None and stopping is None and never_started(run_dir):
         return wrapper_failed(tail), None
+    if (
+        main_exit is None
+        and stopping not in ("cancel", "timeout")
+        and (stopping == "worker" or (run_dir / WORKER_ENDED).exists())
+    ):
+        code = outcome.exit_code if outcome else None
+        return Verdict(RunState.FAILED, code, WORKER_ENDED_REASON, FailedBy.USER), outcome
     verdict = judge(
         outcome,
         stopping=stopping,

@@ -18,6 +18,7 @@ from typing import Any
 from evd.daemon.core.jobenv import job_environment
 from evd.daemon.core.ledger import Ledger
 from evd.daemon.core.runtime import LiveRun
+from evd.daemon.core.workers import LAUNCH_MODULE, Workers
 from evd.environments.builder import Builder
 from evd.models import FailedBy, RunState
 from evd.policy import Policy
@@ -26,9 +27,11 @@ from evd.resources.pool import Allocation
 from evd.runner.ports import free_port
 from evd.runner.shim import EXIT_FILE, LOG_FILE, PID_FILE
 from evd.runner.spawn import SpawnError, check_startable, spawn
+from evd.runner.warm import WORKER_ENDED, client_command, hand_over
 from evd.sdk.checks import DeclarationError
 from evd.sdk.launch import MAIN_EXIT_FILE
 from evd.sdk.progress import PROGRESS_FILE
+from evd.sdk.worker import CALL_FILE, DONE_FIFO
 from evd.store import RunRecord
 
 log = logging.getLogger("evd.spawning")
@@ -43,6 +46,7 @@ class Launcher:
         builder: Builder,
         memory_limits: MemoryEnforcement,
         job_defaults: dict[str, Any],
+        workers: Workers,
         *,
         clock: Callable[[], float] = time.time,
         cuda_ids: Mapping[int, str] | None = None,
@@ -56,6 +60,7 @@ class Launcher:
         self.builder = builder
         self.memory_limits = memory_limits
         self.job_defaults = job_defaults
+        self.workers = workers
         self.clock = clock
 
     def launch(
@@ -78,6 +83,11 @@ class Launcher:
                 defaults=self.job_defaults, cuda_ids=self.cuda_ids,
             )  # fmt: skip
             check_startable(record.command, record.cwd, env)
+            warm = (record.spec or {}).get("worker")
+            if warm is not None:  # its job's warm worker calls it; its shim runs the client
+                command = self._on_worker(record, run_dir, env, allocation, warm)
+                pid = spawn(run_dir, record.cwd, command, env)
+                return self._started(record, run_dir, pid, allocation, port, scoped=False)
             limit = allocation.memory
             scoped = self.memory_limits.scoped(limit)
             wrap, cgroup_root = None, None
@@ -91,21 +101,65 @@ class Launcher:
                 run_dir, record.cwd, record.command, env, wrap=wrap, cgroup_root=cgroup_root
             )
         except (DeclarationError, SpawnError) as error:  # a secret gone, a program missing
+            self._not_started(run_id)
             self.ledger.fail_before_start(run_id, str(error), FailedBy.USER)
             return None
         except OSError as error:
             log.exception("could not start run %s", run_id)
+            self._not_started(run_id)
             self.ledger.fail_before_start(
                 run_id, f"evd could not start the job: {error}", FailedBy.EVD
             )
             return None
+        return self._started(record, run_dir, pid, allocation, port, scoped=scoped)
+
+    def _started(
+        self,
+        record: RunRecord,
+        run_dir: Path,
+        pid: int,
+        allocation: Allocation,
+        port: int | None,
+        *,
+        scoped: bool,
+    ) -> tuple[LiveRun, float]:
         started = self.clock()
         record_start(self.ledger, record, pid=pid, at=started, gpus=list(allocation.gpus))
         if record.env_hash is not None:
             env_hash = record.env_hash
             self.ledger.write(lambda store: store.touch_env(env_hash, started))
-        live = LiveRun(run_id=run_id, pid=pid, run_dir=run_dir, master_port=port, scoped=scoped)
+        live = LiveRun(run_id=record.id, pid=pid, run_dir=run_dir, master_port=port, scoped=scoped)
         return live, started
+
+    def _on_worker(
+        self,
+        record: RunRecord,
+        run_dir: Path,
+        env: dict[str, str],
+        allocation: Allocation,
+        warm: dict[str, Any],
+    ) -> list[str]:
+        """Hand ``record`` to the worker chosen for it, or a new one; the client's command."""
+        worker = self.workers.serving(record.id)
+        if worker is None:
+            worker = self.workers.spawn(
+                record.id,
+                run_dir=run_dir,
+                command=record.command,
+                env=env,
+                allocation=allocation,
+                settings={**warm, "name": record.name},
+            )
+        env["EVD_WORKER_ID"] = str(worker.id)
+        launch = record.command[record.command.index(LAUNCH_MODULE) + 1 :]
+        hand_over(run_dir, launch, env, record.cwd)
+        return client_command(worker.folder, run_dir)
+
+    def _not_started(self, run_id: int) -> None:
+        """A run a worker was to serve did not start: that worker is retired (it holds nothing)."""
+        worker = self.workers.released(run_id)
+        if worker is not None:
+            self.workers.retire(worker)
 
 
 def record_start(
@@ -133,8 +187,9 @@ def record_start(
 
 def _begin_attempt(run_dir: Path, record: RunRecord) -> None:
     """Clear the last attempt's shim records and progress; mark where the next attempt begins."""
-    for name in (EXIT_FILE, PID_FILE, MAIN_EXIT_FILE, PROGRESS_FILE):
+    for name in (EXIT_FILE, PID_FILE, MAIN_EXIT_FILE, PROGRESS_FILE, WORKER_ENDED, CALL_FILE):
         (run_dir / name).unlink(missing_ok=True)
+    (run_dir / DONE_FIFO).unlink(missing_ok=True)
     total = Policy.from_dict(record.policy).attempts_in_all
     of = f" of {total}" if total else ""
     with open(run_dir / LOG_FILE, "a", encoding="utf-8") as out:

@@ -80,8 +80,8 @@ def code_digest(code: Path) -> str:
     return digest.hexdigest()
 
 
-def cache_key(prepared: Prepared, policy: CachePolicy) -> str:
-    """The hex key of ``prepared``'s result under ``policy``."""
+def _identity(prepared: Prepared, command: list[str]) -> dict[str, Any]:
+    """What a prepared job is, but for its words: its code, entry, environment and inputs."""
     staged = str(prepared.staging / CODE_DIR) if prepared.staging is not None else None
 
     def placeless(word: str) -> str:
@@ -89,11 +89,11 @@ def cache_key(prepared: Prepared, policy: CachePolicy) -> str:
 
     spec = prepared.spec or {}
     settings = spec.get("settings", {})
-    identity: dict[str, Any] = {
+    return {
         "v": KEY_VERSION,
         "kind": prepared.kind,
         "function": spec.get("function"),
-        "command": without_ignored([placeless(w) for w in prepared.command], policy.ignore),
+        "command": [placeless(word) for word in command],
         "cwd": placeless(prepared.cwd),
         "code": code_digest(prepared.staging / CODE_DIR) if prepared.staging is not None else None,
         "env": prepared.env_spec.content_hash if prepared.env_spec else None,
@@ -102,7 +102,27 @@ def cache_key(prepared: Prepared, policy: CachePolicy) -> str:
             (volume.get("name"), volume.get("path"), volume.get("version"))
             for volume in spec.get("volumes", [])
         ),
-        "version": policy.version,
     }
+
+
+def _digest(identity: dict[str, Any]) -> str:
     text = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def cache_key(prepared: Prepared, policy: CachePolicy) -> str:
+    """The hex key of ``prepared``'s result under ``policy``."""
+    command = without_ignored(prepared.command, policy.ignore)
+    return _digest({**_identity(prepared, command), "version": policy.version})
+
+
+def worker_key(prepared: Prepared) -> str:
+    """The hex key of the warm workers that may serve ``prepared``: its job, not its words.
+
+    Runs with one key load the same code in the same environment with the same
+    resources, so one loaded process can serve them all.
+    """
+    command = prepared.command
+    head = command[: command.index("--")] if "--" in command else command
+    identity = {**_identity(prepared, head), "resources": prepared.request.to_dict()}
+    return _digest({"worker": identity})

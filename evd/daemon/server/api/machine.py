@@ -47,7 +47,18 @@ async def gpus(request: Request) -> Response:
                 "gpu_memory": pool.held[run_id].gpu_memory,
             }
             for run_id in sorted(device.holders)
-            if run_id in pool.held
+            if run_id > 0 and run_id in pool.held
+        ]
+        # Warm workers hold devices under their own (negative) ids, idle or serving.
+        gpu["workers"] = [
+            {
+                "id": -holder,
+                "name": worker.name if (worker := engine.workers.get(-holder)) else "",
+                "share": pool.held[holder].share,
+                "gpu_memory": pool.held[holder].gpu_memory,
+            }
+            for holder in sorted(device.holders, reverse=True)
+            if holder < 0 and holder in pool.held
         ]
     # The machine as a whole (not only evd's runs): since the last call, which the TUI
     # makes every few seconds; the first call after start reads 0.
