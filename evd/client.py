@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         VolumeInfo,
         WatchInfo,
         WatchRequest,
+        WorkerInfo,
     )
 
 
@@ -198,6 +199,10 @@ class Client(Transport):
         """Forget cached results made over ``older_than`` s ago and unused since; how many."""
         body = models.CachePruneRequest(older_than).__dict__
         return int(self.call("POST", "/v1/cache/prune", body)["removed"])
+
+    def list_workers(self) -> list[WorkerInfo]:
+        """Warm workers, oldest first."""
+        return [models.WorkerInfo.from_dict(item) for item in self.call("GET", "/v1/workers")]
 
     def list_watches(self) -> list[WatchInfo]:
         """Watched folders."""

@@ -91,6 +91,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "cmd_gpus",
         "the machine's GPUs, their memory and who uses them",
     ),
+    "workers": (
+        "machine",
+        "cmd_workers",
+        "warm workers: the processes serving reusable jobs, and what they hold",
+    ),
     "drain": (
         "machine",
         "cmd_drain",

@@ -1,4 +1,4 @@
-"""``evd gpus``: the machine's devices and what uses them."""
+"""``evd gpus``, ``evd workers``, ``evd drain|resume``: the machine and what uses it."""
 
 from __future__ import annotations
 
@@ -15,29 +15,24 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     """Add ``gpus``."""
     gpus = sub.add_parser("gpus", help=help_of("gpus"))
     gpus.add_argument("--json", action="store_true", help="print JSON")
+    workers = sub.add_parser("workers", help=help_of("workers"))
+    workers.add_argument("--json", action="store_true", help="print a JSON list")
     sub.add_parser("drain", help=help_of("drain"))
     sub.add_parser("resume", help=help_of("resume"))
 
 
-def _holder(run: dict[str, Any]) -> str:
-    held = f"run {run['id']} ({run['name']})"
-    if run["share"] >= 1:
+def _holder(what: str, holder: dict[str, Any]) -> str:
+    held = f"{what} {holder['id']} ({holder['name']})"
+    if holder["share"] >= 1:
         return held
-    return f"{held} {run['share']:g} share, {run['gpu_memory'] / GIB:.1f} GiB"
+    return f"{held} {holder['share']:g} share, {holder['gpu_memory'] / GIB:.1f} GiB"
 
 
 def _gpu_line(gpu: dict[str, Any]) -> str:
     used, total = gpu["memory_used"] / GIB, gpu["memory_total"] / GIB
     util = "-" if gpu["utilization"] is None else f"{gpu['utilization']}%"
-    holders = [
-        f"run {run['id']} ({run['name']})"
-        + (
-            ""
-            if run["share"] >= 1
-            else f" {run['share']:g} share, {run['gpu_memory'] / GIB:.1f} GiB"
-        )
-        for run in gpu.get("runs", [])
-    ]
+    holders = [_holder("run", run) for run in gpu.get("runs", [])]
+    holders += [_holder("worker", worker) for worker in gpu.get("workers", [])]
     pids = ", ".join(str(p["pid"]) for p in gpu["processes"])
     outside = gpu.get("memory_external", 0)
     held = "; ".join(holders) or "free"
@@ -91,4 +86,27 @@ def cmd_drain(args: argparse.Namespace) -> int:
         print("draining: nothing new starts; running runs finish (`evd resume` to undo)")
     else:
         print("resumed: queued runs start as resources free up")
+    return 0
+
+
+def cmd_workers(args: argparse.Namespace) -> int:
+    """List warm workers: the job each serves, its state and what it holds."""
+    with Client() as client:
+        workers = client.list_workers()
+    if args.json:
+        print(json.dumps([worker.__dict__ for worker in workers], indent=2))
+        return 0
+    if not workers:
+        print("no warm workers (a job declares `reusable` to get one)")
+        return 0
+    rows = [("ID", "JOB", "STATE", "PID", "RUNS", "HOLDS")]
+    for worker in workers:
+        state = f"serving run {worker.serving}" if worker.serving else worker.state
+        gpus = f", GPU {','.join(map(str, worker.gpus))}" if worker.gpus else ""
+        memory = f", {worker.memory / GIB:.1f} GiB" if worker.memory else ""
+        holds = f"{worker.cpus:g} CPU{memory}{gpus}"
+        rows.append((str(worker.id), worker.name, state, str(worker.pid), str(worker.runs), holds))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
     return 0

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from evd.daemon.core.board import Board
+from evd.daemon.core.workers import Worker
 from evd.daemon.submit import fanout
 from evd.models import Group, Run, RunEvent, RunState, iso
 from evd.runner.folders import OUTPUT_DIR
@@ -129,4 +130,23 @@ def event_payload(board: Board, event: EventRecord) -> dict[str, Any]:
         "reason": event.reason,
         "at": iso(event.at),
         "run": run_view(board, record).to_dict() if record else None,
+    }
+
+
+def worker_view(worker: Worker) -> dict[str, Any]:
+    """A warm worker as the API shows it (``WorkerInfo``)."""
+    return {
+        "id": worker.id,
+        "name": worker.name,
+        "state": worker.state,
+        "pid": worker.pid,
+        "serving": worker.serving,
+        "runs": worker.runs,
+        "started_at": iso(worker.started_at),
+        "idle_ttl": worker.idle_ttl,
+        "replicas": worker.replicas,
+        "cpus": worker.allocation.cpus,
+        "memory": worker.allocation.memory,
+        "gpus": list(worker.allocation.gpus),
+        "source": worker.source,
     }

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         PruneResult,
         VolumeInfo,
         VolumeRequest,
+        WorkerInfo,
     )
     from evd.models.triggers import (
         TRIGGER_OPTIONS,
@@ -83,6 +84,7 @@ _MODULE_OF = {
     "PruneResult": "system",
     "VolumeInfo": "system",
     "VolumeRequest": "system",
+    "WorkerInfo": "system",
     "TRIGGER_OPTIONS": "triggers",
     "ScheduleInfo": "triggers",
     "ScheduleRequest": "triggers",
@@ -119,6 +121,7 @@ __all__ = [
     "VolumeRequest",
     "WatchInfo",
     "WatchRequest",
+    "WorkerInfo",
     "iso",
     "parse_iso",
 ]

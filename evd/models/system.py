@@ -126,3 +126,31 @@ class CachePruneRequest:
     """Forget cached results made over ``older_than`` seconds ago and not used since."""
 
     older_than: float = 0.0
+
+
+@dataclass
+class WorkerInfo:
+    """A warm worker (``evd workers``): a process serving the runs of one reusable job.
+
+    ``state``: ``serving`` a run, ``idle`` (warm, waiting for one), ``stopping``
+    (its run was stopped and its call is still returning) or ``retiring``.
+    """
+
+    id: int
+    name: str  # the job's name
+    state: str
+    pid: int  # its shim's, the leader of its process group
+    serving: int | None  # the run it is serving
+    runs: int  # runs it has served
+    started_at: str
+    idle_ttl: float
+    replicas: int
+    cpus: float
+    memory: int
+    gpus: list[int]
+    source: str  # the job's file
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WorkerInfo:
+        """Build from the API's JSON."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})

@@ -16,7 +16,7 @@ import time
 
 from evd import Job, Reuse
 
-job = Job("model", reusable=Reuse(idle_ttl={idle_ttl!r}){extra})
+job = Job("model", reusable=Reuse(idle_ttl={idle_ttl!r}, replicas={replicas}){extra})
 _model = None
 
 
@@ -46,7 +46,7 @@ def main(x: int = 1, mode: str = "serve") -> dict:
             except KeyboardInterrupt:
                 print("not stopping", flush=True)
     return {{
-        "y": x * model["weight"],
+        "y": x * model["weight"] + {bias},
         "pid": os.getpid(),
         "worker": os.environ.get("EVD_WORKER_ID"),
         "run": os.environ.get("EVD_RUN_ID"),
@@ -57,10 +57,23 @@ def main(x: int = 1, mode: str = "serve") -> dict:
 class Model:
     """A reusable job whose model loads once per worker (``loads`` counts the loads)."""
 
-    def __init__(self, folder: Path, idle_ttl: str = "1m", extra: str = "") -> None:
+    def __init__(
+        self, folder: Path, idle_ttl: str = "1m", extra: str = "", replicas: int = 1
+    ) -> None:
         self.loads, self.gate, self.file = folder / "loads", folder / "gate", folder / "model.py"
+        self.idle_ttl, self.extra, self.replicas = idle_ttl, extra, replicas
+        self.write()
+
+    def write(self, bias: int = 0) -> None:
         self.file.write_text(
-            MODEL.format(idle_ttl=idle_ttl, extra=extra, loads=str(self.loads), gate=str(self.gate))
+            MODEL.format(
+                idle_ttl=self.idle_ttl,
+                replicas=self.replicas,
+                extra=self.extra,
+                bias=bias,
+                loads=str(self.loads),
+                gate=str(self.gate),
+            )
         )
 
     def load_count(self) -> int:
@@ -170,3 +183,40 @@ def test_an_idle_worker_holds_its_gpu_until_a_waiting_run_needs_it(
     assert evd_env.cli("wait", needs_gpu, timeout=60).returncode == 0
     assert process_gone(pid)  # stopped for it, long before its idle_ttl
     assert evd_env.cli("logs", needs_gpu).stdout.strip() != ""
+
+
+def listed(evd: Evd) -> list[dict[str, object]]:
+    shown: list[dict[str, object]] = json.loads(evd.cli("workers", "--json", check=True).stdout)
+    return shown
+
+
+def test_evd_workers_lists_them_and_a_changed_file_gets_a_new_one(evd: Evd, tmp_path: Path) -> None:
+    model = Model(tmp_path)
+    old = result(evd, submit(evd, str(model.file)))["pid"]
+    assert isinstance(old, int)
+    wait_for(lambda: [w["state"] for w in listed(evd)] == ["idle"])
+    [worker] = listed(evd)
+    assert (worker["name"], worker["runs"], worker["gpus"]) == ("model", 1, [])
+    assert "model" in evd.cli("workers", check=True).stdout
+    model.write(bias=100)  # another version of the job
+    new = result(evd, submit(evd, str(model.file)))
+    assert new["y"] == 103 and new["pid"] != old
+    wait_for(lambda: process_gone(old), timeout=30)  # the old version's worker retired
+    assert [w["runs"] for w in listed(evd)] == [1]
+
+
+def test_replicas_keep_that_many_workers_warm(evd: Evd, tmp_path: Path) -> None:
+    for replicas in (2, 1):
+        folder = tmp_path / str(replicas)
+        folder.mkdir()
+        model = Model(folder, replicas=replicas)
+        both = [submit(evd, str(model.file), "--mode", "wait") for _ in range(2)]
+        wait_for(lambda m=model: m.load_count() == 2, timeout=60)  # type: ignore[misc]
+        model.gate.touch()
+        assert evd.cli("wait", *both, timeout=60).returncode == 0
+        idle, source = ["idle"] * replicas, str(model.file)
+
+        def warm(source: str = source) -> list[object]:
+            return [w["state"] for w in listed(evd) if w["source"] == source]
+
+        wait_for(lambda i=idle, warm=warm: warm() == i, timeout=30)  # type: ignore[misc]

@@ -81,6 +81,25 @@ def gpus_text(machine: dict[str, Any], theme: Theme) -> Text:
         holders = gpu.get("runs") or []
         held = ", ".join(f"{run['id']} {run['name']} ({run['share']:g})" for run in holders)
         out.append(f"  runs    {held or 'none'}\n")
+        if workers := gpu.get("workers"):
+            warm = ", ".join(f"{w['id']} {w['name']} ({w['share']:g})" for w in workers)
+            out.append(f"  workers {warm}\n")
+    return out
+
+
+def workers_text(machine: dict[str, Any]) -> Text:
+    """Warm workers: the job each serves, its state, and what it holds while it lives."""
+    workers = machine.get("workers") or []
+    out = Text(f"Warm workers ({len(workers)})\n", style="bold")
+    if not workers:
+        out.append("  none (a job declares `reusable` to get one)\n")
+    for worker in workers:
+        state = f"serving run {worker['serving']}" if worker["serving"] else worker["state"]
+        gpus = f", GPU {','.join(map(str, worker['gpus']))}" if worker["gpus"] else ""
+        out.append(
+            f"  {worker['id']:>4}  {worker['name'][:24]:<24}  {state:<18}"
+            f" {worker['runs']} run(s); holds {worker['cpus']:g} CPU{gpus}\n"
+        )
     return out
 
 
@@ -110,9 +129,10 @@ class ResourcesView(VerticalScroll):
         self.queue: tuple[int, list[Run]] = (0, [])
 
     def compose(self) -> Any:
-        """Three sections."""
+        """Four sections."""
         yield Static("loading…", id="machine")
         yield Static(id="gpus")
+        yield Static(id="workers")
         yield Static(id="queue")
 
     def on_mount(self) -> None:
@@ -132,4 +152,5 @@ class ResourcesView(VerticalScroll):
         theme = self.app.current_theme
         self.query_one("#machine", Static).update(machine_text(self.machine, theme))
         self.query_one("#gpus", Static).update(gpus_text(self.machine, theme))
+        self.query_one("#workers", Static).update(workers_text(self.machine))
         self.query_one("#queue", Static).update(queue_text(*self.queue))

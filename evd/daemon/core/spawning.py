@@ -148,7 +148,11 @@ class Launcher:
                 command=record.command,
                 env=env,
                 allocation=allocation,
-                settings={**warm, "name": record.name},
+                settings={
+                    **warm,
+                    "name": record.name,
+                    "source": (record.spec or {}).get("source", ""),
+                },
             )
         env["EVD_WORKER_ID"] = str(worker.id)
         launch = record.command[record.command.index(LAUNCH_MODULE) + 1 :]

@@ -48,6 +48,7 @@ class Worker:
     id: int
     key: str  # the job's identity: runs with this key may be handed to it
     name: str  # the job's name
+    source: str  # the job's file: a worker of another version of it retires
     folder: Path
     pid: int  # its shim's (the process group's)
     allocation: Allocation  # what it holds, under ``pool_id``
@@ -66,6 +67,15 @@ class Worker:
     def pool_id(self) -> int:
         """The id its resources are held under in the pool (runs' ids are positive)."""
         return -self.id
+
+    @property
+    def state(self) -> str:
+        """``serving``, ``idle``, ``stopping`` (a stopped call still returning) or ``retiring``."""
+        if self.retiring:
+            return "retiring"
+        if self.serving is not None:
+            return "serving"
+        return "idle" if self.idle else "stopping"
 
     @property
     def idle(self) -> bool:
@@ -168,6 +178,7 @@ class Workers:
             id=worker_id,
             key=str(settings["key"]),
             name=str(settings.get("name", "")),
+            source=str(settings.get("source", "")),
             folder=folder,
             pid=pid,
             allocation=dataclasses.replace(allocation, run_id=-worker_id, ends_by=None),
@@ -176,6 +187,10 @@ class Workers:
             started_at=self.clock(),
             events=events,
         )
+        for other in list(self._all.values()):
+            if other.source == worker.source and other.key != worker.key:
+                log.info("retiring worker %s: %s changed", other.id, worker.source)
+                self.retire(other)  # a serving one finishes its run first
         self._all[worker_id] = worker
         assert self._loop is not None and self._watcher is not None, "Workers.start() first"
         self._loop.add_reader(events, self._read_events, worker)

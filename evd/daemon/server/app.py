@@ -29,6 +29,7 @@ from evd.daemon.server.api import (
     system,
     volumes,
     watches,
+    workers,
 )
 from evd.daemon.server.api.common import error_response, internal_error_response, json_response
 from evd.daemon.server.api.fastlane import FastLane
@@ -111,6 +112,7 @@ def create_app(engine: Engine) -> FastAPI:
     app.state.started_at = time.time()
     for module in (
         runs, groups, logs, events, system, envs, volumes, machine, watches, schedules, cache,
+        workers,
     ):  # fmt: skip
         app.include_router(module.router)
     app.include_router(runs.jobs)

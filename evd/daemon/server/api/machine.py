@@ -11,7 +11,7 @@ import psutil
 from fastapi import APIRouter, Query, Request, Response
 
 from evd.daemon.server.api.common import engine_of, json_response
-from evd.daemon.views import run_view
+from evd.daemon.views import run_view, worker_view
 
 router = APIRouter(prefix="/v1", tags=["machine"])
 
@@ -60,6 +60,7 @@ async def gpus(request: Request) -> Response:
             for holder in sorted(device.holders, reverse=True)
             if holder < 0 and holder in pool.held
         ]
+    data["workers"] = [worker_view(w) for w in sorted(engine.workers, key=lambda w: w.id)]
     # The machine as a whole (not only evd's runs): since the last call, which the TUI
     # makes every few seconds; the first call after start reads 0.
     data["cpu_percent"] = psutil.cpu_percent(interval=None)
