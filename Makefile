@@ -50,6 +50,7 @@ bench: install
 	$(BIN)/python bench/packing.py
 	$(BIN)/python bench/daft_overhead.py
 	$(BIN)/python bench/tui_live.py
+	$(BIN)/python bench/warm.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
