@@ -120,6 +120,7 @@ class Engine:
         )  # fmt: skip
         self.usage.supervise(self.dispatch)
         self.warm = WarmPool(self.dispatch, self.workers)
+        self.usage.worker_of = self.warm.worker_pid
         self.admission = Admission(
             self.ledger, self.dispatch, self.builds, retry_base=retry_base, clock=clock
         )

@@ -39,6 +39,10 @@ def main(x: int = 1, mode: str = "serve") -> dict:
     if mode == "wait":
         while not os.path.exists({gate!r}):
             time.sleep(0.02)
+    if mode == "hog":
+        hog = bytearray(300 * 1024 * 1024)
+        while not os.path.exists({gate!r}):
+            time.sleep(0.02)
     if mode == "stubborn":
         while True:
             try:
@@ -220,3 +224,14 @@ def test_replicas_keep_that_many_workers_warm(evd: Evd, tmp_path: Path) -> None:
             return [w["state"] for w in listed(evd) if w["source"] == source]
 
         wait_for(lambda i=idle, warm=warm: warm() == i, timeout=30)  # type: ignore[misc]
+
+
+def test_the_worker_s_memory_counts_against_its_run_s_limit(evd: Evd, tmp_path: Path) -> None:
+    model = Model(tmp_path, extra=', memory="150MiB"')
+    pid = result(evd, submit(evd, str(model.file)))["pid"]
+    assert isinstance(pid, int)
+    hog = submit(evd, str(model.file), "--mode", "hog")
+    assert evd.cli("wait", hog, timeout=60).returncode != 0
+    shown = show(evd, hog)
+    assert shown["state"] == "failed" and "memory" in str(shown["reason"]), shown["reason"]
+    wait_for(lambda: process_gone(pid), timeout=30)  # its memory is the worker's: it retires

@@ -27,6 +27,7 @@ import logging
 from evd.daemon.core.dispatch import Dispatch
 from evd.daemon.core.outcomes import read_tail
 from evd.daemon.core.workers import Worker, Workers
+from evd.daemon.monitor.usage import HARD_STOPS
 from evd.resources.pool import Allocation
 from evd.runner.logcap import note_in_log
 
@@ -72,13 +73,24 @@ class WarmPool:
             starts.append(allocation)
         return starts
 
+    def worker_pid(self, run_id: int) -> int | None:
+        """The shim of the worker serving ``run_id``: the sampler counts its tree with the run."""
+        worker = self.workers.serving(run_id)
+        return None if worker is None else worker.pid
+
     def freed(self, run_id: int) -> None:
-        """``run_id``'s resources were given back: a worker that served it holds them again."""
+        """``run_id``'s resources were given back: a worker that served it holds them again.
+
+        A worker whose run was stopped for going over a limit retires: the memory
+        is its own, and the next run would go over too.
+        """
         worker = self.workers.serving(run_id)
         if worker is None:
             return
         self.dispatch.pool.take(worker.allocation)
         self.workers.released(run_id)
+        if self.dispatch.ledger.get(run_id).stop_reason in HARD_STOPS:
+            self.workers.retire(worker)
 
     def idle(self, worker: Worker) -> None:
         """``worker`` finished its run: keep it warm (or retire a replica too many)."""

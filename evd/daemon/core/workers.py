@@ -39,6 +39,7 @@ from evd.sdk.worker import EVENTS
 log = logging.getLogger("evd.workers")
 
 LAUNCH_MODULE = "evd.sdk.launch"
+RUN_ONLY = ("EVD_RUN_ID", "EVD_OUTPUT_DIR", "EVD_GROUP", "EVD_GROUP_INDEX")  # a call gets them
 
 
 @dataclass
@@ -161,8 +162,10 @@ class Workers:
         argv = [command[0], "-m", "evd.sdk.worker", str(folder)]
         argv += [word.replace(str(code), str(own), 1) for word in head]
         events = os.open(folder / EVENTS, os.O_RDWR | os.O_NONBLOCK)
+        # Not a run's variables: evd's sampler reads a process's run from its start
+        # environment, and a worker outlives the run it was started for.
         env = {
-            **env,
+            **{name: value for name, value in env.items() if name not in RUN_ONLY},
             "EVD_WORKER_ID": str(worker_id),
             "EVD_RUN_DIR": str(folder),
             "EVD_DAEMON_PID": str(os.getpid()),  # it exits when evd is gone

@@ -95,8 +95,13 @@ class Sampler:
         self._cpu: dict[int, tuple[float, float]] = {}  # run -> (monotonic time, CPU seconds)
         self._adopted: set[int] = set()  # orphans of runs seen alive: reaped once they end
 
-    def sample(self, live: dict[int, int]) -> Snapshot:
-        """Sample every live run (``run id -> shim pid``) and the GPUs."""
+    def sample(self, live: dict[int, int], also: dict[int, int] | None = None) -> Snapshot:
+        """Sample every live run (``run id -> shim pid``) and the GPUs.
+
+        ``also``: another process tree a run's work happens in (the warm worker
+        serving it: ``run id -> the worker's shim pid``), counted with the run.
+        """
+        also = also or {}
         now = time.monotonic()
         runs: dict[int, RunSample] = {}
         owner: dict[int, int] = {}  # pid -> run id
@@ -106,7 +111,8 @@ class Sampler:
         for run_id, pid in live.items():
             sample = RunSample()
             cpu = 0.0
-            trees = [_tree(root) for root in (pid, *orphans.get(run_id, ()))]
+            roots = (pid, *orphans.get(run_id, ()), *([also[run_id]] if run_id in also else []))
+            trees = [_tree(root) for root in roots]
             for process in (process for tree in trees for process in tree):
                 try:
                     with process.oneshot():

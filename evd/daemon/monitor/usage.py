@@ -24,7 +24,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -139,6 +139,8 @@ class Usage:
         self._in_flight = False
         self._again = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        # The shim of the warm worker serving a run, if any (set at wiring).
+        self.worker_of: Callable[[int], int | None] = lambda _run_id: None
 
     @property
     def supervised(self) -> Supervised:
@@ -178,10 +180,11 @@ class Usage:
         running = self.supervised.running
         live = {run_id: run.pid for run_id, run in running.items()}
         dirs = {run_id: run.run_dir for run_id, run in running.items()}
+        also = {run_id: pid for run_id in running if (pid := self.worker_of(run_id)) is not None}
         started = time.monotonic()
 
         def read() -> tuple[Snapshot, dict[int, dict[str, Any]]]:
-            return self.sampler.sample(live), self.progress.read(dirs)
+            return self.sampler.sample(live, also), self.progress.read(dirs)
 
         future = self._loop.run_in_executor(None, read)
         future.add_done_callback(lambda done: self._sampled(done, started))
