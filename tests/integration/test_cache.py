@@ -121,3 +121,26 @@ def test_a_run_that_ends_after_a_restart_still_files_its_result(evd: Evd, tmp_pa
     assert evd.cli("wait", first, timeout=60).returncode == 0
     second = run(evd, str(job))
     assert show(evd, second)["reason"] == f"result taken from run {first} (cache)"
+
+
+def test_a_fan_out_takes_cached_results_item_by_item(evd: Evd, tmp_path: Path) -> None:
+    ran = tmp_path / "ran"
+    job = write_job(tmp_path / "double.py", ran)
+    items = tmp_path / "items.jsonl"
+
+    def fan_out(*values: int) -> list[int]:
+        items.write_text("".join(f"[{value}]\n" for value in values))
+        group = evd.cli("run", "-q", "--map", str(items), str(job), check=True).stdout.strip()
+        assert evd.cli("wait", group, timeout=120).returncode == 0
+        run_ids = show(evd, group)["run_ids"]
+        assert isinstance(run_ids, list)
+        results = [json.loads(evd.cli("result", str(r), check=True).stdout) for r in run_ids]
+        assert results == [{"doubled": value * 2} for value in values]
+        return run_ids
+
+    first = fan_out(1, 2, 1)
+    assert sorted(ran.read_text().split()) == ["1", "2"]  # the third waited for the first
+    assert show(evd, str(first[2]))["cached_from"] == first[0]
+    second = fan_out(2, 3)
+    assert sorted(ran.read_text().split()) == ["1", "2", "3"]
+    assert show(evd, str(second[0]))["cached_from"] == first[1]

@@ -73,25 +73,24 @@ class Intake:
         job = validate(request)
         prepared = await self._prepare(job, request.environment)
         prepared.spec["request"] = replayable(request)
-        key = await self._cache_key(job, prepared)
-        refresh = job.cache == "refresh"
-        source = self.cache.source_for(key) if key is not None and not refresh else None
+        [key] = await self._cache_keys(job, prepared, [prepared.command])
         try:
             self.gate.check()  # the world may have changed while the file was read
             run_id = self._store_prepared(prepared, also, key)
         except BaseException:
             self.preparer.discard(prepared)
             raise
-        if source is not None and key is not None and self.cache.serve(run_id, source, key):
+        # A cached result, or a twin computing it to wait for (admission holds it then).
+        if self.cache.take_or_join(run_id, key, refresh=job.cache == "refresh"):
             self.ledger.flush()  # no process: the result is there
             return self.ledger.get(run_id)
-        if key is not None:
-            self.cache.join(run_id, key, refresh=refresh)  # admission holds it for a twin
         self._launch([run_id], prepared)
         return self.ledger.get(run_id)
 
-    async def _cache_key(self, job: Job, prepared: Prepared) -> str | None:
-        """The run's key in the result cache, if it uses the cache; refuse a command that asks.
+    async def _cache_keys(
+        self, job: Job, prepared: Prepared, commands: list[list[str]]
+    ) -> list[str | None]:
+        """The runs' keys in the result cache, if they use it; refuse a command that asks.
 
         A command's files are not known to evd, so its result cannot be keyed:
         an edited script would hand back a stale result.
@@ -103,7 +102,7 @@ class Intake:
                 " a command reads, so its result cannot be cached; run the file instead"
                 " (`evd run job.py`), so that its code is part of the key"
             )
-        return await self.cache.key_for(prepared, job.cache)
+        return await self.cache.keys_for(prepared, commands, job.cache)
 
     async def rerun(self, record: RunRecord, args: list[str] | None = None) -> RunRecord:
         """Submit what ``record`` ran again (its file as it is now), with the daemon's environment.
@@ -131,13 +130,24 @@ class Intake:
         items = fanout.check_items(request.items)
         job = validate(request.run)
         prepared = await self._prepare(job, request.run.environment)
+        kind = prepared.spec.get("kind", prepared.kind)
+        commands = [fanout.item_command(prepared.command, kind, item) for item in items]
+        keys = await self._cache_keys(job, prepared, commands)
         try:
             self.gate.check()
-            group_id, run_ids = self._store_group(prepared, items, self._parent(request.run))
+            group_id, run_ids = self._store_group(
+                prepared, commands, keys, self._parent(request.run)
+            )
         except BaseException:
             self.preparer.discard(prepared)
             raise
-        self._launch(run_ids, prepared)
+        refresh = job.cache == "refresh"
+        served = {
+            r
+            for r, k in zip(run_ids, keys, strict=True)
+            if self.cache.take_or_join(r, k, refresh=refresh)
+        }
+        self._launch([run_id for run_id in run_ids if run_id not in served], prepared)
         return self.ledger.get_group(group_id)
 
     async def dry_run(self, job: Job, environment: str | None) -> Prepared:
@@ -225,9 +235,13 @@ class Intake:
         return run_id
 
     def _store_group(
-        self, prepared: Prepared, items: list[Any], parent: int | None
+        self,
+        prepared: Prepared,
+        commands: list[list[str]],
+        keys: list[str | None],
+        parent: int | None,
     ) -> tuple[int, list[int]]:
-        """Insert a group and one run per item (its own copy of the code), commit once."""
+        """Insert a group and one run per item's command (its own copy of the code), commit once."""
         spec = {key: prepared.spec.get(key) for key in ("source", "function", "kind")}
         run_ids: list[int] = []
         try:
@@ -235,19 +249,20 @@ class Intake:
                 group_id = self.ledger.write(
                     lambda store: store.insert_group(
                         name=prepared.name,
-                        size=len(items),
+                        size=len(commands),
                         created_at=self.clock(),
                         spec=spec,
                         parent_run=parent,
                     )
                 )
-                kind = prepared.spec.get("kind", prepared.kind)
-                for index, item in enumerate(items):
-                    command = fanout.item_command(prepared.command, kind, item)
+                for index, (command, key) in enumerate(zip(commands, keys, strict=True)):
                     name = f"{prepared.name}[{index}]"
                     # The staged code moves into the first run's folder; later runs copy it.
                     first = self.ledger.state.run_dir(run_ids[0]) if run_ids else None
-                    run_ids.append(self._insert(prepared, command, name, (group_id, index), first))
+                    group = (group_id, index)
+                    run_ids.append(
+                        self._insert(prepared, command, name, group, first, cache_key=key)
+                    )
             self.ledger.flush()
         except BaseException:
             for run_id in run_ids:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Protocol
 
 from evd.daemon.core.ledger import Ledger
-from evd.daemon.submit.cachekey import CachePolicy, cache_key
+from evd.daemon.submit.cachekey import CachePolicy, cache_keys
 from evd.daemon.submit.prepared import Prepared
 from evd.models import ACTIVE_STATES, RunState
 from evd.runner.folders import OUTPUT_DIR
@@ -104,9 +104,25 @@ class ResultCache:
         """The key of ``prepared``'s result if it uses the cache (and it can run).
 
         ``asked`` is the submit's choice (``use``, ``off``, ``refresh``); ``None``
-        follows the job's declaration. The code snapshot is read off the loop: a
-        job may include large files.
+        follows the job's declaration.
         """
+        return (await self.keys_for(prepared, [prepared.command], asked))[0]
+
+    async def keys_for(
+        self, prepared: Prepared, commands: list[list[str]], asked: str | None = None
+    ) -> list[str | None]:
+        """The keys of ``prepared`` run as each of ``commands`` (``None``s: it does not cache).
+
+        The code snapshot is read once, off the loop: a job may include large files.
+        """
+        policy = self._policy(prepared, asked)
+        if policy is None:
+            return [None] * len(commands)
+        return list(await asyncio.to_thread(cache_keys, prepared, policy, commands))
+
+    @staticmethod
+    def _policy(prepared: Prepared, asked: str | None) -> CachePolicy | None:
+        """How ``prepared`` is cached, or ``None`` when it is not."""
         declared = (prepared.spec or {}).get("settings", {}).get("cache")
         if asked == "off" or not (declared or asked) or prepared.error is not None:
             return None
@@ -117,12 +133,21 @@ class ResultCache:
             )
             return None
         if isinstance(declared, dict):
-            policy = CachePolicy(
-                str(declared.get("version", "")), tuple(declared.get("ignore", ()))
-            )
-        else:
-            policy = CachePolicy()
-        return await asyncio.to_thread(cache_key, prepared, policy)
+            return CachePolicy(str(declared.get("version", "")), tuple(declared.get("ignore", ())))
+        return CachePolicy()
+
+    def take_or_join(self, run_id: int, key: str | None, *, refresh: bool = False) -> bool:
+        """A stored run with ``key``: serve it a cached result (``True``), or let it run.
+
+        A run that runs joins the runs computing its key (it may wait for one).
+        """
+        if key is None:
+            return False
+        source = None if refresh else self.source_for(key)
+        if source is not None and self.serve(run_id, source, key):
+            return True
+        self.join(run_id, key, refresh=refresh)
+        return False
 
     def source_for(self, key: str) -> RunRecord | None:
         """The succeeded run whose result serves ``key``, if its folder is still there."""

@@ -112,8 +112,19 @@ def _digest(identity: dict[str, Any]) -> str:
 
 def cache_key(prepared: Prepared, policy: CachePolicy) -> str:
     """The hex key of ``prepared``'s result under ``policy``."""
-    command = without_ignored(prepared.command, policy.ignore)
-    return _digest({**_identity(prepared, command), "version": policy.version})
+    return cache_keys(prepared, policy, [prepared.command])[0]
+
+
+def cache_keys(prepared: Prepared, policy: CachePolicy, commands: list[list[str]]) -> list[str]:
+    """The keys of ``prepared`` run as each of ``commands`` (a fan-out's items): code read once."""
+    identity = _identity(prepared, [])
+    staged = str(prepared.staging / CODE_DIR) if prepared.staging is not None else None
+    keys = []
+    for command in commands:
+        words = without_ignored(command, policy.ignore)
+        placeless = [word.replace(staged, CODE) if staged else word for word in words]
+        keys.append(_digest({**identity, "command": placeless, "version": policy.version}))
+    return keys
 
 
 def worker_key(prepared: Prepared) -> str:
