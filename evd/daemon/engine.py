@@ -143,6 +143,7 @@ class Engine:
             self.ledger, self.gate, self.admission, self.dispatch, self.usage,
             interval=recovery_interval,
         )  # fmt: skip
+        self.recovery.on_reset = self.warm.rehold
         self.board = Board(self.ledger, self.gate, self.admission, self.dispatch, self.usage)
         self.admission.describe_wait = self.board.queued_reason
         self.admission.twin_of = self.cache.twin_of

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from evd.daemon.core.admission import Admission
@@ -59,6 +60,7 @@ class Recovery:
         self.usage = usage
         self.interval = interval
         self._timer: asyncio.TimerHandle | None = None
+        self.on_reset: Callable[[], None] = lambda: None  # after dispatch's reset (at wiring)
 
     def reconcile(self) -> None:
         """Rebuild runtime state from the store and the run folders after a (re)start."""
@@ -142,6 +144,7 @@ class Recovery:
         """Rebuild runtime state from the store and the run folders, as a restart would."""
         self._timer = None
         self.dispatch.reset()
+        self.on_reset()  # warm workers hold what they held again
         self.usage.reset()
         self.admission.reset()
         try:

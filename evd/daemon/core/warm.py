@@ -73,6 +73,15 @@ class WarmPool:
             starts.append(allocation)
         return starts
 
+    def rehold(self) -> None:
+        """The pool was rebuilt (after the store could not be written): hold idle workers' again.
+
+        A serving worker's resources are its run's, held again as the run is adopted.
+        """
+        for worker in self.workers:
+            if worker.serving is None:
+                self.dispatch.pool.take(worker.allocation)
+
     def worker_pid(self, run_id: int) -> int | None:
         """The shim of the worker serving ``run_id``: the sampler counts its tree with the run."""
         worker = self.workers.serving(run_id)
