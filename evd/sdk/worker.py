@@ -44,6 +44,7 @@ EVENTS = "events"  # FIFO: ``idle RUN_ID`` lines for evd
 CALL_FILE = "call.json"  # in a run's folder: its words, variables and working directory
 DONE_FIFO = "done"  # in a run's folder: the exit code, for its client
 KILLED_CODE = 137
+NOT_STARTED = 125  # the shell's code for a command that could not be run
 
 
 class Worker:
@@ -131,14 +132,22 @@ class Worker:
     def _call(self, run_dir: Path, request: dict[str, Any]) -> int:
         """Call the function as the run asks, its output in the run's log; the exit code."""
         _file, function, _paths, item, words = parse(request["argv"])
-        log = os.open(run_dir / "output.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            log = os.open(run_dir / "output.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as error:
+            print(f"evd: worker: cannot write the log in {run_dir}: {error}", file=sys.stderr)
+            return NOT_STARTED
         saved = _point_output(log)
         os.close(log)
         os.environ.clear()
         os.environ.update(request["env"])
         sys.argv = [self.file, *words]
         try:
-            os.chdir(request["cwd"])
+            try:
+                os.chdir(request["cwd"])
+            except OSError as error:
+                print(f"evd: cannot enter the working directory: {error}", file=sys.stderr)
+                return NOT_STARTED
             try:
                 code = call(self.target, function, words, item)
             except SystemExit as exit:
