@@ -244,7 +244,9 @@ class FakeBackend:
         return {"cpus": 16, "memory": 128 * 2**30, "source": "fake", "note": None,
                 "gpus": [gpu], "cpu_percent": 37.5, "memory_available": 96 * 2**30,
                 "cpus_free": 13.0, "cpus_usable": 16.0,
-                "memory_unreserved": 120 * 2**30}  # fmt: skip
+                "memory_unreserved": 120 * 2**30,
+                "workers": [{"id": 2, "name": "warm-model", "state": "idle", "serving": None,
+                             "runs": 14, "cpus": 1.0, "gpus": []}]}  # fmt: skip
 
     def queue(self, limit: int = 10) -> tuple[int, list[Run]]:
         self._check()

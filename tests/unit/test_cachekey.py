@@ -127,3 +127,27 @@ def test_a_cache_is_declared_as_true_false_or_a_version_and_ignored_options() ->
     job = Job("double", cache=Cache(version="2", ignore=["verbose"]))
     assert job.to_dict()["settings"]["cache"] == {"version": "2", "ignore": ["verbose"]}
     assert "cache" not in Job("plain").to_dict()["settings"]
+
+
+def test_reuse_is_declared_as_true_or_an_idle_ttl_and_replicas() -> None:
+    from evd.environments.settings import settings_from_table  # noqa: PLC0415
+    from evd.sdk import DeclarationError, Job, Reuse  # noqa: PLC0415
+
+    assert settings_from_table({"reusable": True}, "x").reusable == {
+        "idle_ttl": 600.0,
+        "replicas": 1,
+    }
+    table = {"reusable": {"idle_ttl": "30s", "replicas": 2}}
+    assert settings_from_table(table, "x").reusable == {"idle_ttl": 30.0, "replicas": 2}
+    assert settings_from_table({"reusable": False}, "x").reusable is None
+    for bad, says in (
+        ("yes", "must be true, false"),
+        ({"concurrency": 2}, "unknown key(s) concurrency"),
+        ({"replicas": 0}, "at least 1"),
+        ({"idle_ttl": "soon"}, "reusable idle_ttl: bad duration 'soon'"),
+    ):
+        with pytest.raises(DeclarationError, match=re.escape(says)):
+            settings_from_table({"reusable": bad}, "x")
+    job = Job("model", reusable=Reuse(idle_ttl="1m", replicas=2))
+    assert job.to_dict()["settings"]["reusable"] == {"idle_ttl": 60.0, "replicas": 2}
+    assert "reusable" not in Job("plain").to_dict()["settings"]
