@@ -202,19 +202,24 @@ def check_text(value: Any, what: str) -> str | None:
     raise DeclarationError(f"{what} must be a string, not {type(value).__name__}")
 
 
+def _check_table(value: Any, what: str, known: tuple[str, ...]) -> None:
+    """``value`` is a table of ``known`` keys only (a setting: true, false or such a table)."""
+    if not isinstance(value, dict):
+        raise DeclarationError(
+            f"{what} must be true, false, or a table of {' and '.join(known)}, not {value!r}"
+        )
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise DeclarationError(
+            f"{what}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+
+
 def check_cache(value: Any) -> bool | dict[str, Any] | None:
     """A result-cache declaration: true or false, or a table with ``version`` and ``ignore``."""
     if value is None or isinstance(value, bool):
         return value
-    if not isinstance(value, dict):
-        raise DeclarationError(
-            f"cache must be true, false, or a table of version and ignore, not {value!r}"
-        )
-    unknown = sorted(set(value) - {"version", "ignore"})
-    if unknown:
-        raise DeclarationError(
-            f"cache: unknown key(s) {', '.join(unknown)}; known: ignore, version"
-        )
+    _check_table(value, "cache", ("version", "ignore"))
     version = value.get("version", "")
     if not isinstance(version, str):
         raise DeclarationError(f"cache version must be a string, not {version!r}")
@@ -234,15 +239,7 @@ def check_reusable(value: Any) -> dict[str, Any] | None:
         return None
     if value is True:
         value = {}
-    if not isinstance(value, dict):
-        raise DeclarationError(
-            f"reusable must be true, false, or a table of idle_ttl and replicas, not {value!r}"
-        )
-    unknown = sorted(set(value) - {"idle_ttl", "replicas"})
-    if unknown:
-        raise DeclarationError(
-            f"reusable: unknown key(s) {', '.join(unknown)}; known: idle_ttl, replicas"
-        )
+    _check_table(value, "reusable", ("idle_ttl", "replicas"))
     idle_ttl = check_duration(value.get("idle_ttl", DEFAULT_IDLE_TTL), "reusable idle_ttl")
     replicas = check_int(value.get("replicas", 1), "reusable replicas", minimum=1)
     if replicas > MAX_REPLICAS:
