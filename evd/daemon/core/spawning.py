@@ -141,6 +141,9 @@ class Launcher:
     ) -> list[str]:
         """Hand ``record`` to the worker chosen for it, or a new one; the client's command."""
         worker = self.workers.serving(record.id)
+        if worker is not None and worker.allocation.gpus != allocation.gpus:
+            self._not_started(record.id)  # chosen before its env was rebuilt: not where it runs
+            worker = None
         if worker is None:
             worker = self.workers.spawn(
                 record.id,

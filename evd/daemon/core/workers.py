@@ -153,15 +153,11 @@ class Workers:
         worker_id = self._next_id
         self._next_id += 1
         folder = self.root / str(worker_id)
-        make_worker_folder(folder)
         code, own = run_dir / CODE_DIR, folder / CODE_DIR
-        if code.is_dir():
-            shutil.copytree(code, own, symlinks=True)
         launch = command[command.index(LAUNCH_MODULE) + 1 :]
         head = launch[: launch.index("--")] if "--" in launch else launch
         argv = [command[0], "-m", "evd.sdk.worker", str(folder)]
         argv += [word.replace(str(code), str(own), 1) for word in head]
-        events = os.open(folder / EVENTS, os.O_RDWR | os.O_NONBLOCK)
         # Not a run's variables: evd's sampler reads a process's run from its start
         # environment, and a worker outlives the run it was started for.
         env = {
@@ -171,10 +167,16 @@ class Workers:
             "EVD_DAEMON_PID": str(os.getpid()),  # it exits when evd is gone
             "EVD_KILL_GRACE": f"{self.kill_grace:g}",
         }
+        events = None
         try:
+            make_worker_folder(folder)
+            if code.is_dir():
+                shutil.copytree(code, own, symlinks=True)
+            events = os.open(folder / EVENTS, os.O_RDWR | os.O_NONBLOCK)
             pid = spawn(folder, str(own if own.is_dir() else folder), argv, env)
         except BaseException:
-            os.close(events)
+            if events is not None:
+                os.close(events)
             shutil.rmtree(folder, ignore_errors=True)
             raise
         worker = Worker(
