@@ -192,6 +192,13 @@ class QueueIndex:
         index = bisect.bisect_left(self._runs, run)
         del self._runs[index]
 
+    def without(self, run_ids: set[int]) -> QueueIndex:
+        """A copy without ``run_ids`` (runs that may not start now for reasons of their own)."""
+        copy = QueueIndex()
+        copy._runs = [run for run in self._runs if run.id not in run_ids]
+        copy._by_id = {run.id: run for run in copy._runs}
+        return copy
+
     def position(self, run_id: int) -> int | None:
         """How many queued runs start before ``run_id`` (``None`` if it is not queued)."""
         run = self._by_id.get(run_id)

@@ -146,6 +146,7 @@ class Engine:
         self.recovery.on_reset = self.warm.rehold
         self.board = Board(self.ledger, self.gate, self.admission, self.dispatch, self.usage)
         self.admission.describe_wait = self.board.queued_reason
+        self.board.warm_reason = self.warm.waiting_reason
         self.admission.twin_of = self.cache.twin_of
         self.cache.twins = self.admission
         self.cancellation = Cancellation(self.ledger, self.gate, self.admission, self.dispatch)

@@ -209,21 +209,24 @@ def test_evd_workers_lists_them_and_a_changed_file_gets_a_new_one(evd: Evd, tmp_
     assert [w["runs"] for w in listed(evd)] == [1]
 
 
-def test_replicas_keep_that_many_workers_warm(evd: Evd, tmp_path: Path) -> None:
-    for replicas in (2, 1):
-        folder = tmp_path / str(replicas)
-        folder.mkdir()
-        model = Model(folder, replicas=replicas)
-        both = [submit(evd, str(model.file), "--mode", "wait") for _ in range(2)]
-        wait_for(lambda m=model: m.load_count() == 2, timeout=60)  # type: ignore[misc]
-        model.gate.touch()
-        assert evd.cli("wait", *both, timeout=60).returncode == 0
-        idle, source = ["idle"] * replicas, str(model.file)
+def test_replicas_is_how_many_workers_a_job_may_have(evd: Evd, tmp_path: Path) -> None:
+    (tmp_path / "two").mkdir()
+    two = Model(tmp_path / "two", replicas=2)
+    both = [submit(evd, str(two.file), "--mode", "wait") for _ in range(2)]
+    wait_for(lambda: two.load_count() == 2, timeout=60)  # two workers, side by side
+    two.gate.touch()
+    assert evd.cli("wait", *both, timeout=60).returncode == 0
+    source = str(two.file)
+    wait_for(lambda: [w["state"] for w in listed(evd) if w["source"] == source] == ["idle"] * 2)
 
-        def warm(source: str = source) -> list[object]:
-            return [w["state"] for w in listed(evd) if w["source"] == source]
-
-        wait_for(lambda i=idle, warm=warm: warm() == i, timeout=30)  # type: ignore[misc]
+    (tmp_path / "one").mkdir()
+    one = Model(tmp_path / "one", replicas=1)
+    first, second = (submit(evd, str(one.file), "--mode", "wait") for _ in range(2))
+    reason = "waiting for its job's warm worker (worker"
+    wait_for(lambda: str(show(evd, second)["reason"]).startswith(reason), timeout=60)
+    one.gate.touch()
+    assert result(evd, first)["pid"] == result(evd, second)["pid"]  # one after the other
+    assert one.load_count() == 1
 
 
 def test_the_worker_s_memory_counts_against_its_run_s_limit(evd: Evd, tmp_path: Path) -> None:

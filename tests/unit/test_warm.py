@@ -107,3 +107,17 @@ def test_idle_workers_stay_when_the_head_fits_never_fits_or_is_their_own() -> No
         workers = Workers(gpu_worker)
         warm(Dispatch(pool, head), workers).reclaim()
         assert workers.retired == [], head
+
+
+def test_runs_wait_for_their_job_s_workers_when_it_has_as_many_as_its_replicas() -> None:
+    busy, other, leaving = worker(1, "model"), worker(2, "other"), worker(3, "other")
+    busy.serving = 4
+    other.replicas = 2
+    leaving.retiring = True
+    dispatch = Dispatch(
+        Pool(8, 64 * GIB, []),
+        QueuedRun(5, warm="model"),  # its job's one worker is busy: it waits
+        QueuedRun(6, warm="other"),  # one of two replicas (the retiring one does not count)
+        QueuedRun(7),
+    )
+    assert warm(dispatch, Workers(busy, other, leaving)).blocked() == {5}

@@ -8,6 +8,7 @@ run so far, and its latest progress detail. It changes nothing.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from evd.daemon.core.admission import Admission
@@ -39,6 +40,8 @@ class Board:
         self._usage = usage
         # The blocked head of the queue, worked out once per change of the queue or the pool.
         self._head: tuple[object, tuple[QueuedRun, Reserved] | None] = (None, None)
+        # Why a run of a reusable job waits for its job's workers (set at wiring: warm).
+        self.warm_reason: Callable[[str], str | None] = lambda _key: None
 
     @property
     def store(self) -> Store:
@@ -65,12 +68,9 @@ class Board:
         """Why a queued run waits, in words; another run's stored reason as it is."""
         if record.state is not RunState.QUEUED:
             return record.reason
-        paused = self._gate.paused_reason()
-        if paused is not None:
-            return paused
-        held = self._admission.held_reason(record.id, self._name)
-        if held is not None:
-            return held
+        other = self._waits_for_other(record)
+        if other is not None:
+            return other
         dispatch = self._dispatch
         ahead = dispatch.queue.position(record.id) or 0
         live = len(dispatch.running)
@@ -91,6 +91,20 @@ class Board:
                 )
             return reason
         return why_waiting(request, pool, ahead, self._name, head=head, now=now)
+
+    def _waits_for_other(self, record: RunRecord) -> str | None:
+        """Why a queued run waits for other than capacity (``None``: capacity only).
+
+        evd paused, a hold (``--after``, a backoff, a twin), its job's warm workers.
+        """
+        paused = self._gate.paused_reason()
+        if paused is not None:
+            return paused
+        held = self._admission.held_reason(record.id, self._name)
+        if held is not None:
+            return held
+        warm = (record.spec or {}).get("worker")
+        return None if warm is None else self.warm_reason(warm["key"])
 
     def _blocked_head(self, now: float) -> tuple[QueuedRun, Reserved] | None:
         """The run capacity is kept for (``evd.scheduler.blocked_head``), cached per change."""

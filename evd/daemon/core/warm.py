@@ -42,6 +42,7 @@ class WarmPool:
         self.dispatch = dispatch
         self.workers = workers
         dispatch.warm_starts = self.starts
+        dispatch.warm_blocked = self.blocked
         dispatch.on_freed = self.freed
         dispatch.after_tick = self.reclaim
         workers.on_idle = self.idle
@@ -87,6 +88,29 @@ class WarmPool:
         worker = self.workers.serving(run_id)
         return None if worker is None else worker.pid
 
+    def blocked(self) -> set[int]:
+        """Queued runs that wait for a worker of their job: it has as many as its replicas."""
+        live: dict[str, int] = {}
+        limit: dict[str, int] = {}
+        for worker in self.workers:
+            if not worker.retiring:
+                live[worker.key] = live.get(worker.key, 0) + 1
+                limit[worker.key] = worker.replicas
+        full = {key for key, count in live.items() if count >= limit[key]}
+        if not full:
+            return set()
+        return {run.id for run in self.dispatch.queue if run.warm in full}
+
+    def waiting_reason(self, key: str) -> str | None:
+        """Why a queued run of the job ``key`` waits, when it waits for the job's workers."""
+        alike = [w for w in self.workers if w.key == key and not w.retiring]
+        if not alike or len(alike) < alike[0].replicas:
+            return None
+        doing = ", ".join(
+            f"worker {w.id} " + (f"serves run {w.serving}" if w.serving else w.state) for w in alike
+        )
+        return f"waiting for its job's warm worker ({doing}; replicas {alike[0].replicas})"
+
     def freed(self, run_id: int) -> None:
         """``run_id``'s resources were given back: a worker that served it holds them again.
 
@@ -131,8 +155,11 @@ class WarmPool:
         queue = self.dispatch.queue
         if not idle or not len(queue):
             return
+        # The first run that may start and that no idle worker takes (the idle ones are
+        # of keys with room, so a run waiting for its own job's busy worker is passed over).
         keys = {worker.key for worker in idle}
-        head = next((run for run in queue if run.warm not in keys), None)
+        blocked = self.blocked()
+        head = next((run for run in queue if run.warm not in keys and run.id not in blocked), None)
         if head is None:
             return
         pool = self.dispatch.pool.copy()
