@@ -71,7 +71,7 @@ class Reuse:
     once, so what it loads at module level (a model) serves every run; it
     holds the job's resources while it lives and stops after ``idle_ttl``
     without a run, or sooner when a waiting run needs what it holds.
-    ``replicas`` is how many are kept warm.
+    ``replicas`` is how many workers the job may have; its other runs wait.
     """
 
     def __init__(self, idle_ttl: float | str = "10m", replicas: int = 1) -> None:

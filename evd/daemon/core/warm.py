@@ -6,11 +6,12 @@ keeps its GPU memory (a model loaded once). Between runs they are held in the
 pool under the worker's own id (negative; runs' are positive), so nothing else
 is placed on them. Before each scheduler tick, an idle worker takes the first
 queued run of its job (same key: same code, environment, function and
-resources) on exactly what it holds; other runs of the job that find no idle
-worker are scheduled as usual and start a new worker each. When a run ends
-its worker holds its resources again and, once it says it is idle, waits
-``idle_ttl`` for another run before it retires; more idle workers of one job
-than its ``replicas`` retire at once.
+resources) on exactly what it holds. A job has at most ``replicas`` workers:
+while it has that many, its other queued runs are kept out of the scheduler's
+view until one is idle; a run of a job with room for another is scheduled as
+usual and starts one. When a run ends its worker holds its resources again
+and, once it says it is idle, waits ``idle_ttl`` for another run before it
+retires.
 
 Idle workers never starve other work: after a tick, if the first waiting run
 that no idle worker takes would fit once some idle workers were gone, those
