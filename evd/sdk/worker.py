@@ -45,6 +45,7 @@ CALL_FILE = "call.json"  # in a run's folder: its words, variables and working d
 DONE_FIFO = "done"  # in a run's folder: the exit code, for its client
 KILLED_CODE = 137
 NOT_STARTED = 125  # the shell's code for a command that could not be run
+CLIENT_READS = 30.0  # seconds a client gets to read its code (it is reading, or about to)
 
 
 class Worker:
@@ -123,11 +124,15 @@ class Worker:
         finished.set()
         os.write(wake_w, b"x")
         watcher.join()
-        for fd in (pidfd, wake_r, wake_w):
+        for fd in (wake_r, wake_w):
             os.close(fd)
         with contextlib.suppress(OSError):  # the client is gone: cancelled or timed out
             os.write(done, f"{code}\n".encode())
+        # A FIFO's data goes with its last open end: ``done`` stays open until the client,
+        # which may not have opened it yet (a quick call), has read the code and exited.
+        select.select([pidfd], [], [], CLIENT_READS)
         os.close(done)
+        os.close(pidfd)
 
     def _call(self, run_dir: Path, request: dict[str, Any]) -> int:
         """Call the function as the run asks, its output in the run's log; the exit code."""
