@@ -91,12 +91,14 @@ class Client(Transport):
         group: int | None = None,
         before: int | None = None,
         text: str | None = None,
+        *,
+        labels: dict[str, str] | None = None,
     ) -> list[Run]:
         """Runs, newest first (``group``: only that group's).
 
         ``before``: only runs older than that run id (page on with the last id
         of the previous page). ``text``: only runs whose name contains it, or
-        whose id it is.
+        whose id it is. ``labels``: only runs with each of these labels.
         """
         query: list[tuple[str, str]] = [("state", s.value) for s in states or ()]
         if limit is not None:
@@ -107,6 +109,7 @@ class Client(Transport):
             query.append(("before", str(before)))
         if text:
             query.append(("q", text))
+        query += [("label", f"{key}={value}") for key, value in (labels or {}).items()]
         suffix = f"?{urlencode(query)}" if query else ""
         return [Run.from_dict(item) for item in self.call("GET", f"/v1/runs{suffix}")]
 

@@ -180,7 +180,11 @@ class EvdApp(App[None]):
         def work() -> None:
             try:
                 runs = self.backends.get().list_runs(
-                    wanted.states, PAGE, before=before, text=wanted.text or None
+                    wanted.states,
+                    PAGE,
+                    before=before,
+                    text=wanted.text or None,
+                    labels=wanted.labels or None,
                 )
             except (EvdError, OSError):
                 # Keep the rows shown: the connection line says evd is away, and

@@ -38,6 +38,8 @@ class Backend(Protocol):
         group: int | None = None,
         before: int | None = None,
         text: str | None = None,
+        *,
+        labels: dict[str, str] | None = None,
     ) -> list[Run]:
         """Runs, newest first."""
 

@@ -135,10 +135,7 @@ def _sections(run: RunJson) -> list[str]:
         lines.append(f"  hidden     {names} (from the shell; values kept out of evd's database)")
     for volume in run.get("volumes") or []:
         lines.append(f"  volume     {volume['name']} = {volume['path']} ({volume['version']})")
-    if key := run.get("cache_key"):
-        source = run.get("cached_from")
-        taken = f"; result taken from run {source}" if source else ""
-        lines.append(f"  cache      key {key[:12]}{taken}")
+    lines += _labels_and_cache(run)
     if outputs := run.get("outputs"):
         lines.append("  outputs")
         lines.extend(f"    {o['path']}  {o['size']} bytes" for o in outputs)
@@ -154,3 +151,15 @@ def progress_bar(fraction: float, detail: dict[str, Any], width: int = 30) -> st
     """A one-line bar for a terminal: ``[######........] 42% (query 1: Filter, ...)``."""
     filled = round(min(1.0, max(0.0, fraction)) * width)
     return f"[{'#' * filled}{'.' * (width - filled)}] {describe_progress(fraction, detail)}"
+
+
+def _labels_and_cache(run: RunJson) -> list[str]:
+    """``evd show``'s lines for a run's labels and its place in the result cache."""
+    lines = []
+    if labels := run.get("labels"):
+        lines.append("  labels     " + ", ".join(f"{k}={v}" for k, v in labels.items()))
+    if key := run.get("cache_key"):
+        source = run.get("cached_from")
+        taken = f"; result taken from run {source}" if source else ""
+        lines.append(f"  cache      key {key[:12]}{taken}")
+    return lines

@@ -16,7 +16,7 @@ from evd.cli.commands import help_of
 from evd.cli.output import details, exit_status, summary, table
 from evd.cli.say import error
 from evd.cli.spec import Args, Command, Option, Positional
-from evd.cli.types import duration, refused, size
+from evd.cli.types import duration, label, refused, size
 from evd.errors import DaemonNotRunning, DaemonUnavailable, EvdError
 from evd.jsonwire import pretty
 from evd.models.statenames import ACTIVE_STATE_NAMES, FINAL_STATE_NAMES
@@ -78,6 +78,7 @@ RUN = Command(
         default=None,
         help="leave processes the job starts and leaves running (default: evd stops them)",
     ),
+    Option("--label", kind="append", convert=label, metavar="KEY=VALUE", help="label the run"),
     Option("--cache", kind="flag", help="take an identical run's cached result, else run and keep"),
     Option("--no-cache", kind="flag", help="run even if the job declares cache; keep nothing"),
     Option("--refresh", kind="flag", help="run even if a result is cached, and replace it"),
@@ -107,6 +108,7 @@ SPECS = {
             "ps",
             Option("-a", "--all", kind="flag", help="include finished runs"),
             Option("--limit", convert=int, help="at most this many, newest first"),
+            Option("-l", "--label", kind="append", convert=label, help="only runs with KEY=VALUE"),
             Option("--json", kind="flag", help="print a JSON list"),
         ),
         Command(
@@ -176,6 +178,7 @@ def cmd_run(argv: list[str]) -> int:
         "cluster": opts.cluster,
         "keep_children": opts.keep_children,
         "cache": _cache_choice(opts),
+        "labels": dict(opts.label) if opts.label else None,
         "args": [],
         **aim(split, "evd run"),
     }
@@ -270,6 +273,10 @@ def cmd_ps(args: Args) -> int:
     query = [] if args.all else [f"state={name}" for name in sorted(ACTIVE_STATE_NAMES)]
     if args.limit is not None:
         query.append(f"limit={int(args.limit)}")
+    if args.label:
+        from urllib.parse import quote  # noqa: PLC0415 - only when filtering by label
+
+        query += [f"label={quote(f'{key}={value}', safe='=')}" for key, value in args.label]
     with Transport() as api:
         runs = api.call("GET", "/v1/runs" + (f"?{'&'.join(query)}" if query else ""))
         if args.json:

@@ -35,3 +35,11 @@ def size(text: str) -> int:
         return parse_size(text)
     except ValueError as error:
         refused(str(error))
+
+
+def label(text: str) -> tuple[str, str]:
+    """``KEY=VALUE``: a label (the daemon checks the key and value)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        refused(f"expected a label such as team=vision, not {text!r}")
+    return key, value

@@ -96,6 +96,7 @@ def run_view(board: Board, record: RunRecord, *, with_events: bool = False) -> R
         hidden_variables=list(spec.get("hidden_variables", [])),
         cache_key=record.cache_key,
         cached_from=record.cached_from,
+        labels=spec.get("labels", {}),
     )
 
 

@@ -18,6 +18,7 @@ from evd.sdk.checks import (
     check_duration,
     check_env_var,
     check_int,
+    check_labels,
     check_name,
     check_paths,
     check_python,
@@ -34,7 +35,7 @@ KNOWN_KEYS = frozenset(
     {
         "name", "description", "python", "requires-python", "dependencies", "environ",
         "secrets", "include", "volumes", "resources", "retries", "restart", "timeout",
-        "priority", "schedule", "cluster", "keep_children", "cache", "reusable",
+        "priority", "schedule", "cluster", "keep_children", "cache", "reusable", "labels",
         *RESOURCE_KEYS,
     }
 )  # fmt: skip
@@ -63,6 +64,7 @@ class JobSettings:
     uv_args: tuple[str, ...] = ()  # package-source options for the build (a script's [tool.uv])
     cache: bool | dict[str, Any] | None = None  # reuse a succeeded run's result (version, ignore)
     reusable: dict[str, Any] | None = None  # warm workers: idle_ttl, replicas
+    labels: dict[str, str] = field(default_factory=dict)  # key = value, for `evd ps -l`
 
     def merged(self, other: JobSettings) -> JobSettings:
         """These settings with everything ``other`` says on top (lists and tables merge)."""
@@ -86,6 +88,7 @@ class JobSettings:
             uv_args=other.uv_args or self.uv_args,
             cache=_pick(other.cache, self.cache),
             reusable=_pick(other.reusable, self.reusable),
+            labels={**self.labels, **other.labels},
         )
 
     def with_name(self, name: str | None) -> JobSettings:
@@ -114,6 +117,7 @@ class JobSettings:
             "uv_args": list(self.uv_args),
             "cache": self.cache,
             "reusable": self.reusable,
+            "labels": self.labels,
         }
         return {key: value for key, value in data.items() if value not in (None, [], {})}
 
@@ -202,6 +206,7 @@ def settings_from_table(table: dict[str, Any], where: str) -> JobSettings:
             keep_children=_flag(table.get("keep_children"), "keep_children"),
             cache=check_cache(table.get("cache")),
             reusable=check_reusable(table.get("reusable")),
+            labels=check_labels(table.get("labels")),
         )
     except DeclarationError as error:
         message = str(error)

@@ -40,6 +40,7 @@ class SubmitRequest:
     # The result cache: use (look up, file on success), off, refresh (run, replace the
     # entry); None: as the job declares (``Job(cache=...)``), else off.
     cache: str | None = None
+    labels: dict[str, str] | None = None  # key = value, over the job's declared labels
 
 
 @dataclass
@@ -167,6 +168,7 @@ class Run:
     hidden_variables: list[str] = field(default_factory=list)
     cache_key: str | None = None  # its key in the result cache, when it uses the cache
     cached_from: int | None = None  # the run whose result it took from the cache
+    labels: dict[str, str] = field(default_factory=dict)  # `evd run --label`, declared labels
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Run:
@@ -208,6 +210,7 @@ class Run:
             hidden_variables=list(data.get("hidden_variables") or []),
             cache_key=data.get("cache_key"),
             cached_from=data.get("cached_from"),
+            labels=dict(data.get("labels") or {}),
         )
 
     def to_dict(self) -> dict[str, Any]:

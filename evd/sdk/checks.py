@@ -12,6 +12,10 @@ from evd.units import parse_duration, parse_size
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 VOLUME_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,62}")
+# A label: ``team=vision``. Keys as Kubernetes' names (``app.kubernetes.io/name`` fits).
+LABEL_KEY = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._/-]{0,61}[A-Za-z0-9])?")
+LABEL_VALUE = re.compile(r"[^\n\r\x00]{0,200}")  # some text on one line
+MAX_LABELS = 32
 ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # "3", "3.11", "3.11.7", a PEP 440 specifier set (">=3.12, <3.13"), or a path.
 PYTHON_VERSION = re.compile(r"3(\.\d{1,2}){0,2}")
@@ -245,3 +249,25 @@ def check_reusable(value: Any) -> dict[str, Any] | None:
     if replicas > MAX_REPLICAS:
         raise DeclarationError(f"reusable replicas must be at most {MAX_REPLICAS}, not {replicas}")
     return {"idle_ttl": idle_ttl, "replicas": replicas}
+
+
+def check_labels(value: Any) -> dict[str, str]:
+    """Labels: a table of keys (letters, digits, ``.``, ``_``, ``/``, ``-``) to one-line text."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise DeclarationError(f"labels must be a table of key = value, not {value!r}")
+    if len(value) > MAX_LABELS:
+        raise DeclarationError(f"a run takes at most {MAX_LABELS} labels, not {len(value)}")
+    for key, text in value.items():
+        if not isinstance(key, str) or not LABEL_KEY.fullmatch(key):
+            raise DeclarationError(
+                f"bad label key {key!r}: 1 to 63 letters, digits, '.', '_', '/' or '-',"
+                " starting and ending with a letter or digit"
+            )
+        if not isinstance(text, str) or not LABEL_VALUE.fullmatch(text):
+            raise DeclarationError(
+                f"label {key}: the value must be text on one line, at most 200 characters,"
+                f" not {text!r}"
+            )
+    return dict(value)

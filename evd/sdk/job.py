@@ -27,6 +27,7 @@ from evd.sdk.checks import (
     check_cache,
     check_duration,
     check_int,
+    check_labels,
     check_name,
     check_restart,
     check_reusable,
@@ -113,6 +114,7 @@ class Job:
         keep_children: bool | None = None,
         cache: bool | Cache | None = None,
         reusable: bool | Reuse | None = None,
+        labels: dict[str, str] | None = None,
     ) -> None:
         self.name = check_name(name, "job")
         if env is not None and not isinstance(env, Env):
@@ -131,6 +133,7 @@ class Job:
             raise DeclarationError(f"keep_children must be True or False, not {keep_children!r}")
         self.keep_children = keep_children
         self.cache = check_cache(cache.to_dict() if isinstance(cache, Cache) else cache)
+        self.labels = check_labels(labels)
         self.reusable = check_reusable(
             reusable.to_dict() if isinstance(reusable, Reuse) else reusable
         )
@@ -212,6 +215,8 @@ class Job:
             "reusable": self.reusable,
         }
         settings.update({key: value for key, value in overrides.items() if value is not None})
+        if self.labels:  # over the env's, key by key
+            settings["labels"] = {**settings.get("labels", {}), **self.labels}
         return {
             "name": self.name,
             "main": self.entrypoint.__name__ if self.entrypoint else None,

@@ -198,6 +198,21 @@ def _0009_result_cache(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX cache_run ON cache (run_id)")
 
 
+def _0010_labels(db: sqlite3.Connection) -> None:
+    # A run's labels are in its spec (for showing it); this table finds runs by label.
+    db.execute(
+        """
+        CREATE TABLE run_labels (
+            run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            key    TEXT NOT NULL,
+            value  TEXT NOT NULL,
+            PRIMARY KEY (run_id, key)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE INDEX run_labels_by_label ON run_labels (key, value, run_id)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_runs_and_events", _0001_runs_and_events),
     ("0002_environments_and_volumes", _0002_environments_and_volumes),
@@ -208,6 +223,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0007_watches", _0007_watches),
     ("0008_schedules", _0008_schedules),
     ("0009_result_cache", _0009_result_cache),
+    ("0010_labels", _0010_labels),
 ]
 
 

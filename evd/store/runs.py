@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from evd.models import FailedBy, RunState
@@ -111,6 +111,10 @@ class RunsTable(Connection):
         )
         run_id = cursor.lastrowid
         assert run_id is not None
+        for key, value in ((spec or {}).get("labels") or {}).items():
+            self._write(
+                "INSERT INTO run_labels (run_id, key, value) VALUES (?, ?, ?)", (run_id, key, value)
+            )
         event_id = self._insert_event(run_id, RunState.QUEUED, reason, now)
         return run_id, event_id
 
@@ -158,13 +162,16 @@ class RunsTable(Connection):
         group_id: int | None = None,
         before: int | None = None,
         text: str | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
     ) -> list[RunRecord]:
         """Runs, newest first: only those in ``states`` or one group if given, at most ``limit``.
 
         ``before``: only runs with a smaller id (the next page after a run).
         ``text``: only runs whose name contains it (any case), or whose id it is.
+        ``labels``: only runs with each of these labels.
         """
-        return list(self.iter_runs(states, limit, group_id, before, text))
+        return list(self.iter_runs(states, limit, group_id, before, text, labels=labels))
 
     def iter_runs(
         self,
@@ -173,6 +180,8 @@ class RunsTable(Connection):
         group_id: int | None = None,
         before: int | None = None,
         text: str | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
     ) -> Iterator[RunRecord]:
         """``list_runs``, one record at a time: a long listing is never all in memory."""
         sql = f"SELECT {RUN_COLUMNS} FROM runs"
@@ -196,6 +205,9 @@ class RunsTable(Connection):
                 matches += " OR id = ?"
                 params.append(int(text))
             conditions.append(f"({matches})")
+        for key, value in (labels or {}).items():
+            conditions.append("id IN (SELECT run_id FROM run_labels WHERE key = ? AND value = ?)")
+            params.extend((key, value))
         if conditions:
             sql += " WHERE " + " AND ".join(conditions)
         sql += " ORDER BY id DESC"

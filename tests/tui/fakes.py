@@ -149,10 +149,14 @@ class FakeBackend:
         group: int | None = None,
         before: int | None = None,
         text: str | None = None,
+        *,
+        labels: dict[str, str] | None = None,
     ) -> list[Run]:
         self._check()
         wanted = set(states) if states is not None else None
         self.list_calls.append({"states": wanted, "before": before, "text": text})
+        if labels:
+            self.list_calls[-1]["labels"] = labels
         with self._lock:
             runs = sorted(self.runs.values(), key=lambda run: -run.id)
         picked = [
@@ -161,6 +165,7 @@ class FakeBackend:
             if (wanted is None or run.state in wanted)
             and (before is None or run.id < before)
             and (not text or text.lower() in run.name.lower() or text == str(run.id))
+            and all(run.labels.get(key) == value for key, value in (labels or {}).items())
         ]
         return picked[:limit] if limit is not None else picked
 

@@ -34,6 +34,7 @@ def test_migrations_are_recorded_and_applied_once(tmp_path: Path) -> None:
         "0007_watches",
         "0008_schedules",
         "0009_result_cache",
+        "0010_labels",
     ]
     assert Store(path).applied_migrations == every
     assert Store(path).applied_migrations == []

@@ -277,6 +277,8 @@ class RunDetail(Screen[None]):
             lines.append(f"peaks      {describe_peaks(run.metrics)}")
         if run.group is not None:
             lines.append(f"group      g{run.group} item {run.group_index}")
+        if run.labels:
+            lines.append("labels     " + ", ".join(f"{k}={v}" for k, v in run.labels.items()))
         if run.cache_key:
             taken = f"; result taken from run {run.cached_from}" if run.cached_from else ""
             lines.append(f"cache      key {run.cache_key[:12]}{taken}")

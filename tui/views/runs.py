@@ -39,16 +39,24 @@ STATE_FILTERS: dict[str, tuple[RunState, ...] | None] = {
 
 
 class RunFilter:
-    """Which runs the view shows: some states, and a name (or id) fragment."""
+    """Which runs the view shows: some states, labels, and a name (or id) fragment."""
 
     def __init__(self, states: tuple[RunState, ...] | None = None, text: str = "") -> None:
-        """Show runs in ``states`` (all if ``None``) whose name contains ``text``."""
+        """Show runs in ``states`` (all if ``None``) matching ``text``.
+
+        Words of ``text`` written ``KEY=VALUE`` are labels the runs must have; the
+        rest is a fragment of their name (or their id).
+        """
         self.states = states
-        self.text = text.strip()
+        words = text.split()
+        self.labels = dict(word.split("=", 1) for word in words if "=" in word)
+        self.text = " ".join(word for word in words if "=" not in word)
 
     def matches(self, run: Run) -> bool:
         """Whether ``run`` belongs in the view (the daemon's own rule, for live changes)."""
         if self.states is not None and run.state not in self.states:
+            return False
+        if any(run.labels.get(key) != value for key, value in self.labels.items()):
             return False
         if not self.text:
             return True
@@ -139,7 +147,7 @@ class RunsView(Vertical):
     def compose(self) -> ComposeResult:
         """Filter bar, table, footer line."""
         with Horizontal(id="filters"):
-            yield Input(placeholder="filter by name or id  (/)", id="filter")
+            yield Input(placeholder="filter by name, id or KEY=VALUE labels  (/)", id="filter")
             yield Select(
                 [(label, label) for label in STATE_FILTERS],
                 value="all",

@@ -90,18 +90,7 @@ class Intake:
     async def _cache_keys(
         self, job: Job, prepared: Prepared, commands: list[list[str]]
     ) -> list[str | None]:
-        """The runs' keys in the result cache, if they use it; refuse a command that asks.
-
-        A command's files are not known to evd, so its result cannot be keyed:
-        an edited script would hand back a stale result.
-        """
-        if job.cache in ("use", "refresh") and prepared.staging is None:
-            self.preparer.discard(prepared)
-            raise InvalidRequest(
-                f"--{'cache' if job.cache == 'use' else 'refresh'}: evd cannot know which files"
-                " a command reads, so its result cannot be cached; run the file instead"
-                " (`evd run job.py`), so that its code is part of the key"
-            )
+        """The runs' keys in the result cache, if they use it (a command never asks: validate)."""
         return await self.cache.keys_for(prepared, commands, job.cache)
 
     async def rerun(self, record: RunRecord, args: list[str] | None = None) -> RunRecord:
@@ -171,6 +160,9 @@ class Intake:
         if never is not None and prepared.error is None:
             prepared.error = f"it can never start on this machine: it {never}"
         await self._reusable(prepared)
+        labels = {**prepared.spec.get("settings", {}).get("labels", {}), **job.labels}
+        if labels:  # the request's over the declared ones, key by key
+            prepared.spec["labels"] = labels
         for dependency in job.after:
             if self.ledger.store.get_run(dependency) is None:
                 self.preparer.discard(prepared)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from evd.environments.settings import settings_from_table
 from evd.errors import InvalidRequest, NotFound
 from evd.models import SubmitRequest
-from evd.sdk.checks import DeclarationError, check_restart
+from evd.sdk.checks import DeclarationError, check_labels, check_restart
 
 # Linux refuses a single argument of 128 KiB or more (MAX_ARG_STRLEN) and shares
 # ARG_MAX (2 MiB) between the arguments and the environment.
@@ -24,6 +24,11 @@ GOOD_NAME = re.compile(r"[^\n\r\x00]*[^\s\x00][^\n\r\x00]*")  # some text on one
 CLUSTER = re.compile(r"\s*(auto|local|(ray://)?[^\s:/\x00][^\x00]*:[0-9]+)\s*")
 FUNCTION = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 CACHE_CHOICES = ("use", "off", "refresh")  # `evd run --cache`, `--no-cache`, `--refresh`
+COMMAND_UNCACHED = (
+    "--cache and --refresh take a job file: evd cannot know which files a command reads, so"
+    " its result cannot be cached (an edited script would hand back a stale result); run the"
+    " file instead (`evd run job.py`), so that its code is part of the key"
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class Job:
     cluster: str | None = None
     keep_children: bool | None = None
     cache: str | None = None  # use | off | refresh; None: as the job declares
+    labels: dict[str, str] = field(default_factory=dict)  # over the job's declared ones
 
     @property
     def name_given(self) -> bool:
@@ -141,6 +147,10 @@ def _check_policy(request: SubmitRequest) -> None:
         raise InvalidRequest(
             f"the queue timeout must be a positive number of seconds, not {request.queue_timeout}"
         )
+    try:
+        check_labels(request.labels)
+    except DeclarationError as error:
+        raise InvalidRequest(str(error)) from None
     if request.cache is not None and request.cache not in CACHE_CHOICES:
         raise InvalidRequest(
             f"cache is one of {', '.join(CACHE_CHOICES)} (or left out), not {request.cache!r}"
@@ -168,6 +178,8 @@ def validate(request: SubmitRequest) -> Job:
             )
         command = list(request.command)
         _check_command(command)
+        if request.cache in ("use", "refresh"):
+            raise InvalidRequest(COMMAND_UNCACHED)
         name = _default_name(command[0]) if request.name is None else request.name
     if request.env is not None:
         _check_env(request.env)
@@ -214,6 +226,7 @@ def validate(request: SubmitRequest) -> Job:
         cluster=_cluster(request.cluster),
         keep_children=request.keep_children,
         cache=request.cache,
+        labels=dict(request.labels or {}),
     )
 
 

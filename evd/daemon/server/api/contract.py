@@ -30,7 +30,7 @@ from evd.daemon.server.api.common import MAX_ID
 from evd.daemon.server.api.runs import STATES
 from evd.daemon.submit import validate
 from evd.daemon.submit.fanout import ITEM_KEY, MAX_ITEMS
-from evd.sdk.checks import VOLUME_NAME
+from evd.sdk.checks import LABEL_KEY, LABEL_VALUE, MAX_LABELS, VOLUME_NAME
 
 NO_NUL = "^[^\\u0000]*$"
 MESSAGE = "x-evd-message"  # what evd says when a value breaks the rule it sits in
@@ -135,6 +135,15 @@ _SUBMIT_RULES: dict[str, Any] = {
     "retries": {"type": "integer", "minimum": 0, "maximum": validate.MAX_RETRIES},
     "restart": {"enum": ["no", "on-failure", "always"]},
     "cache": {"enum": list(validate.CACHE_CHOICES)},
+    "labels": {
+        "type": "object",
+        "maxProperties": MAX_LABELS,
+        "propertyNames": {"pattern": _whole(LABEL_KEY)},
+        "additionalProperties": {"type": "string", "pattern": _whole(LABEL_VALUE)},
+        MESSAGE: f"at most {MAX_LABELS} labels; a label key is 1 to 63 letters, digits, '.',"
+        " '_', '/' or '-', starting and ending with a letter or digit; its value is text on"
+        " one line, at most 200 characters",
+    },
     "after": {
         "type": "array",
         "maxItems": validate.MAX_AFTER,
@@ -170,6 +179,11 @@ _SUBMIT_SHAPE: dict[str, Any] = {
     "not": {
         "required": ["retries", "restart"],
         "properties": {"retries": {"minimum": 1}, "restart": {"enum": ["on-failure", "always"]}},
+    },
+    # A command's files are not known to evd: its result is never cached.
+    "if": {"required": ["command"]},
+    "then": {
+        "properties": {"cache": {"enum": ["off"], MESSAGE: validate.COMMAND_UNCACHED}}
     },
 }  # fmt: skip
 
@@ -231,6 +245,13 @@ PARAMETER_RULES: dict[tuple[str, str, str], dict[str, Any]] = {
         "type": "array",
         "items": {"type": "string", "pattern": STATES},
     },
+    ("/v1/runs", "get", "label"): {
+        "type": "array",
+        "items": {
+            "type": "string",
+            "pattern": f"^(?:{LABEL_KEY.pattern})=(?:{LABEL_VALUE.pattern})$",
+        },
+    },
 }
 
 
@@ -273,6 +294,8 @@ def _constrain(model: dict[str, Any], rules: dict[str, Any]) -> None:
         described = {k: v for k, v in properties[field].items() if k in ("title", "description")}
         if "default" in properties[field]:
             described["default"] = properties[field]["default"]
+        if nullable and isinstance(rule.get(MESSAGE), str):
+            described[MESSAGE] = rule[MESSAGE]  # said when neither branch holds
         properties[field] = (
             {**described, "anyOf": [rule, {"type": "null"}]} if nullable else {**described, **rule}
         )

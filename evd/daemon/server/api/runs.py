@@ -19,6 +19,7 @@ from evd.daemon.server.api.common import (
 from evd.daemon.views import run_view
 from evd.errors import Conflict, InvalidRequest, RunNotFound
 from evd.models import RerunRequest, Run, RunState, SubmitRequest
+from evd.sdk.checks import LABEL_KEY, LABEL_VALUE
 from evd.sdk.launch import RESULT_FILE
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
@@ -61,6 +62,17 @@ async def run_named(request: Request, name: str, body: RerunRequest | None = Non
     return json_response(run_view(engine.board, record).to_dict(), status_code=201)
 
 
+def parse_labels(items: list[str]) -> dict[str, str]:
+    """``KEY=VALUE`` words as labels (422 for one that is not)."""
+    labels = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not LABEL_KEY.fullmatch(key) or not LABEL_VALUE.fullmatch(value):
+            raise InvalidRequest(f"label filter {item!r}: give KEY=VALUE, e.g. team=vision")
+        labels[key] = value
+    return labels
+
+
 @router.get("", response_model=list[Run])
 async def list_runs(
     request: Request,
@@ -82,9 +94,14 @@ async def list_runs(
     q: Annotated[
         str | None, Query(max_length=200, description="only runs whose name contains this, or id")
     ] = None,
+    label: Annotated[
+        list[str] | None,
+        Query(description="only runs with this label, KEY=VALUE (repeat: all of them)"),
+    ] = None,
 ) -> Response:
     """Runs, newest first."""
     engine = engine_of(request)
+    labels = parse_labels(label or [])
     states = None
     if state:
         names = [name for item in state for name in item.split(",") if name]
@@ -93,7 +110,7 @@ async def list_runs(
         except ValueError:
             known = ", ".join(s.value for s in RunState)
             raise InvalidRequest(f"unknown state in {names}; states are: {known}") from None
-    records = engine.store.iter_runs(states, limit, group, before=before, text=q)
+    records = engine.store.iter_runs(states, limit, group, before=before, text=q, labels=labels)
     return json_list_response(run_view(engine.board, record).to_dict() for record in records)
 
 

@@ -94,7 +94,7 @@ class _Compiler:
                 checks.append(_on_number(_NUMBER_KEYWORDS[keyword](argument)))
             elif keyword in ("minItems", "maxItems", "items"):
                 checks.append(_on(list, self._array_keyword(keyword, argument)))
-            elif keyword in ("properties", "required", "additionalProperties", "propertyNames"):
+            elif keyword in _OBJECT_KEYWORDS:
                 checks.append(_on(dict, self._object_keyword(keyword, argument, schema)))
             else:
                 raise UnsupportedSchema(f"keyword {keyword!r} is not implemented")
@@ -130,6 +130,8 @@ class _Compiler:
         return lambda items: all(each(item) for item in items)
 
     def _object_keyword(self, keyword: str, argument: Any, schema: dict[str, Any]) -> Check:
+        if keyword == "maxProperties":
+            return lambda members: len(members) <= argument
         if keyword == "required":
             names = list(argument)
             return lambda members: all(name in members for name in names)
@@ -146,6 +148,11 @@ class _Compiler:
         return lambda members: all(
             check(members[name]) for name, check in checks.items() if name in members
         )
+
+
+_OBJECT_KEYWORDS = frozenset(
+    {"properties", "required", "additionalProperties", "propertyNames", "maxProperties"}
+)
 
 
 def _pending(_value: Any) -> bool:
