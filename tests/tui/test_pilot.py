@@ -141,6 +141,23 @@ def test_text_and_state_filters_ask_the_daemon_and_follow_live_changes(
     drive(app, scenario)
 
 
+def test_key_value_words_in_the_filter_are_labels(app: EvdApp, fake: FakeBackend) -> None:
+    labelled = replace(make_run(8, "tagged", RunState.QUEUED), labels={"team": "vision"})
+    fake.change(labelled)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: app.runs_view.table.row_count == 6)
+        app.query_one("#filter", Input).value = "team=vision tag"
+        await until(pilot, lambda: [row[1] for row in rows(app)] == ["tagged"])
+        assert fake.list_calls[-1]["labels"] == {"team": "vision"}
+        assert fake.list_calls[-1]["text"] == "tag"
+        # A run that gains the label joins the view live.
+        fake.change(replace(fake.runs[2], name="tagged-too", labels={"team": "vision"}))
+        await until(pilot, lambda: [row[1] for row in rows(app)] == ["tagged", "tagged-too"])
+
+    drive(app, scenario)
+
+
 def test_a_long_history_loads_a_page_at_a_time_as_the_cursor_goes_down() -> None:
     fake = FakeBackend([make_run(i, f"job-{i}", RunState.SUCCEEDED, started=10, ended=5)
                         for i in range(1, 1001)])  # fmt: skip
