@@ -73,7 +73,7 @@ class Intake:
         job = validate(request)
         prepared = await self._prepare(job, request.environment)
         prepared.spec["request"] = replayable(request)
-        [key] = await self._cache_keys(job, prepared, [prepared.command])
+        [key] = await self.cache.keys_for(prepared, [prepared.command], job.cache)
         try:
             self.gate.check()  # the world may have changed while the file was read
             run_id = self._store_prepared(prepared, also, key)
@@ -86,12 +86,6 @@ class Intake:
             return self.ledger.get(run_id)
         self._launch([run_id], prepared)
         return self.ledger.get(run_id)
-
-    async def _cache_keys(
-        self, job: Job, prepared: Prepared, commands: list[list[str]]
-    ) -> list[str | None]:
-        """The runs' keys in the result cache, if they use it (a command never asks: validate)."""
-        return await self.cache.keys_for(prepared, commands, job.cache)
 
     async def rerun(self, record: RunRecord, args: list[str] | None = None) -> RunRecord:
         """Submit what ``record`` ran again (its file as it is now), with the daemon's environment.
@@ -121,7 +115,7 @@ class Intake:
         prepared = await self._prepare(job, request.run.environment)
         kind = prepared.spec.get("kind", prepared.kind)
         commands = [fanout.item_command(prepared.command, kind, item) for item in items]
-        keys = await self._cache_keys(job, prepared, commands)
+        keys = await self.cache.keys_for(prepared, commands, job.cache)
         try:
             self.gate.check()
             group_id, run_ids = self._store_group(

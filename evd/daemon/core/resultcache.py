@@ -100,14 +100,6 @@ class ResultCache:
             return None
         return self._leaders.get(key)
 
-    async def key_for(self, prepared: Prepared, asked: str | None = None) -> str | None:
-        """The key of ``prepared``'s result if it uses the cache (and it can run).
-
-        ``asked`` is the submit's choice (``use``, ``off``, ``refresh``); ``None``
-        follows the job's declaration.
-        """
-        return (await self.keys_for(prepared, [prepared.command], asked))[0]
-
     async def keys_for(
         self, prepared: Prepared, commands: list[list[str]], asked: str | None = None
     ) -> list[str | None]:

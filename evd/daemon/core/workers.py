@@ -123,9 +123,6 @@ class Workers:
         """The live workers."""
         return iter(list(self._all.values()))
 
-    def __len__(self) -> int:
-        return len(self._all)
-
     def get(self, worker_id: int) -> Worker | None:
         """The live worker ``worker_id``, if any."""
         return self._all.get(worker_id)
