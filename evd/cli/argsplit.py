@@ -57,6 +57,9 @@ def split_run_argv(argv: list[str], takes_value: frozenset[str]) -> RunArgs:
     return RunArgs(argv, None, [], False)
 
 
+SPEC_SUFFIXES = (".toml", ".yaml", ".yml")  # evd.daemon.submit.specfile's
+
+
 def aim(split: RunArgs, verb: str) -> dict[str, Any]:
     """The request's fields that say what to run: a command, or ``FILE.py[:FUNCTION]`` and words.
 
@@ -68,10 +71,12 @@ def aim(split: RunArgs, verb: str) -> dict[str, Any]:
         return {"command": split.job_args}
     if split.target is None:
         raise InvalidRequest(f"give a FILE.py, or a command after `--`: {verb} [OPTIONS] FILE.py")
+    if split.target.lower().endswith(SPEC_SUFFIXES):  # a job spec: the daemon reads it
+        return {"file": split.target, "args": split.job_args}
     file, _, function = split.target.partition(":")
     if not file.endswith(".py"):
         raise InvalidRequest(
-            f"{split.target!r} is not a .py file; to run a command put it after `--`:"
-            f" {verb} -- {split.target} ..."
+            f"{split.target!r} is not a .py file or a job spec (.toml, .yaml); to run a command"
+            f" put it after `--`: {verb} -- {split.target} ..."
         )
     return {"file": file, "function": function or None, "args": split.job_args}

@@ -123,6 +123,11 @@ def submit(api: Transport, run: dict[str, Any], items_file: str, opts: Args) -> 
     # Each item is a run to store: give a large map the time it needs.
     timeout = max(api.timeout or 60.0, len(items) / 50)
     group = api.call("POST", "/v1/groups", {"run": run, "items": items}, timeout=timeout)
+    return report(api, group, opts)
+
+
+def report(api: Transport, group: GroupJson, opts: Args) -> int:
+    """Print a submitted group as ``evd run`` was asked to (or follow it)."""
     if opts.json:
         print(pretty(group))
     elif opts.quiet:

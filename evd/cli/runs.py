@@ -187,6 +187,8 @@ def cmd_run(argv: list[str]) -> int:
         if opts.map is not None:
             return groups.submit(api, body, opts.map, opts)
         run = api.call("POST", "/v1/runs", body)
+        if run.get("group") is not None:  # a job spec's `count`: a group of runs
+            return groups.report(api, api.call("GET", f"/v1/groups/{run['group']}"), opts)
         if opts.json:
             print(pretty(run))
         elif opts.quiet:

@@ -29,6 +29,7 @@ from evd.sdk.checks import (
     check_text,
     check_volume,
 )
+from evd.sdk.dataspec import check_inputs, check_meta, check_network, check_outputs
 
 RESOURCE_KEYS = ("cpus", "memory", "gpus", "gpu_memory")
 KNOWN_KEYS = frozenset(
@@ -36,7 +37,7 @@ KNOWN_KEYS = frozenset(
         "name", "description", "python", "requires-python", "dependencies", "environ",
         "secrets", "include", "volumes", "resources", "retries", "restart", "timeout",
         "priority", "schedule", "cluster", "keep_children", "cache", "reusable", "labels",
-        *RESOURCE_KEYS,
+        "meta", "inputs", "outputs", "network", *RESOURCE_KEYS,
     }
 )  # fmt: skip
 
@@ -65,6 +66,10 @@ class JobSettings:
     cache: bool | dict[str, Any] | None = None  # reuse a succeeded run's result (version, ignore)
     reusable: dict[str, Any] | None = None  # warm workers: idle_ttl, replicas
     labels: dict[str, str] = field(default_factory=dict)  # key = value, for `evd ps -l`
+    meta: dict[str, str] = field(default_factory=dict)  # notes kept with the run
+    inputs: tuple[dict[str, Any], ...] = ()  # staged before the run starts (evd.sdk.dataspec)
+    outputs: tuple[dict[str, Any], ...] = ()  # published when the run ends
+    network: str | None = None  # host | none
 
     def merged(self, other: JobSettings) -> JobSettings:
         """These settings with everything ``other`` says on top (lists and tables merge)."""
@@ -89,6 +94,10 @@ class JobSettings:
             cache=_pick(other.cache, self.cache),
             reusable=_pick(other.reusable, self.reusable),
             labels={**self.labels, **other.labels},
+            meta={**self.meta, **other.meta},
+            inputs=_by_name(self.inputs, other.inputs),
+            outputs=_by_name(self.outputs, other.outputs),
+            network=_pick(other.network, self.network),
         )
 
     def with_name(self, name: str | None) -> JobSettings:
@@ -118,6 +127,10 @@ class JobSettings:
             "cache": self.cache,
             "reusable": self.reusable,
             "labels": self.labels,
+            "meta": self.meta,
+            "inputs": list(self.inputs),
+            "outputs": list(self.outputs),
+            "network": self.network,
         }
         return {key: value for key, value in data.items() if value not in (None, [], {})}
 
@@ -128,6 +141,15 @@ def _pick(first: Any, second: Any) -> Any:
 
 def _union(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys([*first, *second]))
+
+
+def _by_name(
+    first: tuple[dict[str, Any], ...], second: tuple[dict[str, Any], ...]
+) -> tuple[dict[str, Any], ...]:
+    """Inputs or outputs: ``second``'s replace ``first``'s of the same name."""
+    merged = {item["name"]: item for item in first}
+    merged.update({item["name"]: item for item in second})
+    return tuple(merged.values())
 
 
 def _flag(value: Any, what: str) -> bool | None:
@@ -207,6 +229,10 @@ def settings_from_table(table: dict[str, Any], where: str) -> JobSettings:
             cache=check_cache(table.get("cache")),
             reusable=check_reusable(table.get("reusable")),
             labels=check_labels(table.get("labels")),
+            meta=check_meta(table.get("meta")),
+            inputs=tuple(check_inputs(table.get("inputs"))),
+            outputs=tuple(check_outputs(table.get("outputs"))),
+            network=check_network(table.get("network")),
         )
     except DeclarationError as error:
         message = str(error)

@@ -33,6 +33,7 @@ from evd.sdk.checks import (
     check_reusable,
     check_text,
 )
+from evd.sdk.dataspec import check_inputs, check_meta, check_network, check_outputs
 from evd.sdk.env import Env, Resources, merge_resources
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -93,6 +94,12 @@ class Job:
     """A job: a name, an ``Env``, and one ``main`` (set with ``@job.main()``).
 
     Compute and policy settings given here override the Env's (see ``Env``).
+    ``inputs`` are staged before the run starts (``{"name": "corpus", "url":
+    "https://...", "sha256": "..."}``; sources ``url``, ``path``, ``s3``,
+    ``volume``), the job finds each in ``EVD_INPUT_<NAME>``; ``outputs`` name
+    paths under ``EVD_OUTPUT_DIR`` and where to publish them (``{"name":
+    "counts", "to": "~/results/{name}/{run_id}/"}``); ``network="none"`` runs
+    the job with its own loopback and nothing else.
     """
 
     def __init__(
@@ -115,6 +122,10 @@ class Job:
         cache: bool | Cache | None = None,
         reusable: bool | Reuse | None = None,
         labels: dict[str, str] | None = None,
+        meta: dict[str, str] | None = None,
+        inputs: list[dict[str, Any]] | None = None,
+        outputs: list[dict[str, Any]] | None = None,
+        network: str | None = None,
     ) -> None:
         self.name = check_name(name, "job")
         if env is not None and not isinstance(env, Env):
@@ -134,6 +145,10 @@ class Job:
         self.keep_children = keep_children
         self.cache = check_cache(cache.to_dict() if isinstance(cache, Cache) else cache)
         self.labels = check_labels(labels)
+        self.meta = check_meta(meta)
+        self.inputs = check_inputs(inputs)
+        self.outputs = check_outputs(outputs)
+        self.network = check_network(network)
         self.reusable = check_reusable(
             reusable.to_dict() if isinstance(reusable, Reuse) else reusable
         )
@@ -213,10 +228,14 @@ class Job:
             "keep_children": self.keep_children,
             "cache": self.cache,
             "reusable": self.reusable,
+            "network": self.network,
+            "inputs": self.inputs or None,
+            "outputs": self.outputs or None,
         }
         settings.update({key: value for key, value in overrides.items() if value is not None})
-        if self.labels:  # over the env's, key by key
-            settings["labels"] = {**settings.get("labels", {}), **self.labels}
+        for table in ("labels", "meta"):  # over the env's, key by key
+            if getattr(self, table):
+                settings[table] = {**settings.get(table, {}), **getattr(self, table)}
         return {
             "name": self.name,
             "main": self.entrypoint.__name__ if self.entrypoint else None,

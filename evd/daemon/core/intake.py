@@ -23,7 +23,7 @@ from evd.daemon.core.dispatch import Dispatch
 from evd.daemon.core.gate import Gate
 from evd.daemon.core.ledger import Ledger
 from evd.daemon.core.resultcache import ResultCache
-from evd.daemon.submit import fanout, secrets
+from evd.daemon.submit import fanout, secrets, specfile
 from evd.daemon.submit.cachekey import worker_key
 from evd.daemon.submit.prepare import Preparer
 from evd.daemon.submit.prepared import CODE_DIR, Prepared
@@ -70,9 +70,13 @@ class Intake:
         same commit as the run.
         """
         self.gate.check()
-        job = validate(request)
-        prepared = await self._prepare(job, request.environment)
+        job, spec = self._validated(request)
+        prepared = await self._prepare(job, job_environment(request, spec))
         prepared.spec["request"] = replayable(request)
+        if spec is not None:
+            prepared.spec["jobspec"] = spec.document
+            if spec.count > 1:
+                return await self._submit_count(prepared, request, spec.count)
         [key] = await self.cache.keys_for(prepared, [prepared.command], job.cache)
         try:
             self.gate.check()  # the world may have changed while the file was read
@@ -111,8 +115,12 @@ class Intake:
         """
         self.gate.check()
         items = fanout.check_items(request.items)
-        job = validate(request.run)
-        prepared = await self._prepare(job, request.run.environment)
+        job, spec = self._validated(request.run)
+        if spec is not None and spec.count > 1:
+            raise InvalidRequest("a spec with count makes its own group: run it without --map")
+        prepared = await self._prepare(job, job_environment(request.run, spec))
+        if spec is not None:
+            prepared.spec["jobspec"] = spec.document
         kind = prepared.spec.get("kind", prepared.kind)
         commands = [fanout.item_command(prepared.command, kind, item) for item in items]
         keys = await self.cache.keys_for(prepared, commands, job.cache)
@@ -132,6 +140,33 @@ class Intake:
         }
         self._launch([run_id for run_id in run_ids if run_id not in served], prepared)
         return self.ledger.get_group(group_id)
+
+    async def _submit_count(
+        self, prepared: Prepared, request: SubmitRequest, count: int
+    ) -> RunRecord:
+        """A spec's ``count``: one group of identical runs, each told its ``EVD_GROUP_INDEX``.
+
+        Its runs differ only by their index, so none takes another's cached result.
+        """
+        try:
+            self.gate.check()
+            _, run_ids = self._store_group(
+                prepared, [prepared.command] * count, [None] * count, self._parent(request)
+            )
+        except BaseException:
+            self.preparer.discard(prepared)
+            raise
+        self._launch(run_ids, prepared)
+        return self.ledger.get(run_ids[0])
+
+    @staticmethod
+    def _validated(request: SubmitRequest) -> tuple[Job, specfile.JobSpec | None]:
+        """The job a request asks for; a spec file's fields and declarations read into it."""
+        if not specfile.is_spec(request.file):
+            return validate(request), None
+        spec = specfile.load(request)
+        job = validate(spec.request)
+        return dataclasses.replace(job, layer=spec.layer, env_layer=spec.env), spec
 
     async def dry_run(self, job: Job, environment: str | None) -> Prepared:
         """Prepare a validated job as a submit would, and keep nothing: what it would run."""
@@ -302,6 +337,11 @@ class Intake:
             shutil.rmtree(run_dir, ignore_errors=True)
             raise
         return run_id
+
+
+def job_environment(request: SubmitRequest, spec: specfile.JobSpec | None) -> str | None:
+    """The evd environment a submit names (``--env``, else a spec's ``env = "NAME"``)."""
+    return spec.request.environment if spec is not None else request.environment
 
 
 def move_contents(source: Path, target: Path) -> None:

@@ -130,10 +130,17 @@ class Preparer:
     # -- commands -----------------------------------------------------------------
 
     async def _prepare_command(self, prepared: Prepared, job: Job, environment: str | None) -> None:
-        if environment is None:
+        if environment is not None:
+            env_layer = catalog.resolve(environment, job.cwd, self.environments.environ)
+            source = f"--env {environment}"
+        elif job.env_layer is not None:
+            env_layer, source = job.env_layer, "the spec's env"
+        elif job.layer is not None:  # a spec's declarations, and the shell's programs
+            await self._apply(prepared, job, job.layer, source="", build=False)
             return
-        settings = catalog.resolve(environment, job.cwd, self.environments.environ)
-        await self._apply(prepared, job, settings, source=f"--env {environment}")
+        else:
+            return
+        await self._apply(prepared, job, layer(env_layer, job.layer), source=source)
 
     # -- files --------------------------------------------------------------------
 
@@ -170,7 +177,7 @@ class Preparer:
             decl_settings=decl_settings,
             script=script,
         )
-        settings = layer(env_layer, script, decl_settings)
+        settings = layer(env_layer, script, decl_settings, job.layer)
         if declared is not None and not job.name_given:
             prepared.name = declared["name"]
         self._copy_includes(settings.include, origin.parent, code)
@@ -231,6 +238,8 @@ class Preparer:
         """Where the Python and packages come from, most specific first."""
         if environment is not None:
             return catalog.resolve(environment, job.cwd, self.environments.environ), environment
+        if job.env_layer is not None:
+            return job.env_layer, "the spec's env"
         if declared is not None and declared["has_env"] and decl_settings is not None:
             return decl_settings, origin.name  # "the Env declared in this file"
         if script is not None:
@@ -339,9 +348,19 @@ class Preparer:
     # -- both ---------------------------------------------------------------------
 
     async def _apply(
-        self, prepared: Prepared, job: Job, settings: JobSettings, *, source: str
+        self,
+        prepared: Prepared,
+        job: Job,
+        settings: JobSettings,
+        *,
+        source: str,
+        build: bool = True,
     ) -> None:
-        """Settings → the run: env spec, policies, volumes, secrets, a Ray cluster."""
+        """Settings → the run: env spec, policies, volumes, secrets, a Ray cluster.
+
+        ``build=False``: a command with no environment (it runs with the shell's
+        programs) that still declares variables, volumes, secrets or data.
+        """
         settings = on_cluster(settings, job.cluster or settings.cluster)
         if prepared.timeout is None:
             prepared.timeout = settings.timeout
@@ -364,17 +383,14 @@ class Preparer:
             # Whatever their source, secrets' values never reach the database.
             hidden = set(settings.secrets)
             prepared.env = {k: v for k, v in prepared.env.items() if k not in hidden}
-        log = None if prepared.staging is None else prepared.staging / BUILD_LOG
-        spec = await self.environments.fetched_spec_for(settings, log)
-        prepared.env_spec = spec
         prepared.spec.update(
-            {
-                "settings": settings.to_dict(),
-                "env": describe_spec(spec, settings.name, source),
-                "volumes": vols,
-                "secrets": list(settings.secrets),
-            }
+            {"settings": settings.to_dict(), "volumes": vols, "secrets": list(settings.secrets)}
         )
+        if build:
+            log = None if prepared.staging is None else prepared.staging / BUILD_LOG
+            spec = await self.environments.fetched_spec_for(settings, log)
+            prepared.env_spec = spec
+            prepared.spec["env"] = describe_spec(spec, settings.name, source)
         if settings.cluster:
             prepared.spec["cluster"] = settings.cluster
 

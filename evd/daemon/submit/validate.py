@@ -6,7 +6,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from evd.environments.settings import settings_from_table
+from evd.environments.settings import JobSettings, settings_from_table
 from evd.errors import InvalidRequest, NotFound
 from evd.models import SubmitRequest
 from evd.sdk.checks import DeclarationError, check_labels, check_restart
@@ -53,6 +53,10 @@ class Job:
     keep_children: bool | None = None
     cache: str | None = None  # use | off | refresh; None: as the job declares
     labels: dict[str, str] = field(default_factory=dict)  # over the job's declared ones
+    # From a job spec (``evd.daemon.submit.specfile``): its declarations, over the
+    # job file's, and an inline env (the Python and packages) where no --env is given.
+    layer: JobSettings | None = None
+    env_layer: JobSettings | None = None
 
     @property
     def name_given(self) -> bool:

@@ -16,6 +16,7 @@ from evd.daemon.server.api.common import (
     json_list_response,
     json_response,
 )
+from evd.daemon.submit import specfile
 from evd.daemon.views import run_view
 from evd.errors import Conflict, InvalidRequest, RunNotFound
 from evd.models import RerunRequest, Run, RunState, SubmitRequest
@@ -160,6 +161,18 @@ async def result(request: Request, run_id: RunId) -> Response:
     except ValueError:
         raise Conflict(f"run {run_id}'s result file is damaged: {path}") from None
     return json_response({"result": value})
+
+
+@router.get("/{run_id}/spec", responses=CONFLICT)
+async def spec(request: Request, run_id: RunId) -> Response:
+    """The job spec the run ran with (``{"run_id": N, "spec": {...}}``): ``evd run`` replays it."""
+    engine = engine_of(request)
+    kept = engine.ledger.get(run_id).spec or {}
+    if not kept.get("request"):
+        raise Conflict(f"run {run_id} predates job specs: evd did not keep its request")
+    return json_response(
+        {"run_id": run_id, "spec": specfile.document(kept["request"], kept.get("jobspec"))}
+    )
 
 
 @router.get("/{run_id}/metrics")
