@@ -61,11 +61,6 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "cmd_result",
         "print the value a run's main returned, as JSON",
     ),
-    "spec": (
-        "jobspec",
-        "cmd_spec",
-        "print the job spec a run ran with (TOML): `evd run SPEC.toml` runs it again",
-    ),
     "cancel": (
         "runs",
         "cmd_cancel",
@@ -75,6 +70,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "runs",
         "cmd_prune",
         "delete finished runs and their folders",
+    ),
+    "spec": (
+        "jobspec",
+        "cmd_spec",
+        "print the job spec a run ran with (TOML): `evd run SPEC.toml` runs it again",
     ),
     "envs": (
         "envs",
