@@ -47,6 +47,7 @@ from evd.resources.inventory import Inventory, discover
 from evd.resources.memlimit import MemoryEnforcement, sampler
 from evd.resources.probe import probe_for
 from evd.runner.folders import FolderStock
+from evd.runner.netns import Isolation
 from evd.store import RunRecord, Store
 
 
@@ -103,6 +104,7 @@ class Engine:
             clock=clock,
         )
         self.workers = Workers(state.root / "workers", kill_grace, clock)
+        self.isolation = Isolation()  # network = "none"
         launcher = Launcher(
             self.ledger,
             self.environments.builder,
@@ -111,6 +113,7 @@ class Engine:
             self.workers,
             clock=clock,
             cuda_ids=self.inventory.cuda_ids(),
+            isolation=self.isolation,
         )
         self.dispatch = Dispatch(
             self.ledger, self.bus, inventory=self.inventory, launcher=launcher,
@@ -132,6 +135,7 @@ class Engine:
             store,
             self.environments,
             secret_patterns=tuple(patterns) if patterns is not None else SECRET_LOOKING,
+            isolation=self.isolation,
         )
         self.folders = FolderStock(state.runs)
         self.cache = ResultCache(self.ledger, clock)

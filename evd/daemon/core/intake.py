@@ -207,8 +207,12 @@ class Intake:
         Only a job with a function to call can be reused; a plain script runs cold,
         with a note in its log.
         """
-        declared = (prepared.spec or {}).get("settings", {}).get("reusable")
+        settings = (prepared.spec or {}).get("settings", {})
+        declared = settings.get("reusable")
         if not declared or prepared.error is not None:
+            return
+        if settings.get("network") == "none":  # a worker would share the host's network
+            prepared.notes.append("it declares reusable and network = 'none': it runs on its own")
             return
         if prepared.kind not in ("job", "function") or prepared.staging is None:
             prepared.notes.append(

@@ -24,6 +24,7 @@ from evd.models import FailedBy, RunState
 from evd.policy import Policy
 from evd.resources.memlimit import MemoryEnforcement
 from evd.resources.pool import Allocation
+from evd.runner.netns import Isolation
 from evd.runner.ports import free_port
 from evd.runner.shim import EXIT_FILE, LOG_FILE, PID_FILE
 from evd.runner.spawn import SpawnError, check_startable, spawn
@@ -50,11 +51,14 @@ class Launcher:
         *,
         clock: Callable[[], float] = time.time,
         cuda_ids: Mapping[int, str] | None = None,
+        isolation: Isolation | None = None,
     ) -> None:
         """Launch into ``ledger``'s run folders with venvs of ``builder``.
 
-        ``cuda_ids`` name devices in jobs' ``CUDA_VISIBLE_DEVICES`` (``None``: by index).
+        ``cuda_ids`` name devices in jobs' ``CUDA_VISIBLE_DEVICES`` (``None``: by index);
+        ``isolation`` starts the jobs that declare ``network = "none"``.
         """
+        self.isolation = isolation or Isolation()
         self.cuda_ids = cuda_ids
         self.ledger = ledger
         self.builder = builder
@@ -97,9 +101,10 @@ class Launcher:
                 # systemd-run reaches the user manager with the daemon's session, whatever
                 # the submitter's shell had (cron, `sudo -u`, a stale terminal).
                 env.update(self.memory_limits.session)
-            pid = spawn(
-                run_dir, record.cwd, record.command, env, wrap=wrap, cgroup_root=cgroup_root
-            )
+            command = record.command
+            if (record.spec or {}).get("settings", {}).get("network") == "none":
+                command = self.isolation.wrap(command)  # checked at submit
+            pid = spawn(run_dir, record.cwd, command, env, wrap=wrap, cgroup_root=cgroup_root)
         except (DeclarationError, SpawnError) as error:  # a secret gone, a program missing
             self._not_started(run_id)
             self.ledger.fail_before_start(run_id, str(error), FailedBy.USER)

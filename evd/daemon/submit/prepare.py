@@ -19,18 +19,15 @@ leaves a record of what went wrong.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
-import re
 import shutil
 import uuid
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 from evd.daemon.envs.builds import BUILD_LOG
 from evd.daemon.envs.envmanager import Environments, describe_spec
 from evd.daemon.submit import secrets, volumes
+from evd.daemon.submit.declared import USES_SDK, DeclarationReader, choose_job
 from evd.daemon.submit.layering import layer, on_cluster, policy_of
 from evd.daemon.submit.prepared import CODE_DIR, CopyFailed, Prepared, copying
 from evd.daemon.submit.validate import Job
@@ -42,19 +39,12 @@ from evd.environments.settings import JobSettings, settings_from_table
 from evd.models import FailedBy
 from evd.paths import StateDir
 from evd.resources.request import Request
+from evd.runner.netns import Isolation
 from evd.sdk.checks import DeclarationError
 from evd.sdk.launch import SCRIPT
 from evd.store import Store
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
-READ_TIMEOUT = 15.0
-READ_CACHE_SIZE = 256
-# The file uses evd's SDK (or ev's): its top level must be read to find its jobs.
-_USES_SDK = re.compile(r"^\s*(from\s+evd?(\.\w+)*\s+import|import\s+evd?\b)", re.MULTILINE)
-_READER = (
-    "import sys; sys.path.insert(0, sys.argv.pop(1));"
-    " from evd.sdk.declare import main; sys.exit(main(sys.argv[1:]))"
-)
 
 
 class Preparer:
@@ -66,6 +56,7 @@ class Preparer:
         store: Store,
         environments: Environments,
         secret_patterns: tuple[str, ...] = secrets.SECRET_LOOKING,
+        isolation: Isolation | None = None,
     ) -> None:
         """Prepare into ``state``'s staging folder, resolving volumes from ``store``.
 
@@ -74,10 +65,11 @@ class Preparer:
         """
         self.state = state
         self.secret_patterns = secret_patterns
+        self.isolation = isolation or Isolation()
         self.store = store
         self.environments = environments
         self.staging_root = state.root / "staging"
-        self._read_cache: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        self.reader = DeclarationReader(environments)
 
     async def prepare(self, job: Job, environment: str | None) -> Prepared:
         """Resolve a validated submission; user mistakes end up in ``Prepared.error``."""
@@ -161,9 +153,9 @@ class Preparer:
         if block is not None:
             prepared.notes.extend(block.notes)
         declared, entry = None, job.function
-        if _USES_SDK.search(source):
-            declarations = await self._declarations(snapshot, origin.parent, source)
-            declared, entry = self._choose_job(declarations, job)
+        if USES_SDK.search(source):
+            declarations = await self.reader.declarations(snapshot, origin.parent, source)
+            declared, entry = choose_job(declarations, job)
         decl_settings = (
             settings_from_table(declared["settings"], f"the Job in {origin.name}")
             if declared
@@ -250,87 +242,6 @@ class Preparer:
                 return project, "project"
         return self.environments.base(), catalog.BASE
 
-    def _choose_job(
-        self, declarations: dict[str, Any], job: Job
-    ) -> tuple[dict[str, Any] | None, str | None]:
-        """The declared job to run and its entry point (or the function asked for)."""
-        jobs = declarations["jobs"]
-        if job.function is not None:
-            if job.function not in declarations["functions"]:
-                names = ", ".join(declarations["functions"]) or "none"
-                raise DeclarationError(
-                    f"{Path(job.file or '').name} has no function {job.function!r}"
-                    f" (its functions: {names})"
-                )
-            owner = [j for j in jobs if j["main"] == job.function]
-            return (owner[0] if owner else None), job.function
-        with_main = [j for j in jobs if j["main"]]
-        if not jobs:
-            return None, None  # a plain script that happens to import the SDK
-        if not with_main:
-            raise DeclarationError(
-                f"Job {jobs[0]['name']!r} has no main: mark its entry point with"
-                f" @job.main() (or run one function with `evd run FILE.py:FUNCTION`)"
-            )
-        if len(with_main) > 1:
-            names = ", ".join(f"{j['name']} ({j['main']})" for j in with_main)
-            raise DeclarationError(
-                f"the file declares {len(with_main)} jobs with a main: {names};"
-                " pick one with `evd run FILE.py:FUNCTION`"
-            )
-        return with_main[0], with_main[0]["main"]
-
-    async def _declarations(self, snapshot: Path, origin_dir: Path, source: str) -> dict[str, Any]:
-        """The file's declarations, from the cache when this exact source was read before.
-
-        Declarations are a function of the source (and, rarely, of modules it
-        imports from its folder): a resubmitted file skips the ~40 ms reader.
-        """
-        key = (hashlib.sha256(source.encode()).hexdigest(), str(origin_dir))
-        cached = self._read_cache.get(key)
-        if cached is not None:
-            self._read_cache.move_to_end(key)
-            return cached
-        result = await self._read(snapshot, origin_dir)
-        self._read_cache[key] = result
-        if len(self._read_cache) > READ_CACHE_SIZE:
-            self._read_cache.popitem(last=False)
-        return result
-
-    async def _read(self, snapshot: Path, origin_dir: Path) -> dict[str, Any]:
-        """Run the declaration reader on ``snapshot`` (see ``evd.sdk.declare``)."""
-        out = snapshot.parent.parent / "declarations.json"
-        process = await asyncio.create_subprocess_exec(
-            self.environments.reader_python(), "-I", "-S", "-c", _READER,
-            str(self.environments.sdk_dir), str(snapshot), str(out), str(origin_dir),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            cwd=str(origin_dir) if origin_dir.is_dir() else None,
-            env={"PATH": self.environments.environ.get("PATH", ""), "DO_NOT_TRACK": "1"},
-        )  # fmt: skip
-        try:
-            output, _ = await asyncio.wait_for(process.communicate(), READ_TIMEOUT)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            raise DeclarationError(
-                f"reading {snapshot.name}'s declarations took over {READ_TIMEOUT:.0f} s:"
-                " a job file's top level should declare its jobs, not do the work"
-            ) from None
-        try:
-            result: dict[str, Any] = json.loads(out.read_text())
-        except (OSError, ValueError):
-            tail = output.decode("utf-8", "replace").strip().splitlines()[-5:]
-            raise DeclarationError(
-                f"could not read {snapshot.name}'s declarations: " + " / ".join(tail)
-            ) from None
-        finally:
-            out.unlink(missing_ok=True)
-        if not result["ok"]:
-            raise DeclarationError(result["error"])
-        return result
-
     def _copy_includes(self, include: tuple[str, ...], origin_dir: Path, code: Path) -> None:
         for relative in include:
             source = origin_dir / relative
@@ -362,6 +273,8 @@ class Preparer:
         programs) that still declares variables, volumes, secrets or data.
         """
         settings = on_cluster(settings, job.cluster or settings.cluster)
+        if settings.network == "none":
+            await self._check_isolation(settings)
         if prepared.timeout is None:
             prepared.timeout = settings.timeout
         if job.priority is None and settings.priority is not None:
@@ -393,6 +306,16 @@ class Preparer:
             prepared.spec["env"] = describe_spec(spec, settings.name, source)
         if settings.cluster:
             prepared.spec["cluster"] = settings.cluster
+
+    async def _check_isolation(self, settings: JobSettings) -> None:
+        """Refuse ``network = "none"`` where it cannot be honoured (said at submit)."""
+        if settings.cluster:
+            raise DeclarationError(
+                "network = 'none' and a Ray cluster do not go together: the job must reach it"
+            )
+        reason = await asyncio.to_thread(self.isolation.unavailable)
+        if reason is not None:
+            raise DeclarationError(reason)
 
     def discard(self, prepared: Prepared) -> None:
         """Remove a staging folder that will not become a run's."""
