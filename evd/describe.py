@@ -11,7 +11,7 @@ import os
 import time
 
 from evd.models.isotime import parse_iso
-from evd.units import GIB, format_duration
+from evd.units import GIB, format_duration, format_size
 
 TYPE_CHECKING = False  # not typing's: see evd/__init__.py
 
@@ -108,6 +108,8 @@ def describe_peaks(peaks: dict[str, Any]) -> str:
     parts = [f"CPU {peaks.get('cpu_percent', 0):g}%", f"memory {peaks.get('rss', 0) / GIB:.2f} GiB"]
     for index, used in sorted(peaks.get("gpu_memory", {}).items()):
         parts.append(f"GPU{index} {used / GIB:.2f} GiB")
+    if peaks.get("disk"):
+        parts.append(f"disk {format_size(peaks['disk'])}")
     if peaks.get("gpu_overuse"):
         parts.append(f"warning: {peaks['gpu_overuse']}")
     return ", ".join(parts)

@@ -176,6 +176,7 @@ class QueueIndex:
         """Start empty."""
         self._runs: list[QueuedRun] = []
         self._by_id: dict[int, QueuedRun] = {}
+        self._disk: set[int] = set()  # runs that ask for disk (few; counted at each tick)
 
     def add(self, run: QueuedRun) -> None:
         """Queue ``run`` (a run already queued is left as it is)."""
@@ -183,12 +184,15 @@ class QueueIndex:
             return
         bisect.insort(self._runs, run)
         self._by_id[run.id] = run
+        if run.request.disk:
+            self._disk.add(run.id)
 
     def remove(self, run_id: int) -> None:
         """Take a run out of the queue (no-op when it is not queued)."""
         run = self._by_id.pop(run_id, None)
         if run is None:
             return
+        self._disk.discard(run_id)
         index = bisect.bisect_left(self._runs, run)
         del self._runs[index]
 
@@ -197,7 +201,12 @@ class QueueIndex:
         copy = QueueIndex()
         copy._runs = [run for run in self._runs if run.id not in run_ids]
         copy._by_id = {run.id: run for run in copy._runs}
+        copy._disk = self._disk - run_ids
         return copy
+
+    def asking_disk(self) -> list[QueuedRun]:
+        """The queued runs that ask for disk, in start order."""
+        return sorted((self._by_id[run_id] for run_id in self._disk), key=lambda r: r.sort_key)
 
     def position(self, run_id: int) -> int | None:
         """How many queued runs start before ``run_id`` (``None`` if it is not queued)."""

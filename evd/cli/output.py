@@ -19,7 +19,7 @@ from evd.models.statenames import (
     FINAL_STATE_NAMES,
 )
 from evd.resources.words import describe_request
-from evd.units import format_duration
+from evd.units import format_duration, format_size
 
 TYPE_CHECKING = False  # not typing's: see evd/__init__.py
 
@@ -120,6 +120,8 @@ def _sections(run: RunJson) -> list[str]:
             float(resources.get("gpus", 0.0)),
             int(resources.get("gpu_memory", 0)),
         )
+        if resources.get("disk"):
+            asked += f", {format_size(int(resources['disk']))} of disk"
         lines.append(f"  resources  {asked}; GPUs held: {run.get('gpus') or '-'}")
     if policy := run.get("policy"):
         lines.append("  policy     " + ", ".join(f"{k}={v}" for k, v in policy.items()))

@@ -50,6 +50,7 @@ RUN = Command(
     Option("--memory", convert=size, help="memory to reserve (4GiB; default none)"),
     Option("--gpus", convert=float, help="whole GPUs, or a fraction (0.5) sharing one (default 0)"),
     Option("--gpu-memory", convert=size, help="GPU memory per device (10GiB)"),
+    Option("--disk", convert=size, help="disk for its folder: waits for the room, stopped over it"),
     Option(
         "--retries",
         convert=int,
@@ -171,6 +172,7 @@ def cmd_run(argv: list[str]) -> int:
         "memory": opts.memory,
         "gpus": opts.gpus,
         "gpu_memory": opts.gpu_memory,
+        "disk": opts.disk,
         "retries": opts.retries,
         "restart": opts.restart,
         "after": [run_id for ids in opts.after or [] for run_id in ids],

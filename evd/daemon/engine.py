@@ -20,6 +20,7 @@ from evd.daemon.core.admission import Admission
 from evd.daemon.core.board import Board
 from evd.daemon.core.bus import EventBus
 from evd.daemon.core.cancellation import Cancellation
+from evd.daemon.core.diskroom import DiskRoom
 from evd.daemon.core.dispatch import Dispatch
 from evd.daemon.core.gate import Gate
 from evd.daemon.core.intake import AlsoWrite, Intake
@@ -151,6 +152,10 @@ class Engine:
         self.board = Board(self.ledger, self.gate, self.admission, self.dispatch, self.usage)
         self.admission.describe_wait = self.board.queued_reason
         self.board.warm_reason = self.warm.waiting_reason
+        self.diskroom = DiskRoom(self.dispatch, state.runs, self.usage.disk_used)
+        self.dispatch.held_out = lambda: self.warm.blocked() | self.diskroom.blocked()
+        self.board.disk_reason = self.diskroom.reasons.get
+        self.intake.diskroom = self.diskroom
         self.admission.twin_of = self.cache.twin_of
         self.cache.twins = self.admission
         self.cancellation = Cancellation(self.ledger, self.gate, self.admission, self.dispatch)
@@ -188,6 +193,7 @@ class Engine:
         self.watches.stop()
         self.schedules.stop()
         self.recovery.stop()
+        self.diskroom.stop()
         self.dispatch.stop()
         self.workers.stop_all()
         self.folders.close()

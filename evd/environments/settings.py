@@ -31,7 +31,7 @@ from evd.sdk.checks import (
 )
 from evd.sdk.dataspec import check_inputs, check_meta, check_network, check_outputs
 
-RESOURCE_KEYS = ("cpus", "memory", "gpus", "gpu_memory")
+RESOURCE_KEYS = ("cpus", "memory", "gpus", "gpu_memory", "disk")
 KNOWN_KEYS = frozenset(
     {
         "name", "description", "python", "requires-python", "dependencies", "environ",

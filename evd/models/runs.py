@@ -31,6 +31,7 @@ class SubmitRequest:
     memory: int | None = None  # bytes reserved; None: as declared, else none
     gpus: float | None = None  # whole devices, or a fraction of one; None: as declared, else 0
     gpu_memory: int | None = None  # bytes per device
+    disk: int | None = None  # bytes the run's folder may use (counted at start, enforced)
     retries: int | None = None  # more attempts after a failed one; None: as declared, else 0
     restart: str | None = None  # no | on-failure | always; None: as declared, else no
     after: list[int] = field(default_factory=list)  # start once these runs have succeeded

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from evd.resources.words import describe_request
+from evd.units import format_size
 
 MILLI = 1000  # CPUs and GPU shares are counted in thousandths: integers, no float residue
 
@@ -29,6 +30,9 @@ class Request:
     memory: int = 0
     gpus: float = 0.0
     gpu_memory: int = 0
+    # Bytes of disk for the run's folder: counted against free space when it starts and
+    # enforced while it runs (evd.daemon.core.diskroom, the sampler); the pool ignores it.
+    disk: int = 0
 
     def __post_init__(self) -> None:
         # Fractions are kept to the thousandth the pool counts in, so what a run
@@ -58,7 +62,8 @@ class Request:
 
     def describe(self) -> str:
         """``2 GPUs, 4 CPUs, 16.0 GiB`` for reasons and tables."""
-        return describe_request(self.cpus, self.memory, self.gpus, self.gpu_memory)
+        text = describe_request(self.cpus, self.memory, self.gpus, self.gpu_memory)
+        return text + (f", {format_size(self.disk)} of disk" if self.disk else "")
 
     def to_dict(self) -> dict[str, Any]:
         """For the store and the API."""
@@ -74,4 +79,5 @@ class Request:
             memory=int(data.get("memory", 0)),
             gpus=float(data.get("gpus", 0.0)),
             gpu_memory=int(data.get("gpu_memory", 0)),
+            disk=int(data.get("disk", 0)),
         )

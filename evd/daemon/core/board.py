@@ -42,6 +42,7 @@ class Board:
         self._head: tuple[object, tuple[QueuedRun, Reserved] | None] = (None, None)
         # Why a run of a reusable job waits for its job's workers (set at wiring: warm).
         self.warm_reason: Callable[[str], str | None] = lambda _key: None
+        self.disk_reason: Callable[[int], str | None] = lambda _run_id: None  # no room for it
 
     @property
     def store(self) -> Store:
@@ -103,6 +104,9 @@ class Board:
         held = self._admission.held_reason(record.id, self._name)
         if held is not None:
             return held
+        disk = self.disk_reason(record.id)
+        if disk is not None:
+            return disk
         warm = (record.spec or {}).get("worker")
         return None if warm is None else self.warm_reason(warm["key"])
 

@@ -89,7 +89,8 @@ class Dispatch:
         # Warm workers (``evd.daemon.core.warm``, set at wiring): runs handed to idle workers
         # before the scheduler's tick, a run's resources freed, idle workers reclaimed after.
         self.warm_starts: Callable[[], list[Allocation]] = list
-        self.warm_blocked: Callable[[], set[int]] = set  # runs that wait for their job's worker
+        # Runs that may not start now for reasons of their own (their job's warm worker, disk).
+        self.held_out: Callable[[], set[int]] = set
         self.on_freed: Callable[[int], None] = lambda _run_id: None
         self.after_tick: Callable[[], None] = lambda: None
         self.queue = QueueIndex()
@@ -191,7 +192,7 @@ class Dispatch:
         capacity = Capacity(slots=self.parallel, draining=self._holds_starts())
         for allocation in [] if capacity.draining else self.warm_starts():
             self._start(allocation)
-        blocked = self.warm_blocked()
+        blocked = self.held_out()
         queue = self.queue.without(blocked) if blocked else self.queue
         for allocation in tick(self.clock(), queue, len(self._live), capacity, self._pool):
             self.queue.remove(allocation.run_id)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from evd.daemon.core.admission import Admission
+from evd.daemon.core.diskroom import DiskRoom
 from evd.daemon.core.dispatch import Dispatch
 from evd.daemon.core.gate import Gate
 from evd.daemon.core.ledger import Ledger
@@ -62,6 +63,7 @@ class Intake:
         self.admission = admission
         self.dispatch = dispatch
         self.clock = clock
+        self.diskroom: DiskRoom | None = None  # set by the engine: checks disk requests
 
     async def submit(self, request: SubmitRequest, *, also: AlsoWrite | None = None) -> RunRecord:
         """Validate, prepare, store durably, then build its env or queue it.
@@ -186,6 +188,8 @@ class Intake:
         """Prepare a validated job; refuse it (422) if it names a run that does not exist."""
         prepared = await self.preparer.prepare(job, environment)
         never = self.dispatch.pool.never_fits(prepared.request)
+        if never is None and prepared.request.disk and self.diskroom is not None:
+            never = self.diskroom.never_fits(prepared.request.disk)
         if never is not None and prepared.error is None:
             prepared.error = f"it can never start on this machine: it {never}"
         await self._reusable(prepared)

@@ -125,6 +125,7 @@ class Recovery:
                 pid=pid,
                 run_dir=run_dir,
                 master_port=int(port) if port.isdigit() else None,
+                disk=int((record.resources or {}).get("disk", 0)),
             )
             self.dispatch.adopt(record, live)
         else:

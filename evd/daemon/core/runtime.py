@@ -28,6 +28,7 @@ class LiveRun:
     timers: list[asyncio.TimerHandle] = field(default_factory=list)
     ending: bool = False  # its shim has exited; what the job left running is being stopped
     scoped: bool = False  # started under systemd-run (a memory limit the kernel enforces)
+    disk: int = 0  # bytes its folder may hold (``disk``); the sampler measures it
 
     def cancel_timers(self) -> None:
         """Disarm the timeout and kill timers."""

@@ -133,7 +133,10 @@ class Launcher:
         if record.env_hash is not None:
             env_hash = record.env_hash
             self.ledger.write(lambda store: store.touch_env(env_hash, started))
-        live = LiveRun(run_id=record.id, pid=pid, run_dir=run_dir, master_port=port, scoped=scoped)
+        disk = int((record.resources or {}).get("disk", 0))
+        live = LiveRun(
+            run_id=record.id, pid=pid, run_dir=run_dir, master_port=port, scoped=scoped, disk=disk
+        )
         return live, started
 
     def _on_worker(

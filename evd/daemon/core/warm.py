@@ -43,7 +43,6 @@ class WarmPool:
         self.dispatch = dispatch
         self.workers = workers
         dispatch.warm_starts = self.starts
-        dispatch.warm_blocked = self.blocked
         dispatch.on_freed = self.freed
         dispatch.after_tick = self.reclaim
         workers.on_idle = self.idle

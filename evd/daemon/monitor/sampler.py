@@ -47,6 +47,7 @@ class Snapshot:
     external: dict[int, int]  # device -> bytes held by processes outside evd
     lingering: dict[int, dict[int, int]]  # device -> {pid: run id} of runs no longer live
     leftovers: dict[int, list[int]] = field(default_factory=dict)  # ended run -> its orphans
+    disk: dict[int, int] = field(default_factory=dict)  # run -> bytes its folder holds (if due)
 
 
 def _tree(pid: int) -> list[psutil.Process]:

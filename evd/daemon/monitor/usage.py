@@ -28,6 +28,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from evd.daemon.monitor.disk import EVERY as DISK_EVERY
+from evd.daemon.monitor.disk import DiskMeter
 from evd.daemon.monitor.metrics import SERIES_FILE, RunMetrics
 from evd.daemon.monitor.progress import ProgressReader
 from evd.daemon.monitor.sampler import Sampler, Snapshot
@@ -35,11 +37,11 @@ from evd.errors import StorageError
 from evd.resources.pool import Pool
 from evd.runner.logcap import note_in_log
 from evd.store import RunRecord
-from evd.units import GIB
+from evd.units import GIB, format_size
 
 log = logging.getLogger("evd.usage")
 
-HARD_STOPS = frozenset({"memory", "gpu-memory"})
+HARD_STOPS = frozenset({"memory", "gpu-memory", "disk"})
 # Seconds between samples while nothing is live, settling or left over (the
 # interval's own while anything is): each sample walks /proc for the daemon's
 # children, which was most of an idle daemon's CPU.
@@ -70,6 +72,12 @@ def over_limit_reason(
             f"exceeded its memory limit of {_gib(limit)}: its processes held"
             f" {_gib(int(peaks.get('rss', 0)))}; evd stopped it (ask for more with --memory)"
         )
+    if stopping == "disk":
+        limit = int((record.resources or {}).get("disk", 0))
+        return (
+            f"exceeded its disk limit of {format_size(limit)}: its folder held"
+            f" {format_size(int(peaks.get('disk', 0)))}; evd stopped it (ask for more with --disk)"
+        )
     if stopping == "gpu-memory":
         return (
             f"{peaks.get('gpu_overuse', 'used more GPU memory than it asked for')}; evd stopped it"
@@ -91,6 +99,10 @@ class Running(Protocol):
     @property
     def stopping(self) -> str | None:
         """Why evd is stopping it, once it is."""
+
+    @property
+    def disk(self) -> int:
+        """Bytes its folder may hold (0: no disk claim)."""
 
 
 class Supervised(Protocol):
@@ -129,6 +141,7 @@ class Usage:
         self.interval = interval
         self._supervised: Supervised | None = None
         self.stop_gpu_overuse = stop_gpu_overuse
+        self.disk_meter = DiskMeter(every=max(interval, min(DISK_EVERY, 2 * interval)))
         self.metrics: dict[int, RunMetrics] = {}  # runtime only: peaks also go to the store
         self.progress = ProgressReader()
         self.latest: Snapshot | None = None
@@ -181,10 +194,13 @@ class Usage:
         live = {run_id: run.pid for run_id, run in running.items()}
         dirs = {run_id: run.run_dir for run_id, run in running.items()}
         also = {run_id: pid for run_id in running if (pid := self.worker_of(run_id)) is not None}
+        claims = {run_id: run.run_dir for run_id, run in running.items() if run.disk}
         started = time.monotonic()
 
         def read() -> tuple[Snapshot, dict[int, dict[str, Any]]]:
-            return self.sampler.sample(live, also), self.progress.read(dirs)
+            snapshot = self.sampler.sample(live, also)
+            snapshot.disk = self.disk_meter.measure(claims)
+            return snapshot, self.progress.read(dirs)
 
         future = self._loop.run_in_executor(None, read)
         future.add_done_callback(lambda done: self._sampled(done, started))
@@ -261,14 +277,26 @@ class Usage:
             if metrics is None:
                 metrics = self.metrics[run_id] = RunMetrics(live.run_dir / SERIES_FILE)
             metrics.add(snapshot.at, sample)
+            if run_id in snapshot.disk:
+                metrics.peaks["disk"] = max(metrics.peaks.get("disk", 0), snapshot.disk[run_id])
             if live.stopping is None:
                 self._check_limits(run_id, metrics)
         if self._update_devices(snapshot, started):
             self.supervised.wake()
 
+    def disk_used(self, run_id: int) -> int:
+        """What a running run's folder held when last measured (0: not measured)."""
+        metrics = self.metrics.get(run_id)
+        return int(metrics.peaks.get("disk", 0)) if metrics is not None else 0
+
     def _check_limits(self, run_id: int, metrics: RunMetrics) -> None:
         allocation = self.supervised.pool.held.get(run_id)
         if allocation is None:
+            return
+        live = self.supervised.running.get(run_id)
+        if live is not None and live.disk and metrics.peaks.get("disk", 0) > live.disk:
+            log.info("run %s is over its disk limit; stopping it", run_id)
+            self.supervised.stop_over_limit(run_id, "disk")
             return
         if allocation.memory and metrics.peaks.get("rss", 0) > allocation.memory:
             log.info("run %s is over its memory limit; stopping it", run_id)

@@ -205,7 +205,7 @@ def validate(request: SubmitRequest) -> Job:
         resources = settings_from_table(
             {
                 key: value
-                for key in ("cpus", "memory", "gpus", "gpu_memory")
+                for key in ("cpus", "memory", "gpus", "gpu_memory", "disk")
                 if (value := getattr(request, key)) is not None
             },
             "the request",

@@ -132,6 +132,7 @@ _SUBMIT_RULES: dict[str, Any] = {
     "gpus": _COUNT,
     "memory": {"type": "integer", "minimum": 0},
     "gpu_memory": {"type": "integer", "minimum": 0},
+    "disk": {"type": "integer", "minimum": 0},
     "retries": {"type": "integer", "minimum": 0, "maximum": validate.MAX_RETRIES},
     "restart": {"enum": ["no", "on-failure", "always"]},
     "cache": {"enum": list(validate.CACHE_CHOICES)},
