@@ -23,7 +23,7 @@ def state_colour(state: RunState | str, theme: Theme) -> str:
         return theme.warning or "yellow"
     if value in (RunState.RUNNING, RunState.STARTING):
         return theme.accent or theme.primary
-    if value is RunState.BUILDING:
+    if value in (RunState.BUILDING, RunState.STAGING):
         return theme.secondary or theme.primary
     return theme.foreground or ""  # queued: plain
 

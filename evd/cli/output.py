@@ -37,7 +37,8 @@ def exit_status(run: RunJson) -> int:
     if run["state"] == "cancelled":
         return EXIT_CANCELLED
     if run.get("exit_code") is not None:
-        return int(run["exit_code"])
+        # A job that exited 0 but whose run failed after it (its outputs not published).
+        return int(run["exit_code"]) or (1 if run["state"] == "failed" else 0)
     return 0 if run["state"] == "succeeded" else EXIT_NOT_STARTED
 
 
@@ -138,9 +139,7 @@ def _sections(run: RunJson) -> list[str]:
     for volume in run.get("volumes") or []:
         lines.append(f"  volume     {volume['name']} = {volume['path']} ({volume['version']})")
     lines += _labels_and_cache(run)
-    if outputs := run.get("outputs"):
-        lines.append("  outputs")
-        lines.extend(f"    {o['path']}  {o['size']} bytes" for o in outputs)
+    lines += _data(run)
     if events := run.get("events"):
         lines.append("  history")
         for event in events:
@@ -153,6 +152,34 @@ def progress_bar(fraction: float, detail: dict[str, Any], width: int = 30) -> st
     """A one-line bar for a terminal: ``[######........] 42% (query 1: Filter, ...)``."""
     filled = round(min(1.0, max(0.0, fraction)) * width)
     return f"[{'#' * filled}{'.' * (width - filled)}] {describe_progress(fraction, detail)}"
+
+
+_SOURCES = ("url", "s3", "path", "volume")
+
+
+def _data(run: RunJson) -> list[str]:
+    """``evd show``'s lines for a run's data: meta, network, inputs, outputs and where they went."""
+    settings = run.get("settings") or {}
+    lines = []
+    if meta := run.get("meta"):
+        lines.append("  meta       " + ", ".join(f"{k}={v}" for k, v in meta.items()))
+    if settings.get("network"):
+        lines.append(f"  network    {settings['network']}")
+    for item in run.get("inputs") or []:
+        source = next((f"{key} {item[key]}" for key in _SOURCES if key in item), "?")
+        staged = item.get("staged")
+        said = ""
+        if staged:
+            how = "from the cache" if staged.get("cached") else "fetched"
+            size = f"{staged['size']} bytes, " if staged.get("size") is not None else ""
+            said = f" -> {staged['path']} ({size}{how})"
+        lines.append(f"  input      {item['name']}: {source}{said}")
+    if outputs := run.get("outputs"):
+        lines.append("  outputs")
+        lines.extend(f"    {o['path']}  {o['size']} bytes" for o in outputs)
+    for item in run.get("published") or []:
+        lines.append(f"  published  {item['output']} -> {item['to']} ({item['files']} file(s))")
+    return lines
 
 
 def _labels_and_cache(run: RunJson) -> list[str]:

@@ -26,15 +26,18 @@ from evd.daemon.core.gate import Gate
 from evd.daemon.core.intake import AlsoWrite, Intake
 from evd.daemon.core.jobenv import job_defaults
 from evd.daemon.core.ledger import Ledger
+from evd.daemon.core.publishing import Publishing
 from evd.daemon.core.recovery import RECOVERY_INTERVAL, Recovery
 from evd.daemon.core.resultcache import ResultCache
 from evd.daemon.core.spawning import Launcher
 from evd.daemon.core.warm import WarmPool
 from evd.daemon.core.workers import Workers
+from evd.daemon.data.inputs import INPUTS_DIR, Stager
 from evd.daemon.envs.builds import Builds
 from evd.daemon.envs.envmanager import Environments
 from evd.daemon.monitor.sampler import Sampler
 from evd.daemon.monitor.usage import Usage
+from evd.daemon.submit import secrets
 from evd.daemon.submit.prepare import Preparer
 from evd.daemon.submit.secrets import SECRET_LOOKING
 from evd.daemon.triggers.schedules import Schedules
@@ -96,6 +99,12 @@ class Engine:
             interval=sample_interval,
             stop_gpu_overuse=bool(resources.get("stop_gpu_overuse", False)),
         )
+        self.stager = Stager(
+            state.root / INPUTS_DIR,
+            lambda run_id, names: secrets.available(
+                names, state.run_dir(run_id), state.root / secrets.SECRETS_FILE
+            ),
+        )
         self.builds = Builds(
             state,
             self.environments,
@@ -103,6 +112,7 @@ class Engine:
             on_ready=lambda run_id: self.admission.env_ready(run_id),  # noqa: PLW0108 - made below
             on_failed=self.ledger.fail_before_start,
             clock=clock,
+            staging=self.stager,
         )
         self.workers = Workers(state.root / "workers", kill_grace, clock)
         self.isolation = Isolation()  # network = "none"
@@ -128,7 +138,12 @@ class Engine:
         self.admission = Admission(
             self.ledger, self.dispatch, self.builds, retry_base=retry_base, clock=clock
         )
-        self.dispatch.again = self.admission.again
+        self.publishing = Publishing(self.ledger)
+        # A run that ended runs again (its policy), or publishes its outputs, or is final.
+        self.dispatch.again = lambda record, verdict, stopping, ended: (
+            self.admission.again(record, verdict, stopping, ended)
+            or self.publishing.take(record, verdict, ended)
+        )
         self.dispatch.on_start = self.admission.started
         patterns = (jobs or {}).get("secret_variables")
         self.preparer = Preparer(

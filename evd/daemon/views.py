@@ -8,6 +8,8 @@ from typing import Any
 
 from evd.daemon.core.board import Board
 from evd.daemon.core.workers import Worker
+from evd.daemon.data.inputs import staged as staged_inputs
+from evd.daemon.data.outputs import published
 from evd.daemon.submit import fanout
 from evd.models import Group, Run, RunEvent, RunState, iso
 from evd.runner.folders import OUTPUT_DIR
@@ -97,7 +99,21 @@ def run_view(board: Board, record: RunRecord, *, with_events: bool = False) -> R
         cache_key=record.cache_key,
         cached_from=record.cached_from,
         labels=spec.get("labels", {}),
+        meta=spec.get("settings", {}).get("meta", {}),
+        inputs=inputs_view(spec, run_dir, staged=with_events),
+        published=published(run_dir) if with_events else None,
     )
+
+
+def inputs_view(spec: dict[str, Any], run_dir: Path, *, staged: bool) -> list[dict[str, Any]]:
+    """The run's declared inputs; with ``staged``, what staging found for each."""
+    declared = [
+        {k: v for k, v in item.items() if k != "env_var"} for item in spec.get("inputs", [])
+    ]
+    if not staged or not declared:
+        return declared
+    found = {item["name"]: item for item in staged_inputs(run_dir) or []}
+    return [{**item, "staged": found.get(item["name"])} for item in declared]
 
 
 def group_view(board: Board, group: GroupRecord) -> Group:

@@ -170,6 +170,11 @@ class Run:
     cache_key: str | None = None  # its key in the result cache, when it uses the cache
     cached_from: int | None = None  # the run whose result it took from the cache
     labels: dict[str, str] = field(default_factory=dict)  # `evd run --label`, declared labels
+    meta: dict[str, str] = field(default_factory=dict)  # declared notes (a spec's `meta`)
+    # Declared inputs (where each comes from, its target); in `evd show`, with what staging
+    # found: the path the job saw, size, checksum or version, whether it came from the cache.
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    published: list[dict[str, Any]] | None = None  # outputs published, and where (show)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Run:
@@ -212,12 +217,15 @@ class Run:
             cache_key=data.get("cache_key"),
             cached_from=data.get("cached_from"),
             labels=dict(data.get("labels") or {}),
+            meta=dict(data.get("meta") or {}),
+            inputs=list(data.get("inputs") or []),
+            published=data.get("published"),
         )
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form; ``events`` and ``outputs`` only when loaded."""
         data = asdict(self)
-        for optional in ("events", "outputs"):
+        for optional in ("events", "outputs", "published"):
             if data[optional] is None:
                 del data[optional]
         return data

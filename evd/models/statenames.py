@@ -11,6 +11,7 @@ from __future__ import annotations
 STATE_NAMES = (
     "queued",
     "building",
+    "staging",
     "starting",
     "running",
     "succeeded",

@@ -36,6 +36,7 @@ class RunState(enum.StrEnum):
 
     QUEUED = "queued"
     BUILDING = "building"
+    STAGING = "staging"  # its inputs are fetched (after its env is built)
     STARTING = "starting"
     RUNNING = "running"
     SUCCEEDED = "succeeded"

@@ -138,7 +138,7 @@ class Admission:
         elif not self.builds.needs_build(record):  # built, or its build finished
             if self.admit(record):
                 self.env_ready(record.id, tick=False)
-        elif record.state is RunState.BUILDING:
+        elif record.state in (RunState.BUILDING, RunState.STAGING):
             if self.admit(record):
                 self.builds.start(record, " again after a restart")
         else:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from evd.daemon.data.inputs import INPUTS_DIR, input_path
 from evd.daemon.submit import secrets
 from evd.paths import StateDir
 from evd.resources.pool import Allocation
@@ -26,7 +27,7 @@ from evd.store import RunRecord
 # (``job.map``, ``evd run`` in a job) must not inherit its parent's.
 RUN_VARIABLES = (
     "EVD_RUN_ID", "EVD_RUN_DIR", "EVD_OUTPUT_DIR", "EVD_CPUS", "EVD_CLUSTER",
-    "EVD_RAY_RUNTIME_ENV", "EVD_UDF_WORKER", "EVD_GROUP", "EVD_GROUP_INDEX",
+    "EVD_RAY_RUNTIME_ENV", "EVD_UDF_WORKER", "EVD_GROUP", "EVD_GROUP_INDEX", "EVD_INPUTS_DIR",
 )  # fmt: skip
 
 
@@ -55,6 +56,16 @@ def cluster_variables(spec: dict[str, Any], env: dict[str, str]) -> dict[str, st
         "pip": list(settings.get("dependencies", [])),
     }
     return {"EVD_CLUSTER": spec["cluster"], "EVD_RAY_RUNTIME_ENV": json.dumps(runtime_env)}
+
+
+def data_variables(spec: dict[str, Any], run_dir: Path) -> dict[str, str]:
+    """Where the job finds its volumes (``EVD_VOLUME_*``) and staged inputs (``EVD_INPUT_*``)."""
+    found = {volume["env_var"]: volume["path"] for volume in spec.get("volumes", [])}
+    if spec.get("inputs"):
+        found["EVD_INPUTS_DIR"] = str(run_dir / INPUTS_DIR)
+        for item in spec["inputs"]:
+            found[item["env_var"]] = str(input_path(run_dir, item))
+    return found
 
 
 def job_defaults(jobs: dict[str, Any]) -> dict[str, str]:
@@ -113,8 +124,7 @@ def job_environment(
         # By UUID where CUDA's numbering is not NVML's (``Inventory.uuids_for_jobs``).
         names = cuda_ids or {}
         env["CUDA_VISIBLE_DEVICES"] = ",".join(names.get(i, str(i)) for i in allocation.gpus)
-    for volume in spec.get("volumes", []):
-        env[volume["env_var"]] = volume["path"]
+    env.update(data_variables(spec, run_dir))
     names = spec.get("secrets", [])
     if names:
         env.update(secrets.load_for_run(names, run_dir, state.root / secrets.SECRETS_FILE))

@@ -1,10 +1,13 @@
-"""Runs waiting for their environment: the ``building`` state.
+"""Runs waiting for their environment and their inputs: ``building``, then ``staging``.
 
 A run whose venv is not built yet goes ``queued -> building``; the build (one
 per content hash, however many runs wait for it) runs on the event loop, and
 the run goes back to ``queued`` to wait for a slot once its venv is ready, or
 to ``failed`` (failed by the build, with uv's own account) if it cannot be
-built. Builds take no slot: a job does not hold a GPU while pip works.
+built. A run that declares inputs then goes ``staging`` while they are
+fetched (``evd.daemon.data.inputs``, given here as ``InputStaging``), with
+progress and errors in its log. Neither step takes a slot: a job does not
+hold a GPU while pip works or a dataset downloads.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -23,12 +26,14 @@ from evd.environments.spec import EnvSpec
 from evd.errors import StorageError
 from evd.models import FailedBy, RunState
 from evd.paths import StateDir
+from evd.runner.shim import LOG_FILE
 from evd.store import RunRecord, Store
 from evd.store.records import EnvRecord
 
 log = logging.getLogger("evd.builds")
 
 BUILD_LOG = "build.log"  # uv's output, beside the job's own output.log
+STAGE = "inputs"  # in ``waiting``: the run waits for its inputs
 
 T = TypeVar("T")
 
@@ -45,6 +50,21 @@ class Recording(Protocol):
         """Any other write."""
 
 
+class InputStaging(Protocol):
+    """Fetches a run's inputs into its folder (``evd.daemon.data.inputs.Stager``)."""
+
+    def needs(self, spec: dict[str, Any] | None, run_dir: Path) -> bool:
+        """Whether the run declares inputs not staged yet."""
+
+    async def try_stage(
+        self, run_id: int, run_dir: Path, spec: dict[str, Any], note: Callable[[str], None]
+    ) -> str | None:
+        """Stage them; why it failed (``None``: staged)."""
+
+    def stop(self, run_id: int) -> None:
+        """Give up staging the run."""
+
+
 class Builds:
     """Starts builds for runs and tells admission when a run's venv is ready."""
 
@@ -57,6 +77,7 @@ class Builds:
         on_ready: Callable[[int], None],
         on_failed: Callable[[int, str, FailedBy], None],
         clock: Callable[[], float] = time.time,
+        staging: InputStaging | None = None,
     ) -> None:
         """Tell the caller through ``on_ready`` and ``on_failed``, on the loop.
 
@@ -69,18 +90,31 @@ class Builds:
         self.on_ready = on_ready
         self.on_failed = on_failed
         self.clock = clock
-        self.waiting: dict[int, str] = {}  # run id -> the env hash it waits for
+        self.staging = staging
+        self.waiting: dict[int, str] = {}  # run id -> the env hash it waits for (or STAGE)
         self._builders: dict[str, int] = {}  # env hash -> the run whose log gets the output
         self._tasks: set[asyncio.Task[None]] = set()
 
     def needs_build(self, record: RunRecord) -> bool:
-        """Whether ``record``'s venv is missing (a ``stat``)."""
+        """Whether ``record``'s venv is missing or its inputs are not staged (a ``stat`` each)."""
+        return self._needs_env(record) or self._needs_inputs(record)
+
+    def _needs_env(self, record: RunRecord) -> bool:
         return record.env_hash is not None and not self.environments.builder.is_ready(
             record.env_hash
         )
 
+    def _needs_inputs(self, record: RunRecord) -> bool:
+        return self.staging is not None and self.staging.needs(
+            record.spec, self.state.run_dir(record.id)
+        )
+
     def start(self, record: RunRecord, why: str = "") -> None:
-        """Move ``record`` to ``building`` and build (or join the build of) its venv."""
+        """Build (or join the build of) ``record``'s venv, then stage its inputs."""
+        if not self._needs_env(record):
+            self.waiting[record.id] = STAGE
+            self._spawn(self._stage(record.id, record.spec or {}))
+            return
         assert record.env_hash is not None and record.spec is not None
         content_hash = record.env_hash
         owner = self._builders.get(content_hash)
@@ -96,7 +130,10 @@ class Builds:
         log_file = self.state.run_dir(record.id) / BUILD_LOG
         if owner is not None:
             self._note(log_file, f"evd: {reason}; uv's output is in that run's build log\n")
-        task = asyncio.get_running_loop().create_task(self._build(record.id, spec, log_file))
+        self._spawn(self._build(record.id, spec, log_file, record.spec))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -105,10 +142,18 @@ class Builds:
         self.waiting.clear()
 
     def cancel(self, run_id: int) -> bool:
-        """Stop waiting for ``run_id``'s venv (the build itself goes on); whether it waited."""
-        return self.waiting.pop(run_id, None) is not None
+        """Stop waiting for ``run_id``'s venv (the build itself goes on); whether it waited.
 
-    async def _build(self, run_id: int, spec: EnvSpec, log_file: Path) -> None:
+        Its inputs' downloads stop.
+        """
+        waited = self.waiting.pop(run_id, None)
+        if waited == STAGE and self.staging is not None:
+            self.staging.stop(run_id)
+        return waited is not None
+
+    async def _build(
+        self, run_id: int, spec: EnvSpec, log_file: Path, run_spec: dict[str, Any]
+    ) -> None:
         content_hash = spec.content_hash
         try:
             built = await self.environments.builder.ensure(spec, log_file)
@@ -127,6 +172,31 @@ class Builds:
         with contextlib.suppress(StorageError):  # degraded; recovery re-runs this
             if built is not None:
                 self._remember(built, spec)
+        if run_id in self.waiting:
+            await self._stage(run_id, run_spec)
+
+    async def _stage(self, run_id: int, spec: dict[str, Any]) -> None:
+        """Stage the run's inputs (when it has any), then tell admission it is ready."""
+        run_dir = self.state.run_dir(run_id)
+        if self.staging is not None and self.staging.needs(spec, run_dir):
+            self.waiting[run_id] = STAGE
+            names = ", ".join(item["name"] for item in spec["inputs"])
+            with contextlib.suppress(StorageError):
+                reason = f"staging inputs: {names}"
+                self.recorder.record(run_id, RunState.STAGING, reason, self.clock())
+            log_file = run_dir / LOG_FILE
+            try:
+                failed = await self.staging.try_stage(
+                    run_id, run_dir, spec, lambda text: self._note(log_file, f"evd: {text}\n")
+                )
+            except Exception as error:
+                log.exception("staging run %s's inputs failed", run_id)
+                self._fail(run_id, None, FailedBy.EVD, f"evd could not stage inputs: {error}")
+                return
+            if failed is not None:
+                self._fail(run_id, None, FailedBy.USER, failed)  # the ledger logs the reason
+                return
+        with contextlib.suppress(StorageError):  # degraded; recovery re-runs this
             if self.waiting.pop(run_id, None) is not None:
                 self.on_ready(run_id)
 
@@ -142,10 +212,12 @@ class Builds:
         )
         self.recorder.write(lambda store: store.put_env(record))
 
-    def _fail(self, run_id: int, log_file: Path, failed_by: FailedBy, reason: str) -> None:
+    def _fail(self, run_id: int, log_file: Path | None, failed_by: FailedBy, reason: str) -> None:
+        """Fail a waiting run; ``log_file``: a build log to end with the reason too."""
         if self.waiting.pop(run_id, None) is None:
             return  # cancelled meanwhile
-        self._note(log_file, f"evd: {reason}\n")
+        if log_file is not None:
+            self._note(log_file, f"evd: {reason}\n")
         with contextlib.suppress(StorageError):
             self.on_failed(run_id, reason, failed_by)
 

@@ -89,7 +89,9 @@ def group_state(runs: Sequence[RunRecord]) -> str:
     """What the group's runs add up to (see ``evd.models.Group``)."""
     states = [run.state for run in runs]
     if any(not state.is_final for state in states):
-        started = any(state not in (RunState.QUEUED, RunState.BUILDING) for state in states)
+        started = any(
+            state not in (RunState.QUEUED, RunState.BUILDING, RunState.STAGING) for state in states
+        )
         return "running" if started else "queued"
     unsuccessful = [state for state in states if state is not RunState.SUCCEEDED]
     if not unsuccessful:  # runs pruned since had ended: a pruned run is no failure

@@ -26,7 +26,7 @@ from typing import Any
 
 from evd.daemon.envs.builds import BUILD_LOG
 from evd.daemon.envs.envmanager import Environments, describe_spec
-from evd.daemon.submit import secrets, volumes
+from evd.daemon.submit import dataplan, secrets, volumes
 from evd.daemon.submit.declared import USES_SDK, DeclarationReader, choose_job
 from evd.daemon.submit.layering import layer, on_cluster, policy_of
 from evd.daemon.submit.prepared import CODE_DIR, CopyFailed, Prepared, copying
@@ -292,6 +292,7 @@ class Preparer:
                 " in the shell you submit from"
             )
         prepared.shell_secrets = shell
+        await self._plan_data(prepared, job, settings)
         if prepared.env is not None:
             # Whatever their source, secrets' values never reach the database.
             hidden = set(settings.secrets)
@@ -306,6 +307,25 @@ class Preparer:
             prepared.spec["env"] = describe_spec(spec, settings.name, source)
         if settings.cluster:
             prepared.spec["cluster"] = settings.cluster
+
+    async def _plan_data(self, prepared: Prepared, job: Job, settings: JobSettings) -> None:
+        """Inputs found and outputs named (``evd.daemon.submit.dataplan``), S3 credentials kept."""
+        if not settings.inputs and not settings.outputs:
+            return
+        prepared.spec["inputs"] = await dataplan.plan_inputs(settings, job.cwd, self.store)
+        prepared.spec["outputs"] = list(settings.outputs)
+        names, required = dataplan.credential_secrets(settings)
+        file = self.state.root / secrets.SECRETS_FILE
+        shell, missing = secrets.gather(names, file, job.env)
+        absent = [name for name in missing if name in required]
+        if absent:
+            raise DeclarationError(
+                f"S3 credentials {', '.join(absent)} not found: add them to {file} (mode 0600)"
+                " or export them in the shell you submit from"
+            )
+        if names:
+            prepared.spec["data_secrets"] = names
+            prepared.shell_secrets.update(shell)
 
     async def _check_isolation(self, settings: JobSettings) -> None:
         """Refuse ``network = "none"`` where it cannot be honoured (said at submit)."""

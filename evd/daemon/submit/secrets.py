@@ -111,6 +111,15 @@ def load_for_run(names: list[str], run_dir: Path, file: Path) -> dict[str, str]:
     return {name: values[name] for name in names}
 
 
+def available(names: list[str], run_dir: Path, file: Path) -> dict[str, str]:
+    """Those of ``names`` the run kept or the secrets file holds (evd's own use: S3 access)."""
+    if not names:
+        return {}
+    values = run_values(run_dir)
+    values.update(read_secrets_file(file))
+    return {name: values[name] for name in names if name in values}
+
+
 def forget_for_run(run_dir: Path) -> None:
     """Remove the run's copy of shell-given secrets (the run has ended)."""
     (run_dir / RUN_SECRETS).unlink(missing_ok=True)
