@@ -54,12 +54,16 @@ class Evd:
         return Client(self.state, timeout=30)
 
     def cli(
-        self, *args: str, check: bool = False, timeout: float = 60
+        self,
+        *args: str,
+        check: bool = False,
+        timeout: float = 60,
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run `evd ARGS` as a user would, in its own process."""
+        """Run `evd ARGS` as a user would, in its own process (``env``: its shell's variables)."""
         result = subprocess.run(
             [sys.executable, "-m", "evd", *args],
-            env=self.env,
+            env=self.env if env is None else env,
             capture_output=True,
             text=True,
             timeout=timeout,
