@@ -113,3 +113,32 @@ def describe_peaks(peaks: dict[str, Any]) -> str:
     if peaks.get("gpu_overuse"):
         parts.append(f"warning: {peaks['gpu_overuse']}")
     return ", ".join(parts)
+
+
+_SOURCES = ("url", "s3", "path", "volume")
+
+
+def describe_data(
+    meta: dict[str, str],
+    network: str | None,
+    inputs: list[dict[str, Any]],
+    published: list[dict[str, Any]] | None,
+) -> list[str]:
+    """A run's data in lines (``evd show``, the TUI): meta, network, inputs, what was published."""
+    lines = []
+    if meta:
+        lines.append("meta       " + ", ".join(f"{k}={v}" for k, v in meta.items()))
+    if network:
+        lines.append(f"network    {network}")
+    for item in inputs:
+        source = next((f"{key} {item[key]}" for key in _SOURCES if key in item), "?")
+        staged = item.get("staged")
+        said = ""
+        if staged:
+            how = "from the cache" if staged.get("cached") else "fetched"
+            size = f"{format_size(staged['size'])}, " if staged.get("size") is not None else ""
+            said = f" -> {staged['path']} ({size}{how})"
+        lines.append(f"input      {item['name']}: {source}{said}")
+    for item in published or []:
+        lines.append(f"published  {item['output']} -> {item['to']} ({item['files']} file(s))")
+    return lines

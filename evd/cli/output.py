@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import time
 
-from evd.describe import command_line, describe_peaks, describe_progress, runtime, short_command
+from evd.describe import (
+    command_line,
+    describe_data,
+    describe_peaks,
+    describe_progress,
+    runtime,
+    short_command,
+)
 from evd.models.isotime import parse_iso
 from evd.models.statenames import (
     EXIT_CANCELLED,
@@ -154,31 +161,16 @@ def progress_bar(fraction: float, detail: dict[str, Any], width: int = 30) -> st
     return f"[{'#' * filled}{'.' * (width - filled)}] {describe_progress(fraction, detail)}"
 
 
-_SOURCES = ("url", "s3", "path", "volume")
-
-
 def _data(run: RunJson) -> list[str]:
-    """``evd show``'s lines for a run's data: meta, network, inputs, outputs and where they went."""
+    """``evd show``'s lines for a run's data: meta, network, inputs, outputs, what was published."""
     settings = run.get("settings") or {}
-    lines = []
-    if meta := run.get("meta"):
-        lines.append("  meta       " + ", ".join(f"{k}={v}" for k, v in meta.items()))
-    if settings.get("network"):
-        lines.append(f"  network    {settings['network']}")
-    for item in run.get("inputs") or []:
-        source = next((f"{key} {item[key]}" for key in _SOURCES if key in item), "?")
-        staged = item.get("staged")
-        said = ""
-        if staged:
-            how = "from the cache" if staged.get("cached") else "fetched"
-            size = f"{staged['size']} bytes, " if staged.get("size") is not None else ""
-            said = f" -> {staged['path']} ({size}{how})"
-        lines.append(f"  input      {item['name']}: {source}{said}")
+    lines = ["  " + line for line in describe_data(
+        run.get("meta") or {}, settings.get("network"), run.get("inputs") or [], None
+    )]  # fmt: skip
     if outputs := run.get("outputs"):
         lines.append("  outputs")
         lines.extend(f"    {o['path']}  {o['size']} bytes" for o in outputs)
-    for item in run.get("published") or []:
-        lines.append(f"  published  {item['output']} -> {item['to']} ({item['files']} file(s))")
+    lines += ["  " + line for line in describe_data({}, None, [], run.get("published"))]
     return lines
 
 

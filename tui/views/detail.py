@@ -21,7 +21,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Log, ProgressBar, Sparkline, Static
 
-from evd.describe import describe_peaks, progress_words, runtime, short_command
+from evd.describe import describe_data, describe_peaks, progress_words, runtime, short_command
 from evd.errors import EvdError
 from evd.models import Run, RunState
 from evd.resources.request import Request
@@ -279,6 +279,8 @@ class RunDetail(Screen[None]):
             lines.append(f"group      g{run.group} item {run.group_index}")
         if run.labels:
             lines.append("labels     " + ", ".join(f"{k}={v}" for k, v in run.labels.items()))
+        network = run.settings.get("network")
+        lines += describe_data(run.meta, network, run.inputs, run.published)
         if run.cache_key:
             taken = f"; result taken from run {run.cached_from}" if run.cached_from else ""
             lines.append(f"cache      key {run.cache_key[:12]}{taken}")

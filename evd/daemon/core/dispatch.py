@@ -28,12 +28,12 @@ import psutil
 from evd.daemon.core.bus import EventBus
 from evd.daemon.core.ledger import Ledger
 from evd.daemon.core.outcomes import Verdict, verdict_from_folder
+from evd.daemon.core.publishing import record_end
 from evd.daemon.core.reaping import Reaper
 from evd.daemon.core.runtime import LiveRun
 from evd.daemon.core.spawning import Launcher
 from evd.daemon.envs.builds import Builds
 from evd.daemon.monitor.usage import HARD_STOPS, Usage, over_limit_reason
-from evd.daemon.submit import secrets
 from evd.errors import StorageError
 from evd.policy import Policy
 from evd.resources.inventory import Inventory
@@ -383,13 +383,4 @@ class Dispatch:
             self.ledger.update(record.id, metrics=peaks)
         if self.again(record, verdict, stopping, ended):
             return
-        secrets.forget_for_run(run_dir)
-        self.ledger.record(
-            record.id,
-            verdict.state,
-            verdict.reason,
-            ended,
-            exit_code=verdict.exit_code,
-            failed_by=verdict.failed_by,
-            ended_at=ended,
-        )
+        record_end(self.ledger, record.id, verdict, ended)

@@ -31,6 +31,20 @@ from evd.store import RunRecord
 log = logging.getLogger("evd.publishing")
 
 
+def record_end(ledger: Ledger, run_id: int, verdict: Verdict, ended: float) -> None:
+    """Record how a run ended, its shell-given secrets forgotten (it needs them no more)."""
+    secrets.forget_for_run(ledger.state.run_dir(run_id))
+    ledger.record(
+        run_id,
+        verdict.state,
+        verdict.reason,
+        ended,
+        exit_code=verdict.exit_code,
+        failed_by=verdict.failed_by,
+        ended_at=ended,
+    )
+
+
 class Publishing:
     """Publishes succeeded runs' outputs, then records how they ended."""
 
@@ -83,14 +97,5 @@ class Publishing:
                 return
             if verdict.reason is not None and verdict.state is RunState.FAILED:
                 note_in_log(run_dir, f"evd: {verdict.reason}")
-            secrets.forget_for_run(run_dir)
-            self.ledger.record(
-                run_id,
-                verdict.state,
-                verdict.reason,
-                ended,
-                exit_code=verdict.exit_code,
-                failed_by=verdict.failed_by,
-                ended_at=ended,
-            )
+            record_end(self.ledger, run_id, verdict, ended)
             self.ledger.flush()
