@@ -51,6 +51,7 @@ bench: install
 	$(BIN)/python bench/daft_overhead.py
 	$(BIN)/python bench/tui_live.py
 	$(BIN)/python bench/warm.py
+	$(BIN)/python bench/staging.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

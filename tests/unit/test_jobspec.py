@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from evd.cli.jobspec import to_toml
 from evd.daemon.submit import specfile
+from evd.environments.settings import settings_from_table
 from evd.errors import InvalidRequest
 from evd.models import SubmitRequest
 from evd.sdk.checks import DeclarationError
@@ -190,3 +191,25 @@ def test_inputs_and_outputs_are_checked_for_the_sdk_too() -> None:
         check_outputs([{"name": "a", "to": "/r/{user}/"}])
     output = {"name": "a", "path": "out/a.parquet", "to": "s3://bucket/p/{run_id}/"}
     assert check_outputs([output]) == [{**output, "to": ["s3://bucket/p/{run_id}/"]}]
+
+
+def test_tool_evd_declares_data_and_later_layers_replace_inputs_by_name() -> None:
+    env = settings_from_table(
+        {
+            "network": "none",
+            "meta": {"a": "1"},
+            "inputs": [{"name": "x", "url": "https://h/x"}, {"name": "y", "path": "/y"}],
+        },
+        "[tool.evd]",
+    )
+    job = settings_from_table(
+        {"meta": {"b": "2"}, "inputs": [{"name": "x", "path": "/local/x"}]}, "the Job"
+    )
+    merged = env.merged(job)
+    assert merged.network == "none" and merged.meta == {"a": "1", "b": "2"}
+    assert [dict(i) for i in merged.inputs] == [
+        {"name": "x", "path": "/local/x"},
+        {"name": "y", "path": "/y"},
+    ]
+    with pytest.raises(DeclarationError, match=r"\[tool.evd\]: network"):
+        settings_from_table({"network": "bridge"}, "[tool.evd]")

@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +57,9 @@ def fetch(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> Fetched:
     """Download ``url`` to ``target`` (through ``target.part``); ``FetchFailed`` with the reason."""
+    import urllib.error  # noqa: PLC0415 - only when a URL is staged (the daemon's footprint)
+    import urllib.request  # noqa: PLC0415
+
     part = target.with_name(target.name + ".part")
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"User-Agent": "evd"})
@@ -136,6 +137,8 @@ def unchanged(url: str, etag: str | None, last_modified: str | None) -> bool:
     """Whether the server says ``url`` is still what was fetched (``304 Not Modified``)."""
     if etag is None and last_modified is None:
         return False
+    import urllib.error  # noqa: PLC0415 - as in fetch
+    import urllib.request  # noqa: PLC0415
     request = urllib.request.Request(url, method="GET", headers={"User-Agent": "evd"})
     if etag is not None:
         request.add_header("If-None-Match", etag)
