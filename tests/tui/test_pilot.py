@@ -135,7 +135,8 @@ def test_text_and_state_filters_ask_the_daemon_and_follow_live_changes(
         app.query_one("#state", Select).value = "active"
         await until(pilot, lambda: {row[2] for row in rows(app)} == {"queued", "running"})
         assert fake.list_calls[-1]["states"] == {
-            RunState.QUEUED, RunState.BUILDING, RunState.STAGING, RunState.STARTING, RunState.RUNNING,
+            RunState.QUEUED, RunState.BUILDING, RunState.STAGING, RunState.STARTING,
+            RunState.RUNNING,
         }  # fmt: skip
 
     drive(app, scenario)
