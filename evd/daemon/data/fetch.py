@@ -139,6 +139,7 @@ def unchanged(url: str, etag: str | None, last_modified: str | None) -> bool:
         return False
     import urllib.error  # noqa: PLC0415 - as in fetch
     import urllib.request  # noqa: PLC0415
+
     request = urllib.request.Request(url, method="GET", headers={"User-Agent": "evd"})
     if etag is not None:
         request.add_header("If-None-Match", etag)
