@@ -142,3 +142,18 @@ def describe_data(
     for item in published or []:
         lines.append(f"published  {item['output']} -> {item['to']} ({item['files']} file(s))")
     return lines
+
+
+def expected_start_words(expected: str | None, now: float | None = None) -> str:
+    """A forecast start for a table: ``in ~12m`` within the hour, else ``~14:32``; ``-``."""
+    if not expected:
+        return "-"
+    at = parse_iso(expected)
+    wait = at - (time.time() if now is None else now)
+    if wait < 1:
+        return "now"
+    if wait < 3600:
+        return f"in ~{max(1, round(wait / 60))}m" if wait >= 60 else f"in ~{wait:.0f}s"
+    local = time.localtime(at)
+    same_day = time.localtime(now if now is not None else time.time())[:3] == local[:3]
+    return time.strftime("~%H:%M" if same_day else "~%m-%d %H:%M", local)

@@ -41,6 +41,7 @@ class QueuedRun:
     request: Request = field(default=Request(), compare=False)
     limit: float | None = field(default=None, compare=False)  # its --timeout, in seconds
     warm: str | None = field(default=None, compare=False)  # its job's warm-worker key
+    estimate: float | None = field(default=None, compare=False)  # seconds, from alike runs
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sort_key", (-self.priority, self.id))

@@ -15,6 +15,7 @@ from evd.describe import (
     describe_data,
     describe_peaks,
     describe_progress,
+    expected_start_words,
     runtime,
     short_command,
 )
@@ -61,7 +62,7 @@ def summary(run: RunJson) -> str:
 
 def table(runs: Sequence[RunJson]) -> str:
     """The ``evd ps`` table."""
-    rows = [("ID", "NAME", "STATE", "EXIT", "RUNTIME", "CREATED", "DETAIL")]
+    rows = [("ID", "NAME", "STATE", "START", "EXIT", "RUNTIME", "CREATED", "DETAIL")]
     for run in runs:
         created = time.strftime("%m-%d %H:%M:%S", time.localtime(parse_iso(run["created_at"])))
         detail = run.get("reason") or short_command(run["command"])
@@ -71,6 +72,7 @@ def table(runs: Sequence[RunJson]) -> str:
                 str(run["id"]),
                 run["name"][:24],
                 run["state"],
+                expected_start_words(run.get("expected_start")) if run["state"] == "queued" else "",
                 "" if exit_code is None else str(exit_code),
                 runtime(run.get("started_at"), run.get("ended_at")),
                 created,
@@ -99,6 +101,7 @@ def details(run: RunJson) -> str:
         f"  ended      {run.get('ended_at') or '-'}",
         f"  runtime    {runtime(run.get('started_at'), run.get('ended_at'))}",
         f"  timeout    {format_duration(timeout) if timeout else '-'}",
+        f"  estimate   {_estimate(run)}",
         f"  priority   {run.get('priority', 0)}",
         f"  pid        {run.get('pid') or '-'}",
         f"  log        {run['log_path']}",
@@ -159,6 +162,15 @@ def progress_bar(fraction: float, detail: dict[str, Any], width: int = 30) -> st
     """A one-line bar for a terminal: ``[######........] 42% (query 1: Filter, ...)``."""
     filled = round(min(1.0, max(0.0, fraction)) * width)
     return f"[{'#' * filled}{'.' * (width - filled)}] {describe_progress(fraction, detail)}"
+
+
+def _estimate(run: RunJson) -> str:
+    """``~2m05s (from runs like it); starts in ~3m`` or ``-`` without history."""
+    seconds = run.get("estimate")
+    text = "-" if seconds is None else f"~{format_duration(seconds)} (from runs like it)"
+    if run["state"] == "queued":
+        text += f"; starts {expected_start_words(run.get('expected_start'))}"
+    return text
 
 
 def _data(run: RunJson) -> list[str]:

@@ -22,6 +22,7 @@ from evd.daemon.core.bus import EventBus
 from evd.daemon.core.cancellation import Cancellation
 from evd.daemon.core.diskroom import DiskRoom
 from evd.daemon.core.dispatch import Dispatch
+from evd.daemon.core.estimates import Estimates
 from evd.daemon.core.gate import Gate
 from evd.daemon.core.intake import AlsoWrite, Intake
 from evd.daemon.core.jobenv import job_defaults
@@ -167,10 +168,7 @@ class Engine:
         self.board = Board(self.ledger, self.gate, self.admission, self.dispatch, self.usage)
         self.admission.describe_wait = self.board.queued_reason
         self.board.warm_reason = self.warm.waiting_reason
-        self.diskroom = DiskRoom(self.dispatch, state.runs, self.usage.disk_used)
-        self.dispatch.held_out = lambda: self.warm.blocked() | self.diskroom.blocked()
-        self.board.disk_reason = self.diskroom.reasons.get
-        self.intake.diskroom = self.diskroom
+        self._wire_planning(state)
         self.admission.twin_of = self.cache.twin_of
         self.cache.twins = self.admission
         self.cancellation = Cancellation(self.ledger, self.gate, self.admission, self.dispatch)
@@ -180,6 +178,17 @@ class Engine:
         self.watches = Watches(self.ledger, self.intake)
         self.schedules = Schedules(self.ledger, self.intake, self.gate, clock)
         self.on_shutdown_request: Callable[[], None] = self.release_clients
+
+    def _wire_planning(self, state: StateDir) -> None:
+        """The parts that plan starts beyond the pool: disk room and run-time estimates."""
+        self.diskroom = DiskRoom(self.dispatch, state.runs, self.usage.disk_used)
+        self.dispatch.held_out = lambda: self.warm.blocked() | self.diskroom.blocked()
+        self.board.disk_reason = self.diskroom.reasons.get
+        self.intake.diskroom = self.diskroom
+        self.estimates = Estimates(self.ledger)
+        self.ledger.on_run_end(self.estimates.run_ended)
+        self.dispatch.estimate_of = self.estimates.for_record
+        self.board.estimates = self.intake.estimates = self.estimates
 
     # -- lifecycle ----------------------------------------------------------------------
 

@@ -102,7 +102,17 @@ def run_view(board: Board, record: RunRecord, *, with_events: bool = False) -> R
         meta=spec.get("settings", {}).get("meta", {}),
         inputs=inputs_view(spec, run_dir, staged=with_events),
         published=published(run_dir) if with_events else None,
+        estimate=spec.get("estimate") if record.state.is_final else board.estimate(record),
+        expected_start=expected_start(board, record),
     )
+
+
+def expected_start(board: Board, record: RunRecord) -> str | None:
+    """A queued run's forecast start (``evd.forecast``), as an ISO time."""
+    if record.state is not RunState.QUEUED:
+        return None
+    expected = board.expected_start(record.id)
+    return None if expected is None else iso(expected.at)
 
 
 def inputs_view(spec: dict[str, Any], run_dir: Path, *, staged: bool) -> list[dict[str, Any]]:

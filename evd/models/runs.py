@@ -175,6 +175,10 @@ class Run:
     # found: the path the job saw, size, checksum or version, whether it came from the cache.
     inputs: list[dict[str, Any]] = field(default_factory=list)
     published: list[dict[str, Any]] | None = None  # outputs published, and where (show)
+    # Seconds it should take, from alike runs that succeeded (None: no history). A plan,
+    # never a limit.
+    estimate: float | None = None
+    expected_start: str | None = None  # a queued run's forecast start (None: unknown)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Run:
@@ -220,6 +224,8 @@ class Run:
             meta=dict(data.get("meta") or {}),
             inputs=list(data.get("inputs") or []),
             published=data.get("published"),
+            estimate=data.get("estimate"),
+            expected_start=data.get("expected_start"),
         )
 
     def to_dict(self) -> dict[str, Any]:

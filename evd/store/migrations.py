@@ -213,6 +213,20 @@ def _0010_labels(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX run_labels_by_label ON run_labels (key, value, run_id)")
 
 
+def _0011_run_durations(db: sqlite3.Connection) -> None:
+    # What run-time estimates learn from: how long succeeded runs of each kind took.
+    db.execute(
+        """
+        CREATE TABLE run_durations (
+            run_id  INTEGER PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+            alike   TEXT NOT NULL,
+            seconds REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX run_durations_by_kind ON run_durations (alike, run_id)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_runs_and_events", _0001_runs_and_events),
     ("0002_environments_and_volumes", _0002_environments_and_volumes),
@@ -224,6 +238,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0008_schedules", _0008_schedules),
     ("0009_result_cache", _0009_result_cache),
     ("0010_labels", _0010_labels),
+    ("0011_run_durations", _0011_run_durations),
 ]
 
 

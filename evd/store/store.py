@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from evd.store.cache import CacheTable
 from evd.store.catalog import CatalogTable
+from evd.store.durations import DurationsTable
 from evd.store.groups import GroupsTable
 from evd.store.runs import RunsTable
 from evd.store.triggers import TriggersTable
 
 
-class Store(RunsTable, GroupsTable, CatalogTable, TriggersTable, CacheTable):
-    """Runs and events, groups, environments and volumes, watches and schedules, the cache."""
+class Store(RunsTable, GroupsTable, CatalogTable, TriggersTable, CacheTable, DurationsTable):
+    """Runs, groups, environments, volumes, watches, schedules, the cache, runs' durations."""

@@ -21,11 +21,18 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Log, ProgressBar, Sparkline, Static
 
-from evd.describe import describe_data, describe_peaks, progress_words, runtime, short_command
+from evd.describe import (
+    describe_data,
+    describe_peaks,
+    expected_start_words,
+    progress_words,
+    runtime,
+    short_command,
+)
 from evd.errors import EvdError
 from evd.models import Run, RunState
 from evd.resources.request import Request
-from evd.units import format_size
+from evd.units import format_duration, format_size
 from tui import format as fmt
 from tui.actions import RunActions
 from tui.backend import PerThread
@@ -271,6 +278,10 @@ class RunDetail(Screen[None]):
             f"created    {run.created_at}   started {run.started_at or '-'}"
             f"   ended {run.ended_at or '-'}",
         ]
+        if run.estimate is not None or run.expected_start is not None:
+            estimate = "-" if run.estimate is None else f"~{format_duration(run.estimate)}"
+            starts = expected_start_words(run.expected_start) if run.state.value == "queued" else ""
+            lines.append(f"estimate   {estimate}" + (f"; starts {starts}" if starts else ""))
         if run.policy:
             lines.append("policy     " + ", ".join(f"{k}={v}" for k, v in run.policy.items()))
         if run.metrics:

@@ -13,15 +13,17 @@ from typing import Any
 
 from evd.daemon.core.admission import Admission
 from evd.daemon.core.dispatch import Dispatch
+from evd.daemon.core.estimates import Estimates
 from evd.daemon.core.gate import Gate
 from evd.daemon.core.ledger import Ledger
 from evd.daemon.monitor.usage import Usage
+from evd.forecast import Expected, expected_end, forecast
 from evd.models import RunState
 from evd.paths import StateDir
 from evd.reasons import why_waiting
 from evd.resources.pool import Reserved
 from evd.resources.request import Request
-from evd.scheduler import QueuedRun, blocked_head
+from evd.scheduler import Capacity, QueuedRun, blocked_head
 from evd.store import RunRecord, Store
 from evd.units import format_duration
 
@@ -43,6 +45,39 @@ class Board:
         # Why a run of a reusable job waits for its job's workers (set at wiring: warm).
         self.warm_reason: Callable[[str], str | None] = lambda _key: None
         self.disk_reason: Callable[[int], str | None] = lambda _run_id: None  # no room for it
+        self.estimates: Estimates | None = None  # run-time estimates (set at wiring)
+        # The queue played forward, once per change of the queue or the pool and second.
+        self._plan: tuple[object, dict[int, Expected]] = (None, {})
+
+    def estimate(self, record: RunRecord) -> float | None:
+        """How long ``record`` should take (alike runs' history; ``None``: no history)."""
+        return None if self.estimates is None else self.estimates.for_record(record)
+
+    def expected_start(self, run_id: int) -> Expected | None:
+        """When a queued run should start (``evd.forecast``; ``None``: nobody can say)."""
+        now = self._ledger.clock()
+        key = (self._dispatch.changes, int(now))
+        if self._plan[0] != key:
+            self._plan = (key, self._play(now))
+        return self._plan[1].get(run_id)
+
+    def _play(self, now: float) -> dict[int, Expected]:
+        dispatch = self._dispatch
+        ends: dict[int, float | None] = {}
+        for run_id in dispatch.running:
+            record = self._ledger.store.get_run(run_id)
+            held = dispatch.pool.held.get(run_id)
+            bound = held.ends_by if held is not None else None
+            started = record.started_at if record is not None else None
+            ends[run_id] = (
+                None
+                if record is None or started is None
+                else expected_end(now, started, self.estimate(record), bound)
+            )
+        capacity = Capacity(slots=dispatch.parallel, draining=self._gate.holds_starts)
+        held_out = dispatch.held_out()
+        queue = dispatch.queue.without(held_out) if held_out else dispatch.queue
+        return forecast(now, queue, ends, capacity, dispatch.pool)
 
     @property
     def store(self) -> Store:
@@ -66,12 +101,27 @@ class Board:
         return {key: value for key, value in live.progress.items() if key != "progress"}
 
     def queued_reason(self, record: RunRecord) -> str | None:
-        """Why a queued run waits, in words; another run's stored reason as it is."""
+        """Why a queued run waits, in words; another run's stored reason as it is.
+
+        A run that waits for capacity is also told when it should start (``evd.forecast``).
+        """
         if record.state is not RunState.QUEUED:
             return record.reason
         other = self._waits_for_other(record)
         if other is not None:
             return other
+        return self._with_start(record.id, self._capacity_reason(record))
+
+    def _with_start(self, run_id: int, reason: str) -> str:
+        expected = self.expected_start(run_id)
+        if expected is None:
+            return reason
+        wait = expected.at - self._ledger.clock()
+        when = "now" if wait < 1 else f"in ~{format_duration(wait)}"
+        by = f", when run {expected.after} ends" if expected.after else ""
+        return f"{reason}; starts {when}{by} (estimated)"
+
+    def _capacity_reason(self, record: RunRecord) -> str:
         dispatch = self._dispatch
         ahead = dispatch.queue.position(record.id) or 0
         live = len(dispatch.running)

@@ -91,6 +91,7 @@ class Dispatch:
         self.warm_starts: Callable[[], list[Allocation]] = list
         # Runs that may not start now for reasons of their own (their job's warm worker, disk).
         self.held_out: Callable[[], set[int]] = set
+        self.estimate_of: Callable[[RunRecord], float | None] = lambda _record: None
         self.on_freed: Callable[[int], None] = lambda _run_id: None
         self.after_tick: Callable[[], None] = lambda: None
         self.queue = QueueIndex()
@@ -176,6 +177,7 @@ class Dispatch:
                 request=Request.from_dict(record.resources),
                 limit=None if record.timeout is None else record.timeout + self.kill_grace,
                 warm=(record.spec or {}).get("worker", {}).get("key"),
+                estimate=self.estimate_of(record),
             )
         )
 

@@ -21,6 +21,7 @@ from typing import Any
 from evd.daemon.core.admission import Admission
 from evd.daemon.core.diskroom import DiskRoom
 from evd.daemon.core.dispatch import Dispatch
+from evd.daemon.core.estimates import Estimates
 from evd.daemon.core.gate import Gate
 from evd.daemon.core.ledger import Ledger
 from evd.daemon.core.resultcache import ResultCache
@@ -30,6 +31,7 @@ from evd.daemon.submit.prepare import Preparer
 from evd.daemon.submit.prepared import CODE_DIR, Prepared
 from evd.daemon.submit.validate import Job, validate
 from evd.errors import Conflict, InvalidRequest
+from evd.estimates import alike_key
 from evd.models import MapRequest, SubmitRequest
 from evd.runner.folders import FolderStock
 from evd.runner.logcap import note_in_log
@@ -64,6 +66,7 @@ class Intake:
         self.dispatch = dispatch
         self.clock = clock
         self.diskroom: DiskRoom | None = None  # set by the engine: checks disk requests
+        self.estimates: Estimates | None = None  # set by the engine: how long runs take
 
     async def submit(self, request: SubmitRequest, *, also: AlsoWrite | None = None) -> RunRecord:
         """Validate, prepare, store durably, then build its env or queue it.
@@ -193,6 +196,11 @@ class Intake:
         if never is not None and prepared.error is None:
             prepared.error = f"it can never start on this machine: it {never}"
         await self._reusable(prepared)
+        env_hash = prepared.env_spec.content_hash if prepared.env_spec else None
+        alike = alike_key(prepared.name, prepared.spec, prepared.command, env_hash)
+        prepared.spec["alike"] = alike  # runs like it: their history makes its estimate
+        if self.estimates is not None:
+            prepared.spec["estimate"] = self.estimates.of(alike)
         labels = {**prepared.spec.get("settings", {}).get("labels", {}), **job.labels}
         if labels:  # the request's over the declared ones, key by key
             prepared.spec["labels"] = labels
