@@ -8,6 +8,7 @@ stream, ``None`` the daemon stopping.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 from collections.abc import Iterable, Iterator
@@ -88,9 +89,13 @@ def sample_runs() -> list[Run]:
                  command=["python", "-m", "evd.sdk.launch", "/home/ada/jobs/embed.py", "-",
                           "--", "--shard", "3"],
                  resources={"cpus": 2.0, "gpus": 1.0}),
-        make_run(4, "eval", RunState.QUEUED,
-                 reason="waiting for 1 GPU: GPU 0 is held by run 3 (embed)",
-                 resources={"cpus": 1.0, "gpus": 1.0}),
+        dataclasses.replace(
+            make_run(4, "eval", RunState.QUEUED,
+                     reason="waiting for 1 GPU: GPU 0 is held by run 3 (embed); starts in"
+                     " ~12m00s, when run 3 ends (estimated)",
+                     resources={"cpus": 1.0, "gpus": 1.0}),
+            expected_start=at(-12 * 60), estimate=300.0,
+        ),
         make_run(5, "report", RunState.CANCELLED, started=900, ended=800, exit_code=-15,
                  reason="cancelled by the user"),
     ]  # fmt: skip

@@ -70,10 +70,11 @@ def test_runs_view_lists_newest_first_with_states_and_waiting_reasons(app: EvdAp
         assert [row[2] for row in table] == [
             "cancelled", "queued", "running", "failed", "succeeded",
         ]  # fmt: skip
-        assert "GPU 0 is held by run 3" in table[1][7]  # the queued run says why it waits
-        assert table[2][3].endswith("42%") and table[2][4] == "0"  # progress, GPU held
-        assert table[2][5] == "2m05s"  # runtime of the running run, on the frozen clock
-        assert table[3][6] == "2"  # exit code
+        assert "GPU 0 is held by run 3" in table[1][8]  # the queued run says why it waits
+        assert table[1][3] == "in ~12m"  # its forecast start, on the frozen clock
+        assert table[2][4].endswith("42%") and table[2][5] == "0"  # progress, GPU held
+        assert table[2][6] == "2m05s"  # runtime of the running run, on the frozen clock
+        assert table[3][7] == "2"  # exit code
         assert "evd 0.1.0 · pid 4242" in text_of(app, "#connection")
 
     drive(app, scenario)
@@ -103,8 +104,8 @@ def test_progress_reports_move_the_bar_and_say_the_operator(app: EvdApp, fake: F
         await until(pilot, lambda: app.runs_view.table.row_count == 5)
         fake.stream.put({"kind": "progress", "run_id": 3, "progress": 0.75, "source": "daft",
                          "query": 1, "operator": "Filter", "rows": 66667})  # fmt: skip
-        await until(pilot, lambda: rows(app)[2][3].endswith("75%"))
-        assert rows(app)[2][7] == "query 1: Filter, 66,667 rows"
+        await until(pilot, lambda: rows(app)[2][4].endswith("75%"))
+        assert rows(app)[2][8] == "query 1: Filter, 66,667 rows"
 
     drive(app, scenario)
 

@@ -17,7 +17,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input, Select, Static
 
-from evd.describe import runtime
+from evd.describe import expected_start_words, runtime
 from evd.models import ACTIVE_STATES, Run, RunState
 from tui import format as fmt
 from tui.messages import supersedes
@@ -27,8 +27,8 @@ NEAR_END = 40  # rows from the end at which the next page is asked for
 
 # Fixed widths: rows arrive a page at a time and change live, so widths taken from
 # the first rows would cut later ones. NOTE takes what is left.
-COLUMNS = ("ID", "NAME", "STATE", "PROGRESS", "GPUS", "RUNTIME", "EXIT", "NOTE")
-WIDTHS = (7, 24, 9, fmt.BAR_WIDTH + 5, 7, 8, 4, 80)
+COLUMNS = ("ID", "NAME", "STATE", "START", "PROGRESS", "GPUS", "RUNTIME", "EXIT", "NOTE")
+WIDTHS = (7, 24, 9, 8, fmt.BAR_WIDTH + 5, 7, 8, 4, 80)
 
 # The state filter's choices: (label, states or None for all).
 STATE_FILTERS: dict[str, tuple[RunState, ...] | None] = {
@@ -312,6 +312,9 @@ class RunsView(Vertical):
             run.id,
             Text(run.name, overflow="ellipsis", no_wrap=True),
             fmt.state_text(run.state, theme),
+            expected_start_words(run.expected_start, self._clock())
+            if run.state is RunState.QUEUED
+            else "",
             fmt.progress_text(run, theme),
             fmt.gpus_text(run),
             runtime(run.started_at, run.ended_at, self._clock()),
@@ -326,6 +329,9 @@ class RunsView(Vertical):
             if run.state is RunState.RUNNING:
                 ran = runtime(run.started_at, run.ended_at, now)
                 table.update_cell(str(run.id), "runtime", ran)
+            elif run.state is RunState.QUEUED and run.expected_start is not None:
+                start = expected_start_words(run.expected_start, now)
+                table.update_cell(str(run.id), "start", start)
 
     def _repaint(self) -> None:
         table = self.table
