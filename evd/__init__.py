@@ -23,13 +23,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Cache", "DeclarationError", "Env", "Job", "Resources", "Reuse", "Volume", "__version__",
-    "progress",
+    "preempted", "progress",
 ]  # fmt: skip
 
 if TYPE_CHECKING:
     from typing import Any
 
     from evd.sdk import Cache, DeclarationError, Env, Job, Resources, Reuse, Volume
+    from evd.sdk.preempt import preempted
     from evd.sdk.progress import progress
 
 # The SDK is imported on first use (PEP 562): the CLI imports this package on
@@ -43,6 +44,7 @@ _LAZY = {
     "Reuse": "evd.sdk",
     "Volume": "evd.sdk",
     "progress": "evd.sdk.progress",
+    "preempted": "evd.sdk.preempt",
 }
 
 

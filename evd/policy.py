@@ -16,6 +16,9 @@ values, so tests step them with any clock.
   one ends any other way, the run fails without starting, saying which.
 * ``--queue-timeout``: a run that has not started that long after it was
   submitted ends ``timed_out`` with the reason it was waiting.
+* ``--preemptible``: the run may be stopped for a run of higher priority that
+  cannot start otherwise, and is queued again (``evd.preemption`` chooses;
+  ``evd.daemon.core.preempting`` acts). That is not a failed attempt.
 * ``--keep-children``: processes the job started and left running when its
   main process ended are left alone (by default evd stops them: see
   ``evd.daemon.core.reaping``).
@@ -44,6 +47,7 @@ class Policy:
     after: tuple[int, ...] = ()
     queue_timeout: float | None = None
     keep_children: bool = False
+    preemptible: bool = False
 
     @property
     def attempts_in_all(self) -> int | None:
@@ -63,6 +67,8 @@ class Policy:
             data["queue_timeout"] = self.queue_timeout
         if self.keep_children:
             data["keep_children"] = True
+        if self.preemptible:
+            data["preemptible"] = True
         return data
 
     @classmethod
@@ -76,6 +82,7 @@ class Policy:
             after=tuple(int(i) for i in data.get("after", ())),
             queue_timeout=data.get("queue_timeout"),
             keep_children=bool(data.get("keep_children", False)),
+            preemptible=bool(data.get("preemptible", False)),
         )
 
 

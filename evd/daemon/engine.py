@@ -27,6 +27,7 @@ from evd.daemon.core.gate import Gate
 from evd.daemon.core.intake import AlsoWrite, Intake
 from evd.daemon.core.jobenv import job_defaults
 from evd.daemon.core.ledger import Ledger
+from evd.daemon.core.preempting import MIN_RUN_TIME, Preempting
 from evd.daemon.core.publishing import Publishing
 from evd.daemon.core.recovery import RECOVERY_INTERVAL, Recovery
 from evd.daemon.core.resultcache import ResultCache
@@ -54,6 +55,7 @@ from evd.resources.probe import probe_for
 from evd.runner.folders import FolderStock
 from evd.runner.netns import Isolation
 from evd.store import RunRecord, Store
+from evd.units import parse_duration
 
 
 class Engine:
@@ -168,7 +170,7 @@ class Engine:
         self.board = Board(self.ledger, self.gate, self.admission, self.dispatch, self.usage)
         self.admission.describe_wait = self.board.queued_reason
         self.board.warm_reason = self.warm.waiting_reason
-        self._wire_planning(state)
+        self._wire_planning(state, min_run_time(resources))
         self.admission.twin_of = self.cache.twin_of
         self.cache.twins = self.admission
         self.cancellation = Cancellation(self.ledger, self.gate, self.admission, self.dispatch)
@@ -179,8 +181,8 @@ class Engine:
         self.schedules = Schedules(self.ledger, self.intake, self.gate, clock)
         self.on_shutdown_request: Callable[[], None] = self.release_clients
 
-    def _wire_planning(self, state: StateDir) -> None:
-        """The parts that plan starts beyond the pool: disk room and run-time estimates."""
+    def _wire_planning(self, state: StateDir, min_run_time: float) -> None:
+        """The parts that plan starts beyond the pool: disk room, estimates, preemption."""
         self.diskroom = DiskRoom(self.dispatch, state.runs, self.usage.disk_used)
         self.dispatch.held_out = lambda: self.warm.blocked() | self.diskroom.blocked()
         self.board.disk_reason = self.diskroom.reasons.get
@@ -189,6 +191,15 @@ class Engine:
         self.ledger.on_run_end(self.estimates.run_ended)
         self.dispatch.estimate_of = self.estimates.for_record
         self.board.estimates = self.intake.estimates = self.estimates
+        self.preempting = Preempting(self.dispatch, min_run_time)
+        self.admission.preempted_by = self.preempting.stopped_for
+        reclaim = self.dispatch.after_tick  # the warm pool's
+
+        def after_tick() -> None:
+            reclaim()
+            self.preempting.check()
+
+        self.dispatch.after_tick = after_tick
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -218,6 +229,7 @@ class Engine:
         self.schedules.stop()
         self.recovery.stop()
         self.diskroom.stop()
+        self.preempting.stop()
         self.dispatch.stop()
         self.workers.stop_all()
         self.folders.close()
@@ -276,3 +288,9 @@ def cuda_machine(inventory: Inventory) -> CudaMachine:
             if gpu.compute_capability is not None
         ),
     )
+
+
+def min_run_time(resources: dict[str, Any]) -> float:
+    """``[resources] min_run_time``: seconds a preemptible run runs before it may be preempted."""
+    value = resources.get("min_run_time", MIN_RUN_TIME)
+    return parse_duration(value) if isinstance(value, str) else float(value)

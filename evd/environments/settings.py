@@ -37,7 +37,7 @@ KNOWN_KEYS = frozenset(
         "name", "description", "python", "requires-python", "dependencies", "environ",
         "secrets", "include", "volumes", "resources", "retries", "restart", "timeout",
         "priority", "schedule", "cluster", "keep_children", "cache", "reusable", "labels",
-        "meta", "inputs", "outputs", "network", *RESOURCE_KEYS,
+        "meta", "inputs", "outputs", "network", "preemptible", *RESOURCE_KEYS,
     }
 )  # fmt: skip
 
@@ -70,6 +70,7 @@ class JobSettings:
     inputs: tuple[dict[str, Any], ...] = ()  # staged before the run starts (evd.sdk.dataspec)
     outputs: tuple[dict[str, Any], ...] = ()  # published when the run ends
     network: str | None = None  # host | none
+    preemptible: bool | None = None  # may be stopped for a run of higher priority
 
     def merged(self, other: JobSettings) -> JobSettings:
         """These settings with everything ``other`` says on top (lists and tables merge)."""
@@ -98,6 +99,7 @@ class JobSettings:
             inputs=_by_name(self.inputs, other.inputs),
             outputs=_by_name(self.outputs, other.outputs),
             network=_pick(other.network, self.network),
+            preemptible=_pick(other.preemptible, self.preemptible),
         )
 
     def with_name(self, name: str | None) -> JobSettings:
@@ -131,6 +133,7 @@ class JobSettings:
             "inputs": list(self.inputs),
             "outputs": list(self.outputs),
             "network": self.network,
+            "preemptible": self.preemptible,
         }
         return {key: value for key, value in data.items() if value not in (None, [], {})}
 
@@ -233,6 +236,7 @@ def settings_from_table(table: dict[str, Any], where: str) -> JobSettings:
             inputs=tuple(check_inputs(table.get("inputs"))),
             outputs=tuple(check_outputs(table.get("outputs"))),
             network=check_network(table.get("network")),
+            preemptible=_flag(table.get("preemptible"), "preemptible"),
         )
     except DeclarationError as error:
         message = str(error)

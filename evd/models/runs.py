@@ -38,6 +38,8 @@ class SubmitRequest:
     queue_timeout: float | None = None  # give up if not started this long after submit
     cluster: str | None = None  # run on this Ray cluster (Daft's Ray runner); None: as declared
     keep_children: bool | None = None  # leave what the job started running; None: as declared
+    # May be stopped (and queued again) for a run of higher priority; None: as declared.
+    preemptible: bool | None = None
     # The result cache: use (look up, file on success), off, refresh (run, replace the
     # entry); None: as the job declares (``Job(cache=...)``), else off.
     cache: str | None = None

@@ -126,6 +126,7 @@ class Job:
         inputs: list[dict[str, Any]] | None = None,
         outputs: list[dict[str, Any]] | None = None,
         network: str | None = None,
+        preemptible: bool | None = None,
     ) -> None:
         self.name = check_name(name, "job")
         if env is not None and not isinstance(env, Env):
@@ -149,6 +150,9 @@ class Job:
         self.inputs = check_inputs(inputs)
         self.outputs = check_outputs(outputs)
         self.network = check_network(network)
+        if preemptible is not None and not isinstance(preemptible, bool):
+            raise DeclarationError(f"preemptible must be True or False, not {preemptible!r}")
+        self.preemptible = preemptible
         self.reusable = check_reusable(
             reusable.to_dict() if isinstance(reusable, Reuse) else reusable
         )
@@ -229,6 +233,7 @@ class Job:
             "cache": self.cache,
             "reusable": self.reusable,
             "network": self.network,
+            "preemptible": self.preemptible,
             "inputs": self.inputs or None,
             "outputs": self.outputs or None,
         }

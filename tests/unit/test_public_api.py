@@ -18,17 +18,20 @@ def test_public_names() -> None:
         "Reuse",
         "Volume",
         "__version__",
+        "preempted",
         "progress",
     ]
     for name in evd.__all__:
         assert getattr(evd, name)
+    assert evd.preempted() is False  # outside a run that evd preempted
 
 
 def test_cli_client_and_models_import_only_the_standard_library() -> None:
     code = (
         "import sys, evd, evd.client, evd.models, evd.errors, evd.cli.main,"
         " evd.sdk.launch, evd.sdk.declare, evd.sdk.calling, evd.sdk.boot, evd.sdk.progress,"
-        " evd.sdk.daft_hooks, evd.sdk.rundir, evd.sdk.fanout, evd.sdk.worker;"
+        " evd.sdk.daft_hooks, evd.sdk.rundir, evd.sdk.fanout, evd.sdk.worker, evd.sdk.preempt,"
+        " evd.sdk.dataspec;"
         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
     loaded = subprocess.run(

@@ -21,7 +21,7 @@ from typing import Protocol
 
 from evd.daemon.core.holds import Holds
 from evd.daemon.core.ledger import Ledger
-from evd.daemon.core.outcomes import Verdict
+from evd.daemon.core.outcomes import PREEMPTED, Verdict
 from evd.daemon.envs.builds import Builds
 from evd.daemon.submit import secrets
 from evd.errors import StorageError
@@ -78,6 +78,8 @@ class Admission:
         self.describe_wait: Callable[[RunRecord], str | None] = lambda record: record.reason
         # The run whose cached result a run waits for (set at wiring: the result cache).
         self.twin_of: Callable[[int], int | None] = lambda run_id: None
+        # The run a preempted run was stopped for (set at wiring: preemption).
+        self.preempted_by: Callable[[int], int | None] = lambda run_id: None
 
     # -- entering the queue ---------------------------------------------------------------
 
@@ -237,7 +239,13 @@ class Admission:
     def again(
         self, record: RunRecord, verdict: Verdict, stopping: str | None, ended: float
     ) -> bool:
-        """Queue the run for another attempt if its policy says so; return whether it did."""
+        """Queue the run for another attempt if its policy says so; return whether it did.
+
+        A preempted run always goes again, at once: that was not a failed attempt.
+        """
+        if stopping == "preempt" and verdict.reason == PREEMPTED:
+            self._requeue_preempted(record, ended)
+            return True
         policy = Policy.from_dict(record.policy)
         if not policy.retries and policy.restart == "no":
             return False
@@ -266,6 +274,20 @@ class Admission:
         )
         self._retry_later(record.id, again, not_before)
         return True
+
+    def _requeue_preempted(self, record: RunRecord, ended: float) -> None:
+        """Back to the queue, the attempt not counted; its next one runs with EVD_PREEMPTED=1."""
+        by = self.preempted_by(record.id)
+        reason = f"preempted by run {by}" if by is not None else "preempted"
+        self.ledger.record(
+            record.id,
+            RunState.QUEUED,
+            reason,
+            ended,
+            attempts=max(0, record.attempts - 1),
+            retry={"since": ended, "preempted_by": by},
+        )
+        self.enqueue(self.ledger.get(record.id), tick=False)  # dispatch ticks after an end
 
     def _retry_later(self, run_id: int, again: Again, not_before: float) -> None:
         delay = max(0.0, not_before - self.clock())

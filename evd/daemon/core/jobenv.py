@@ -28,6 +28,7 @@ from evd.store import RunRecord
 RUN_VARIABLES = (
     "EVD_RUN_ID", "EVD_RUN_DIR", "EVD_OUTPUT_DIR", "EVD_CPUS", "EVD_CLUSTER",
     "EVD_RAY_RUNTIME_ENV", "EVD_UDF_WORKER", "EVD_GROUP", "EVD_GROUP_INDEX", "EVD_INPUTS_DIR",
+    "EVD_PREEMPTED",
 )  # fmt: skip
 
 
@@ -138,6 +139,8 @@ def job_environment(
     env["EVD_HOME"] = str(state.root)
     env["EVD_RUN_DIR"] = str(run_dir)
     env["EVD_OUTPUT_DIR"] = str(outputs)
+    if (record.retry or {}).get("preempted_by") is not None:  # its checkpoint is worth reading
+        env["EVD_PREEMPTED"] = "1"
     if record.group_id is not None:  # a fan-out's item (as Slurm's SLURM_ARRAY_TASK_ID)
         env["EVD_GROUP"] = str(record.group_id)
         env["EVD_GROUP_INDEX"] = str(record.group_index)

@@ -102,8 +102,8 @@ def judge(
 ) -> Verdict:
     """The verdict for a run whose shim has ended.
 
-    ``stopping`` is ``"cancel"``, ``"timeout"``, ``"memory"`` or ``"gpu-memory"``
-    when evd was stopping the run (``over_limit`` says how a limit was passed);
+    ``stopping`` is ``"cancel"``, ``"timeout"``, ``"preempt"``, ``"memory"`` or
+    ``"gpu-memory"`` when evd was stopping the run (``over_limit`` says how a limit was passed);
     ``lost_reason`` explains a shim that ended without recording a status.
     ``main_exit`` is the exit code the job's own code finished with (see
     ``evd.sdk.launch``): it stands whatever the process did after it, except
@@ -133,6 +133,8 @@ def judge(
         reason = f"{reason}: {error}"
     return Verdict(RunState.FAILED, code, reason, FailedBy.USER)
 
+
+PREEMPTED = "preempted"  # the verdict admission turns into a place in the queue again
 
 WORKER_ENDED_REASON = (
     "its warm worker ended before the call returned (the run's log says more);"
@@ -188,6 +190,9 @@ def verdict_from_folder(
     ):
         code = outcome.exit_code if outcome else None
         return Verdict(RunState.FAILED, code, WORKER_ENDED_REASON, FailedBy.USER), outcome
+    if stopping == "preempt" and main_exit != 0:  # its work is not done: it goes again
+        code = outcome.exit_code if outcome else None
+        return Verdict(RunState.CANCELLED, code, PREEMPTED, None), outcome
     verdict = judge(
         outcome,
         stopping=stopping,

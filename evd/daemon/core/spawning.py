@@ -78,7 +78,7 @@ class Launcher:
         port = None
         try:
             run_dir.mkdir(exist_ok=True)
-            if record.attempts:
+            if record.attempts or (record.retry or {}).get("preempted_by") is not None:
                 _begin_attempt(run_dir, record)
             if len(allocation.gpus) > 1:
                 port = free_port(ports_taken())
@@ -197,6 +197,7 @@ def record_start(
         attempts=record.attempts + 1,
         gpus=gpus,
         retry=None,
+        stop_reason=None,  # a stop of an earlier attempt (a timeout, a preemption) is over
     )
 
 
@@ -207,5 +208,7 @@ def _begin_attempt(run_dir: Path, record: RunRecord) -> None:
     (run_dir / DONE_FIFO).unlink(missing_ok=True)
     total = Policy.from_dict(record.policy).attempts_in_all
     of = f" of {total}" if total else ""
+    by = (record.retry or {}).get("preempted_by")
+    again = "" if by is None else f" (again: run {by} preempted the last one)"
     with open(run_dir / LOG_FILE, "a", encoding="utf-8") as out:
-        out.write(f"evd: attempt {record.attempts + 1}{of}\n")
+        out.write(f"evd: attempt {record.attempts + 1}{of}{again}\n")

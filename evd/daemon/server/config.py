@@ -37,13 +37,21 @@ from typing import Any
 from evd.daemon.triggers.notify import read_settings
 from evd.environments.fetch import SETTINGS
 from evd.errors import EvdError
-from evd.units import parse_size
+from evd.units import parse_duration, parse_size
 
 KNOWN_TABLES = frozenset({"index", "resources", "jobs", "http", "notify", "python"})
 HTTP_KEYS = frozenset({"listen"})
 JOBS_KEYS = frozenset({"telemetry", "secret_variables"})
 RESOURCE_KEYS = frozenset(
-    {"reserve_cpus", "reserve_memory", "hide_gpus", "fake_gpus", "fake_nvlink", "stop_gpu_overuse"}
+    {
+        "reserve_cpus",
+        "reserve_memory",
+        "hide_gpus",
+        "fake_gpus",
+        "fake_nvlink",
+        "stop_gpu_overuse",
+        "min_run_time",
+    }
 )
 INDEX_KEYS = frozenset({"url", "extra_urls", "find_links", "no_index", "strategy", "pip_conf"})
 
@@ -117,3 +125,10 @@ def _check_resources(path: Path, table: dict[str, Any]) -> None:
             raise ConfigError(f"{path}: [resources] {key} must be a string such as '{example}'")
     if not isinstance(table.get("stop_gpu_overuse", False), bool):
         raise ConfigError(f"{path}: [resources] stop_gpu_overuse must be true or false")
+    least = table.get("min_run_time", 0)
+    try:
+        seconds = parse_duration(least) if isinstance(least, str) else float(least)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if isinstance(least, bool) or seconds < 0:
+        raise ConfigError(f"{path}: [resources] min_run_time must be a duration such as '1m'")

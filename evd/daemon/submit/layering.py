@@ -47,6 +47,9 @@ def policy_of(job: Job, declared: dict[str, Any]) -> Policy:
         keep_children=bool(
             declared.get("keep_children") if job.keep_children is None else job.keep_children
         ),
+        preemptible=bool(
+            declared.get("preemptible") if job.preemptible is None else job.preemptible
+        ),
     )
 
 

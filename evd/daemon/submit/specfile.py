@@ -41,7 +41,7 @@ RUN_KEYS = ("name", "command", "file", "function", "args", "cwd", "env", "after"
 SETTING_KEYS = (
     "environ", "secrets", "volumes", "resources", "timeout", "priority", "retries", "restart",
     "keep_children", "cluster", "cache", "reusable", "labels", "meta", "inputs", "outputs",
-    "network",
+    "network", "preemptible",
 )  # fmt: skip
 KNOWN = ("type", "count", *RUN_KEYS, *SETTING_KEYS)
 ENV_KEYS = ("name", "python", "dependencies", "environ", "secrets", "include", "volumes")
@@ -284,6 +284,7 @@ def to_document(request: SubmitRequest) -> dict[str, Any]:
         "retries": request.retries,
         "restart": request.restart,
         "keep_children": request.keep_children,
+        "preemptible": request.preemptible,
         "cluster": request.cluster,
         "cache": cache,
         "labels": request.labels,

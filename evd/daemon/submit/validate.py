@@ -51,6 +51,7 @@ class Job:
     queue_timeout: float | None = None
     cluster: str | None = None
     keep_children: bool | None = None
+    preemptible: bool | None = None  # may be stopped for a run of higher priority
     cache: str | None = None  # use | off | refresh; None: as the job declares
     labels: dict[str, str] = field(default_factory=dict)  # over the job's declared ones
     # From a job spec (``evd.daemon.submit.specfile``): its declarations, over the
@@ -229,6 +230,7 @@ def validate(request: SubmitRequest) -> Job:
         queue_timeout=request.queue_timeout,
         cluster=_cluster(request.cluster),
         keep_children=request.keep_children,
+        preemptible=request.preemptible,
         cache=request.cache,
         labels=dict(request.labels or {}),
     )
