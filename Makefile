@@ -52,6 +52,7 @@ bench: install
 	$(BIN)/python bench/tui_live.py
 	$(BIN)/python bench/warm.py
 	$(BIN)/python bench/staging.py
+	$(BIN)/python bench/forecast.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
