@@ -55,7 +55,8 @@ def test_runs_that_are_not_preemptible_or_not_lower_are_left_alone(one_gpu: Evd)
     urgent = submit(evd, "--gpus", "1", "--priority", "10", "--", "true")
     peer = submit(evd, "--gpus", "1", "--preemptible", "--", "sleep", "30")
     assert show(evd, steady)["state"] == "running" and show(evd, urgent)["state"] == "queued"
-    evd.cli("cancel", steady, urgent, check=True)
+    evd.cli("cancel", urgent, check=True)  # first: once steady ends it would start and end
+    evd.cli("cancel", steady, check=True)
     wait_for(lambda: show(evd, peer)["state"] == "running", timeout=60)
     same = submit(evd, "--gpus", "1", "--preemptible", "--", "true")  # same priority: waits
     assert show(evd, same)["state"] == "queued"
