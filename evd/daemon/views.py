@@ -56,10 +56,14 @@ def env_label(spec: dict[str, Any] | None) -> str | None:
     return str(env.get("name") or env.get("source") or env["hash"][:8])
 
 
-def run_view(board: Board, record: RunRecord, *, with_events: bool = False) -> Run:
+def run_view(
+    board: Board, record: RunRecord, *, with_events: bool = False, forecast: bool = False
+) -> Run:
     """A run as the API shows it; a queued run's reason is worked out now.
 
-    ``with_events`` (``evd show``) adds the history and the outputs.
+    ``with_events`` (``evd show``) adds the history and the outputs; ``forecast``
+    (listings and ``evd show``, not a submit's answer or an event) a queued run's
+    expected start, which plays the queue forward (at most once a second).
     """
     spec = record.spec or {}
     run_dir = board.state.run_dir(record.id)
@@ -67,7 +71,7 @@ def run_view(board: Board, record: RunRecord, *, with_events: bool = False) -> R
         id=record.id,
         name=record.name,
         state=record.state,
-        reason=board.queued_reason(record),
+        reason=board.queued_reason(record, forecast=forecast),
         exit_code=record.exit_code,
         attempts=record.attempts,
         gpus=list(record.gpus or []),
@@ -103,7 +107,7 @@ def run_view(board: Board, record: RunRecord, *, with_events: bool = False) -> R
         inputs=inputs_view(spec, run_dir, staged=with_events),
         published=published(run_dir) if with_events else None,
         estimate=spec.get("estimate") if record.state.is_final else board.estimate(record),
-        expected_start=expected_start(board, record),
+        expected_start=expected_start(board, record) if forecast else None,
     )
 
 

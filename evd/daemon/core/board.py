@@ -100,17 +100,19 @@ class Board:
             return {}
         return {key: value for key, value in live.progress.items() if key != "progress"}
 
-    def queued_reason(self, record: RunRecord) -> str | None:
+    def queued_reason(self, record: RunRecord, *, forecast: bool = False) -> str | None:
         """Why a queued run waits, in words; another run's stored reason as it is.
 
-        A run that waits for capacity is also told when it should start (``evd.forecast``).
+        With ``forecast``, a run that waits for capacity is also told when it should
+        start (``evd.forecast``).
         """
         if record.state is not RunState.QUEUED:
             return record.reason
         other = self._waits_for_other(record)
         if other is not None:
             return other
-        return self._with_start(record.id, self._capacity_reason(record))
+        reason = self._capacity_reason(record)
+        return self._with_start(record.id, reason) if forecast else reason
 
     def _with_start(self, run_id: int, reason: str) -> str:
         expected = self.expected_start(run_id)

@@ -106,5 +106,5 @@ async def queue(
     for queued in itertools.islice(engine.dispatch.queue, limit):
         record = engine.store.get_run(queued.id)
         if record is not None:
-            head.append(run_view(engine.board, record).to_dict())
+            head.append(run_view(engine.board, record, forecast=True).to_dict())
     return json_response({"length": len(engine.dispatch.queue), "head": head})

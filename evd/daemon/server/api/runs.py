@@ -112,7 +112,9 @@ async def list_runs(
             known = ", ".join(s.value for s in RunState)
             raise InvalidRequest(f"unknown state in {names}; states are: {known}") from None
     records = engine.store.iter_runs(states, limit, group, before=before, text=q, labels=labels)
-    return json_list_response(run_view(engine.board, record).to_dict() for record in records)
+    return json_list_response(
+        run_view(engine.board, record, forecast=True).to_dict() for record in records
+    )
 
 
 @router.get("/{run_id}", response_model=Run)
@@ -120,7 +122,7 @@ async def show(request: Request, run_id: RunId) -> Response:
     """One run with its recorded state changes."""
     engine = engine_of(request)
     return json_response(
-        run_view(engine.board, engine.ledger.get(run_id), with_events=True).to_dict()
+        run_view(engine.board, engine.ledger.get(run_id), with_events=True, forecast=True).to_dict()
     )
 
 
