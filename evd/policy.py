@@ -71,6 +71,11 @@ class Policy:
             data["preemptible"] = True
         return data
 
+    @staticmethod
+    def preemptible_in(data: Mapping[str, Any] | None) -> bool:
+        """Whether a stored policy lets its run be preempted (cheaper than ``from_dict``)."""
+        return bool(data and data.get("preemptible"))
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> Policy:
         """From the store (``None``: the defaults)."""

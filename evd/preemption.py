@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from evd.resources.pool import Pool
-from evd.scheduler import QueuedRun
+from evd.scheduler import QueuedRun, fewest_to_release
 
 
 @dataclass(frozen=True)
@@ -49,21 +49,4 @@ def victims(
         ),
         key=lambda run: (-run.started_at, -run.run_id),
     )
-    work = pool.copy()
-    chosen: list[int] = []
-    for run in eligible:
-        work.release(run.run_id)
-        chosen.append(run.run_id)
-        if work.fit(head.id, head.request) is not None:
-            break
-    else:
-        return None
-    # Spare again any whose release was not needed (the oldest chosen are tried first).
-    for run_id in list(chosen):
-        trial = pool.copy()
-        for other in chosen:
-            if other != run_id:
-                trial.release(other)
-        if trial.fit(head.id, head.request) is not None:
-            chosen.remove(run_id)
-    return chosen
+    return fewest_to_release(head, pool, [run.run_id for run in eligible])

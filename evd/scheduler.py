@@ -15,7 +15,12 @@ tests step it with any clock. Ordering and start conditions:
 4. EASY backfill: a later run with a ``--timeout`` that ends before the head's
    shadow time (when the runs' timeouts guarantee it fits) may use what is
    set aside too; see ``evd.reservation``.
-5. Nothing starts while ``capacity.draining``.
+5. Loans: a later *preemptible* run whose estimate says it ends before the
+   head's planned shadow time (the running runs ending as estimated) may use
+   what is set aside as well. Its allocation is marked ``on_loan``; evd
+   requeues it the moment the head would fit without it (``loans_to_recall``),
+   so a wrong estimate never delays the head.
+6. Nothing starts while ``capacity.draining``.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from evd.reservation import reserve
@@ -42,6 +47,7 @@ class QueuedRun:
     limit: float | None = field(default=None, compare=False)  # its --timeout, in seconds
     warm: str | None = field(default=None, compare=False)  # its job's warm-worker key
     estimate: float | None = field(default=None, compare=False)  # seconds, from alike runs
+    preemptible: bool = field(default=False, compare=False)  # may be stopped and queued again
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sort_key", (-self.priority, self.id))
@@ -71,12 +77,19 @@ def tick(
     placer = _Placer(pool.copy(), now)
     cannot, cannot_at_all = placer.cannot, placer.cannot_at_all
     latest_end = -math.inf  # a run ending by then may use what the head waits for
+    planned_end = -math.inf  # a preemptible run expected to end by then may borrow it
     starts: list[Allocation] = []
     for run in queued:
         # The common cases first, kept cheap: 10,000 queued runs pass here.
         request, limit = run.request, run.limit
         if request in cannot and (
-            limit is None or now + limit > latest_end or request in cannot_at_all
+            (
+                (limit is None or now + limit > latest_end)
+                and (
+                    not run.preemptible or run.estimate is None or now + run.estimate > planned_end
+                )
+            )
+            or request in cannot_at_all
         ):
             continue
         allocation = placer.place(run)
@@ -86,7 +99,7 @@ def tick(
                 slots -= 1
         if placer.full or slots == 0:
             break
-        latest_end = placer.latest_end()
+        latest_end, planned_end = placer.latest_end(), placer.planned_end()
     return starts
 
 
@@ -110,6 +123,8 @@ class _Placer:
             return None
         if run.limit is not None:
             allocation = dataclasses.replace(allocation, ends_by=self.now + run.limit)
+        if run.estimate is not None:
+            allocation = dataclasses.replace(allocation, expected_by=self.now + run.estimate)
         self.work.take(allocation)
         self._update_full()
         return allocation
@@ -124,12 +139,16 @@ class _Placer:
             self.reserved = reserve(self.work, run.request, self.now)
             self._update_full()
             return None
-        if run.request in self.cannot_at_all or not self._ends_in_time(run):
+        if run.request in self.cannot_at_all:
+            return None
+        sure = self._ends_in_time(run)
+        if not sure and not self._may_borrow(run):
             return None
         allocation = self.work.fit(run.id, run.request)
         if allocation is None:
             self.cannot_at_all.add(run.request)
-        return allocation
+            return None
+        return allocation if sure else dataclasses.replace(allocation, on_loan=True)
 
     def latest_end(self) -> float:
         """A run sure to end by then may use what the head waits for (``-inf``: none may).
@@ -140,6 +159,19 @@ class _Placer:
         until = -math.inf if self.reserved is None else self.reserved.until
         return until if until < math.inf else -math.inf
 
+    def planned_end(self) -> float:
+        """A preemptible run expected to end by then may borrow what the head waits for."""
+        planned = -math.inf if self.reserved is None else self.reserved.planned
+        return planned if planned < math.inf else -math.inf
+
+    def _may_borrow(self, run: QueuedRun) -> bool:
+        """Whether ``run`` may start on a loan: preemptible, expected to end in time."""
+        return (
+            run.preemptible
+            and run.estimate is not None
+            and self.now + run.estimate <= self.planned_end()
+        )
+
     def _ends_in_time(self, run: QueuedRun) -> bool:
         """Whether ``run`` is sure to end before the blocked head could start (EASY backfill)."""
         return run.limit is not None and self.now + run.limit <= self.latest_end()
@@ -147,7 +179,7 @@ class _Placer:
     def _update_full(self) -> None:
         """Note when no CPU is left to any run: what is free only changes on a start."""
         reserved = self.reserved
-        kept = 0 if reserved is None or reserved.until < math.inf else reserved.millicpus
+        kept = 0 if reserved is None or reserved.planned < math.inf else reserved.millicpus
         self.full = self.work.millicpus_free - kept <= 0
 
 
@@ -168,6 +200,53 @@ def blocked_head(
             return run, reserve(pool, run.request, now)
         fits.add(run.request)
     return None
+
+
+def loans_to_recall(head: QueuedRun, pool: Pool, priorities: Mapping[int, int]) -> list[int]:
+    """The runs on loan to give back so that the blocked ``head`` starts now (fewest).
+
+    A loan ahead of ``head`` in start order (``priorities``: each loan's
+    priority) is no longer a loan: its run would go before the head anyway,
+    so ``pool`` is told it keeps what it holds (the one change made here).
+    Empty when the head fits already, or would not fit even with every loan
+    back. The runs submitted last are recalled first.
+    """
+    loans = []
+    for run_id, held in list(pool.held.items()):
+        if not held.on_loan:
+            continue
+        if (-priorities.get(run_id, 0), run_id) < head.sort_key:
+            pool.end_loan(run_id)
+        else:
+            loans.append(run_id)
+    if not loans or pool.fit(head.id, head.request) is not None:
+        return []
+    return fewest_to_release(head, pool, sorted(loans, reverse=True)) or []
+
+
+def fewest_to_release(head: QueuedRun, pool: Pool, order: list[int]) -> list[int] | None:
+    """The fewest of ``order`` (held in ``pool``) to release for ``head`` to fit, or ``None``.
+
+    Released in ``order`` until it fits, then any whose release was not needed
+    is kept again (the first released are tried first).
+    """
+    work = pool.copy()
+    chosen: list[int] = []
+    for run_id in order:
+        work.release(run_id)
+        chosen.append(run_id)
+        if work.fit(head.id, head.request) is not None:
+            break
+    else:
+        return None
+    for run_id in list(chosen):
+        trial = pool.copy()
+        for other in chosen:
+            if other != run_id:
+                trial.release(other)
+        if trial.fit(head.id, head.request) is not None:
+            chosen.remove(run_id)
+    return chosen
 
 
 class QueueIndex:

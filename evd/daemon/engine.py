@@ -193,6 +193,7 @@ class Engine:
         self.board.estimates = self.intake.estimates = self.estimates
         self.preempting = Preempting(self.dispatch, min_run_time)
         self.admission.preempted_by = self.preempting.stopped_for
+        self.board.preempting_for = self.preempting.stopping_for
         reclaim = self.dispatch.after_tick  # the warm pool's
 
         def after_tick() -> None:

@@ -62,6 +62,8 @@ class Allocation:
     milli_share: int = 0  # per device, in thousandths: MILLI for whole devices
     gpu_memory: int = 0  # claimed per device
     ends_by: float | None = None  # when its --timeout stops it at the latest (None: no timeout)
+    expected_by: float | None = None  # when its estimate says it ends (a plan, never a kill)
+    on_loan: bool = False  # it started on what the blocked head keeps, on its estimate
 
     @property
     def cpus(self) -> float:
@@ -260,6 +262,12 @@ class Pool:
             if allocation.whole:
                 device.whole = False
 
+    def end_loan(self, run_id: int) -> None:
+        """``run_id`` keeps what it borrowed as its own: it is no longer recalled."""
+        held = self.held.get(run_id)
+        if held is not None and held.on_loan:
+            self.held[run_id] = dataclasses.replace(held, on_loan=False)
+
 
 @dataclass
 class Reserved:
@@ -271,6 +279,7 @@ class Reserved:
     # device -> (share in thousandths, GPU memory) kept for a fractional head
     shares: dict[int, tuple[int, int]] = field(default_factory=dict)
     until: float = math.inf  # the shadow time: by then it is sure to fit (evd.reservation)
+    planned: float = math.inf  # when it should fit if runs end as estimated (<= until)
 
 
 def share_claim(request: Request, device: Device) -> int:

@@ -63,3 +63,31 @@ def test_runs_that_are_not_preemptible_or_not_lower_are_left_alone(one_gpu: Evd)
     assert show(evd, peer)["state"] == "running"
     assert "preempted" not in log_of(evd, peer)
     evd.cli("cancel", peer, same, check=True)
+
+
+def test_a_preemptible_run_borrows_on_its_estimate_and_gives_it_back(evd_env: Evd) -> None:
+    """Backfill on an estimate: the loan is taken back the moment the blocked head would fit."""
+    fake_gpus(evd_env, 2)
+    evd_env.up()
+    evd = evd_env
+    length = evd.home / "length"
+    length.write_text("0.1")
+    job = ("--gpus", "1", "--preemptible", "--", "sh", "-c", f"sleep $(cat {length})")
+    assert evd.cli("wait", submit(evd, *job), timeout=60).returncode == 0  # its history
+    holder = submit(evd, "--gpus", "1", "--timeout", "300", "--", "sleep", "300")
+    wait_for(lambda: show(evd, holder)["state"] == "running", timeout=60)
+    head = submit(evd, "--gpus", "2", "--", "true")  # keeps the idle GPU for itself
+    length.write_text("300")  # the estimate (0.1 s) is wrong this time
+    loan = submit(evd, *job)
+    wait_for(lambda: show(evd, loan)["state"] == "running", timeout=60)
+    steady = submit(evd, "--gpus", "1", "--", "sleep", "300")  # not preemptible: no loan
+    assert show(evd, head)["state"] == "queued" and show(evd, steady)["state"] == "queued"
+
+    evd.cli("cancel", steady, holder, check=True)  # now the head fits, but for the loan
+    assert evd.cli("wait", head, timeout=60).returncode == 0
+    run = show(evd, loan)
+    history = [(e["state"], e["reason"]) for e in run["events"]]
+    assert ("queued", f"preempted by run {head}") in history
+    assert run["attempts"] <= 1  # taking a loan back is not a failed attempt
+    assert "borrowed what that run waits for" in log_of(evd, loan)
+    evd.cli("cancel", loan, check=True)

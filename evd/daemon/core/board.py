@@ -46,6 +46,8 @@ class Board:
         self.warm_reason: Callable[[str], str | None] = lambda _key: None
         self.disk_reason: Callable[[int], str | None] = lambda _run_id: None  # no room for it
         self.estimates: Estimates | None = None  # run-time estimates (set at wiring)
+        # The runs being preempted for a queued run (set at wiring: preempting).
+        self.preempting_for: Callable[[int], list[int]] = lambda _run_id: []
         # The queue played forward, once per change of the queue or the pool and second.
         self._plan: tuple[object, dict[int, Expected]] = (None, {})
 
@@ -75,7 +77,7 @@ class Board:
                 else expected_end(now, started, self.estimate(record), bound)
             )
         capacity = Capacity(slots=dispatch.parallel, draining=self._gate.holds_starts)
-        held_out = dispatch.held_out()
+        held_out = dispatch.last_held_out
         queue = dispatch.queue.without(held_out) if held_out else dispatch.queue
         return forecast(now, queue, ends, capacity, dispatch.pool)
 
@@ -112,6 +114,9 @@ class Board:
         if other is not None:
             return other
         reason = self._capacity_reason(record)
+        victims = self.preempting_for(record.id)
+        if victims:
+            reason += "; preempting " + ", ".join(self._name(run_id) for run_id in victims)
         return self._with_start(record.id, reason) if forecast else reason
 
     def _with_start(self, run_id: int, reason: str) -> str:

@@ -91,6 +91,7 @@ class Dispatch:
         self.warm_starts: Callable[[], list[Allocation]] = list
         # Runs that may not start now for reasons of their own (their job's warm worker, disk).
         self.held_out: Callable[[], set[int]] = set
+        self.last_held_out: set[int] = set()  # what ``held_out`` said at the last tick
         self.estimate_of: Callable[[RunRecord], float | None] = lambda _record: None
         self.on_freed: Callable[[int], None] = lambda _run_id: None
         self.after_tick: Callable[[], None] = lambda: None
@@ -178,6 +179,7 @@ class Dispatch:
                 limit=None if record.timeout is None else record.timeout + self.kill_grace,
                 warm=(record.spec or {}).get("worker", {}).get("key"),
                 estimate=self.estimate_of(record),
+                preemptible=Policy.preemptible_in(record.policy),
             )
         )
 
@@ -194,7 +196,7 @@ class Dispatch:
         capacity = Capacity(slots=self.parallel, draining=self._holds_starts())
         for allocation in [] if capacity.draining else self.warm_starts():
             self._start(allocation)
-        blocked = self.held_out()
+        blocked = self.last_held_out = self.held_out()
         queue = self.queue.without(blocked) if blocked else self.queue
         for allocation in tick(self.clock(), queue, len(self._live), capacity, self._pool):
             self.queue.remove(allocation.run_id)
@@ -230,9 +232,13 @@ class Dispatch:
         live.stopping = record.stop_reason
         started = record.started_at or self.clock()
         ends_by = None if record.timeout is None else started + record.timeout + self.kill_grace
+        estimate = self.estimate_of(record)
+        expected_by = None if estimate is None else started + estimate
         request = Request.from_dict(record.resources)
         allocation = self._pool.allocation_of(record.id, request, record.gpus or [])
-        self._pool.take(dataclasses.replace(allocation, ends_by=ends_by))
+        # A loan is not known again after a restart: the run keeps what it holds to its end.
+        allocation = dataclasses.replace(allocation, ends_by=ends_by, expected_by=expected_by)
+        self._pool.take(allocation)
         self.changes += 1
         self._watch(live, record.timeout, started)
 

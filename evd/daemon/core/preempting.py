@@ -9,6 +9,11 @@ reason ``preempt``. When it has ended, admission puts it back in the queue
 ("preempted by run 12"); that attempt does not count, and the next one runs
 with ``EVD_PREEMPTED=1``. Nothing new is chosen while a preemption is under
 way. Runs that are not preemptible are never stopped.
+
+Loans are taken back the same way: a preemptible run that started on what the
+blocked head keeps, on its estimate (``evd.scheduler``, point 5), is stopped
+and queued again the moment the head would fit without it, whatever its
+priority or age, so a wrong estimate never delays the head.
 """
 
 from __future__ import annotations
@@ -19,10 +24,9 @@ import logging
 
 from evd.daemon.core.dispatch import Dispatch
 from evd.errors import StorageError
-from evd.policy import Policy
 from evd.preemption import Candidate, victims
 from evd.runner.logcap import note_in_log
-from evd.scheduler import blocked_head
+from evd.scheduler import QueuedRun, blocked_head, loans_to_recall
 
 log = logging.getLogger("evd.preempting")
 
@@ -45,44 +49,62 @@ class Preempting:
 
     def check(self) -> None:
         """Preempt what the first blocked run needs, if it may (after each tick)."""
-        dispatch = self.dispatch
-        if not len(dispatch.queue) or not dispatch.running:
+        running = self.dispatch.running
+        if self._for:  # a victim that ended as it pleased (not preempted) was never asked for
+            self._for = {victim: head for victim, head in self._for.items() if victim in running}
+        if not len(self.dispatch.queue) or not running:
             return
-        if any(live.stopping == "preempt" for live in dispatch.running.values()):
+        if not any(live.preemptible and not live.stopping for live in running.values()):
+            return  # the common case, kept cheap: nothing may be stopped
+        if any(live.stopping == "preempt" for live in running.values()):
             return  # one at a time: what is being stopped may be enough
         with contextlib.suppress(StorageError):
             self._check()
 
+    def stopping_for(self, run_id: int) -> list[int]:
+        """The runs being stopped so that ``run_id`` can start."""
+        return [victim for victim, head in self._for.items() if head == run_id]
+
     def _check(self) -> None:
         dispatch = self.dispatch
         now = dispatch.clock()
-        held_out = dispatch.held_out()
+        held_out = dispatch.last_held_out
         queue = dispatch.queue.without(held_out) if held_out else dispatch.queue
         blocked = blocked_head(queue, dispatch.pool, now)
         if blocked is None:
             return
         head = blocked[0]
-        candidates = []
-        for run_id, live in dispatch.running.items():
-            if live.stopping:
-                continue
-            record = dispatch.ledger.get(run_id)
-            if record.started_at is None or record.priority >= head.priority:
-                continue
-            if Policy.from_dict(record.policy).preemptible:
-                candidates.append(Candidate(run_id, record.priority, record.started_at, True))
+        records = {
+            run_id: dispatch.ledger.get(run_id)
+            for run_id, live in dispatch.running.items()
+            if live.preemptible and not live.stopping
+        }
+        priorities = {run_id: record.priority for run_id, record in records.items()}
+        recall = loans_to_recall(head, dispatch.pool, priorities)
+        if recall:
+            self._stop(recall, head, "it borrowed what that run waits for, on its estimate")
+            return
+        candidates = [
+            Candidate(run_id, record.priority, record.started_at, True)
+            for run_id, record in records.items()
+            if record.started_at is not None and record.priority < head.priority
+        ]
         if not candidates:
             return
         chosen = victims(head, dispatch.pool, candidates, now=now, min_run_time=self.min_run_time)
         if chosen is None:
             self._when_older(candidates, now)
             return
+        self._stop(chosen, head, f"priority {head.priority}")
+
+    def _stop(self, chosen: list[int], head: QueuedRun, why: str) -> None:
+        dispatch = self.dispatch
         for run_id in chosen:
             self._for[run_id] = head.id
-            log.info("run %s preempted for run %s", run_id, head.id)
+            log.info("run %s preempted for run %s (%s)", run_id, head.id, why)
             note_in_log(
                 dispatch.ledger.state.run_dir(run_id),
-                f"evd: preempted by run {head.id} (priority {head.priority}): stopping it"
+                f"evd: preempted by run {head.id} ({why}): stopping it"
                 f" (SIGTERM, then SIGKILL after {dispatch.kill_grace:g} s); it is queued again",
             )
             dispatch.stop_run(run_id, "preempt")

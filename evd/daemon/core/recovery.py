@@ -29,6 +29,7 @@ from evd.daemon.core.spawning import record_start
 from evd.daemon.monitor.usage import Usage
 from evd.errors import StorageError
 from evd.models import ACTIVE_STATES, FailedBy, RunState
+from evd.policy import Policy
 from evd.runner.outcome import read_outcome
 from evd.runner.procenv import devices_of, job_variables
 from evd.runner.shim import PID_FILE, find_shim, is_shim_of, read_shim_pid, unreadable_shim_pid
@@ -126,6 +127,7 @@ class Recovery:
                 run_dir=run_dir,
                 master_port=int(port) if port.isdigit() else None,
                 disk=int((record.resources or {}).get("disk", 0)),
+                preemptible=Policy.preemptible_in(record.policy),
             )
             self.dispatch.adopt(record, live)
         else:

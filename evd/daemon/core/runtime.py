@@ -29,6 +29,7 @@ class LiveRun:
     ending: bool = False  # its shim has exited; what the job left running is being stopped
     scoped: bool = False  # started under systemd-run (a memory limit the kernel enforces)
     disk: int = 0  # bytes its folder may hold (``disk``); the sampler measures it
+    preemptible: bool = False  # it may be stopped for a more urgent run and queued again
 
     def cancel_timers(self) -> None:
         """Disarm the timeout and kill timers."""

@@ -135,7 +135,13 @@ class Launcher:
             self.ledger.write(lambda store: store.touch_env(env_hash, started))
         disk = int((record.resources or {}).get("disk", 0))
         live = LiveRun(
-            run_id=record.id, pid=pid, run_dir=run_dir, master_port=port, scoped=scoped, disk=disk
+            run_id=record.id,
+            pid=pid,
+            run_dir=run_dir,
+            master_port=port,
+            scoped=scoped,
+            disk=disk,
+            preemptible=Policy.preemptible_in(record.policy),
         )
         return live, started
 

@@ -68,9 +68,12 @@ class WarmPool:
             pool.release(worker.pool_id)
             self.workers.assign(worker, queued.id)
             allocation = pool.allocation_of(queued.id, queued.request, list(worker.allocation.gpus))
-            if queued.limit is not None:
-                ends_by = self.dispatch.clock() + queued.limit
-                allocation = dataclasses.replace(allocation, ends_by=ends_by)
+            now = self.dispatch.clock()
+            allocation = dataclasses.replace(
+                allocation,
+                ends_by=None if queued.limit is None else now + queued.limit,
+                expected_by=None if queued.estimate is None else now + queued.estimate,
+            )
             starts.append(allocation)
         return starts
 
