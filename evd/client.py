@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         WatchRequest,
         WorkerInfo,
     )
+    from evd.models.timeline import Timeline
 
 
 __all__ = ["Client", "passable_environment"]
@@ -153,6 +154,12 @@ class Client(Transport):
         """How many runs wait, and the first ``limit`` in start order (with why they wait)."""
         data = self.call("GET", f"/v1/queue?limit={int(limit)}")
         return int(data["length"]), [Run.from_dict(item) for item in data["head"]]
+
+    def timeline(self, since: float = 6 * 3600) -> Timeline:
+        """Who held each GPU over the last ``since`` seconds, and the planned starts ahead."""
+        from evd.models.timeline import Timeline  # noqa: PLC0415 - only `evd timeline` needs it
+
+        return Timeline.from_dict(self.call("GET", f"/v1/timeline?since={float(since)}"))
 
     def metrics(self, run_id: int) -> dict[str, Any]:
         """The run's peaks and sampled series (``peaks``, ``series``)."""

@@ -27,6 +27,8 @@ class Expected:
 
     at: float
     after: int | None
+    gpus: tuple[int, ...] = ()  # the devices it would get then
+    until: float | None = None  # when it should end (its estimate, else its timeout)
 
 
 def forecast(
@@ -56,10 +58,11 @@ def forecast(
     for _ in range(2 * len(queue) + len(pending) + 1):
         for allocation in tick(clock, queue, len(pending), capacity, work):
             run = by_id[allocation.run_id]
-            expected[run.id] = Expected(clock, after)
             work.take(allocation)
             length = run.estimate if run.estimate is not None else run.limit
-            pending[run.id] = None if length is None else clock + length
+            end = None if length is None else clock + length
+            expected[run.id] = Expected(clock, after, allocation.gpus, end)
+            pending[run.id] = end
         queue = [run for run in queue if run.id not in expected]
         known = [(end, run_id) for run_id, end in pending.items() if end is not None]
         if not queue or not known:

@@ -29,6 +29,7 @@ from tui.messages import ConnectionChanged, ProgressReported, RunChanged
 from tui.threads import deliver
 from tui.views import resources as resources_view
 from tui.views import tables
+from tui.views import timeline as timeline_view
 from tui.views.detail import RunDetail
 from tui.views.resources import ResourcesView
 from tui.views.runs import PAGE, RunFilter, RunsView
@@ -214,7 +215,8 @@ class EvdApp(App[None]):
         def work(backend: Backend) -> None:
             machine = backend.gpus()
             queue = backend.queue(resources_view.HEAD)
-            deliver(view, view.show, machine, queue)
+            timeline = backend.timeline(timeline_view.SINCE)
+            deliver(view, view.show, machine, queue, timeline)
 
         self._fetch(work, "resources")
 

@@ -22,6 +22,7 @@ from evd.models import (
     SubmitRequest,
     WatchInfo,
 )
+from evd.models.timeline import Timeline
 from evd.paths import StateDir
 
 
@@ -74,6 +75,9 @@ class Backend(Protocol):
 
     def gpus(self) -> dict[str, Any]:
         """The machine's CPUs, memory and GPUs, and the runs holding them."""
+
+    def timeline(self, since: float = 6 * 3600) -> Timeline:
+        """Who held each GPU over the last ``since`` seconds, and the planned starts."""
 
     def list_envs(self) -> list[EnvInfo]:
         """Built environments."""

@@ -111,6 +111,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "cmd_drain",
         "start queued runs again after `evd drain`",
     ),
+    "timeline": (
+        "timeline",
+        "cmd_timeline",
+        "who held each GPU over the last hours, and the planned starts ahead",
+    ),
     "watch": (
         "triggers",
         "cmd_watch",

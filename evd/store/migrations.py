@@ -227,6 +227,13 @@ def _0011_run_durations(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX run_durations_by_kind ON run_durations (alike, run_id)")
 
 
+def _0012_attempt_devices(db: sqlite3.Connection) -> None:
+    # The GPUs each attempt ran on (on its ``running`` event; a run's own ``gpus`` are its
+    # latest attempt's), and the recent ends: what the GPU timeline reads.
+    db.execute("ALTER TABLE run_events ADD COLUMN gpus TEXT")
+    db.execute("CREATE INDEX runs_ended ON runs (ended_at)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_runs_and_events", _0001_runs_and_events),
     ("0002_environments_and_volumes", _0002_environments_and_volumes),
@@ -239,6 +246,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0009_result_cache", _0009_result_cache),
     ("0010_labels", _0010_labels),
     ("0011_run_durations", _0011_run_durations),
+    ("0012_attempt_devices", _0012_attempt_devices),
 ]
 
 

@@ -123,7 +123,8 @@ class RunsTable(Connection):
     ) -> int:
         """Move a run to ``state`` (setting ``fields`` too) and record the event; return its id."""
         self._update(run_id, state=state.value, reason=reason, **fields)
-        return self._insert_event(run_id, state, reason, at)
+        gpus = fields.get("gpus") if state is RunState.RUNNING else None
+        return self._insert_event(run_id, state, reason, at, gpus)
 
     def update(self, run_id: int, **fields: Any) -> None:
         """Set fields of a run that are not a state change (pid, stop_reason, progress)."""
@@ -141,10 +142,17 @@ class RunsTable(Connection):
         assignments = ", ".join(f"{key} = ?" for key in fields)
         self._write(f"UPDATE runs SET {assignments} WHERE id = ?", (*fields.values(), run_id))
 
-    def _insert_event(self, run_id: int, state: RunState, reason: str | None, at: float) -> int:
+    def _insert_event(
+        self,
+        run_id: int,
+        state: RunState,
+        reason: str | None,
+        at: float,
+        gpus: list[int] | None = None,
+    ) -> int:
         cursor = self._write(
-            "INSERT INTO run_events (run_id, state, reason, at) VALUES (?, ?, ?, ?)",
-            (run_id, state.value, reason, at),
+            "INSERT INTO run_events (run_id, state, reason, at, gpus) VALUES (?, ?, ?, ?, ?)",
+            (run_id, state.value, reason, at, _dumps(gpus) if gpus else None),
         )
         assert cursor.lastrowid is not None
         return cursor.lastrowid

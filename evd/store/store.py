@@ -12,8 +12,11 @@ from evd.store.catalog import CatalogTable
 from evd.store.durations import DurationsTable
 from evd.store.groups import GroupsTable
 from evd.store.runs import RunsTable
+from evd.store.spans import SpansTable
 from evd.store.triggers import TriggersTable
 
 
-class Store(RunsTable, GroupsTable, CatalogTable, TriggersTable, CacheTable, DurationsTable):
-    """Runs, groups, environments, volumes, watches, schedules, the cache, runs' durations."""
+class Store(
+    RunsTable, GroupsTable, CatalogTable, TriggersTable, CacheTable, DurationsTable, SpansTable
+):
+    """Runs, groups, environments, volumes, watches, schedules, the cache, durations, spans."""

@@ -26,7 +26,9 @@ from evd.models import (
     SubmitRequest,
     WatchInfo,
     iso,
+    parse_iso,
 )
+from evd.models.timeline import Timeline, TimelineRow, TimelineSpan
 
 NOW = 1_790_000_000.0  # the frozen "now" of every test (2026-09-21)
 HOME = "/home/ada/.local/share/evd"
@@ -263,6 +265,23 @@ class FakeBackend:
         queued = sorted((r for r in self.runs.values() if r.state is RunState.QUEUED),
                         key=lambda run: (-run.priority, run.id))  # fmt: skip
         return len(queued), queued[:limit]
+
+    def timeline(self, since: float = 6 * 3600) -> Timeline:
+        """The fixed runs as the daemon would lay them on its timeline."""
+        self._check()
+        gpu, cpu = TimelineRow("GPU 0", 0), TimelineRow("CPU only", None)
+        for run in sorted(self.runs.values(), key=lambda run: run.id):
+            if run.started_at is not None:
+                kind = "running" if run.ended_at is None else "ran"
+                start, end = run.started_at, run.ended_at
+            elif run.expected_start is not None:
+                kind, start = "planned", run.expected_start
+                end = iso(parse_iso(start) + (run.estimate or 0))
+            else:
+                continue
+            row = gpu if run.gpus or (run.resources or {}).get("gpus") else cpu
+            row.spans.append(TimelineSpan(run.id, run.name, kind, run.state.value, start, end))
+        return Timeline(at(0), at(since), at(-since / 4), [gpu, cpu])
 
     def list_envs(self) -> list[EnvInfo]:
         self._check()

@@ -55,7 +55,8 @@ def test_a_queued_run_starts_when_the_run_holding_its_gpu_should_end() -> None:
     pool = holding(machine(), 1, ONE_GPU)
     queue = queue_of(QueuedRun(2, request=ONE_GPU, estimate=30.0), QueuedRun(3, request=ONE_GPU))
     plan = forecast(100.0, queue, {1: 160.0}, Capacity(slots=None), pool)
-    assert plan == {2: Expected(160.0, 1), 3: Expected(190.0, 2)}  # 3 after 2's estimate
+    # 3 after 2's estimate; each on the device it would get, 2 until its estimate ends
+    assert plan == {2: Expected(160.0, 1, (0,), 190.0), 3: Expected(190.0, 2, (0,), None)}
     assert pool.held.keys() == {1}  # the pool is left as it was
 
 
@@ -65,15 +66,15 @@ def test_no_forecast_past_an_end_nobody_can_predict() -> None:
     assert forecast(0.0, queue, {1: None}, Capacity(slots=None), pool) == {}
     # 2 has neither estimate nor timeout: once it starts, 3 cannot be placed in time.
     plan = forecast(0.0, queue, {1: 10.0}, Capacity(slots=None), pool)
-    assert plan == {2: Expected(10.0, 1)}
+    assert plan == {2: Expected(10.0, 1, (0,))}
     timed = queue_of(QueuedRun(2, request=ONE_GPU, limit=20.0), QueuedRun(3, request=ONE_GPU))
-    assert forecast(0.0, timed, {1: 10.0}, Capacity(slots=None), pool)[3] == Expected(30.0, 2)
+    assert forecast(0.0, timed, {1: 10.0}, Capacity(slots=None), pool)[3].at == 30.0
 
 
 def test_slots_and_drain_are_played_as_the_daemon_plays_them() -> None:
     queue = queue_of(QueuedRun(2, estimate=10.0), QueuedRun(3, estimate=10.0))
     plan = forecast(0.0, queue, {1: 5.0}, Capacity(slots=1), machine())
-    assert plan == {2: Expected(5.0, 1), 3: Expected(15.0, 2)}
+    assert plan == {2: Expected(5.0, 1, (), 15.0), 3: Expected(15.0, 2, (), 25.0)}
     assert forecast(0.0, queue, {1: 5.0}, Capacity(slots=1, draining=True), machine()) == {}
     assert len(forecast(0.0, queue, {}, Capacity(slots=None), machine(), limit=1)) == 1
 

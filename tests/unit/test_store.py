@@ -36,6 +36,7 @@ def test_migrations_are_recorded_and_applied_once(tmp_path: Path) -> None:
         "0009_result_cache",
         "0010_labels",
         "0011_run_durations",
+        "0012_attempt_devices",
     ]
     assert Store(path).applied_migrations == every
     assert Store(path).applied_migrations == []

@@ -1,4 +1,4 @@
-"""The resources view: each GPU's use and holders, CPUs and memory, and the queue's head.
+"""The resources view: each GPU's use and holders, their timeline, CPUs and memory, the queue.
 
 The daemon samples devices on its own timer, so this view asks for the last
 sample every ``REFRESH`` seconds while it is shown, and at once after a run
@@ -15,8 +15,10 @@ from textual.theme import Theme
 from textual.widgets import Static
 
 from evd.models import Run
+from evd.models.timeline import Timeline
 from evd.units import format_size
 from tui import format as fmt
+from tui.views.timeline import timeline_text
 
 REFRESH = 2.0
 HEAD = 8  # queued runs shown
@@ -127,11 +129,13 @@ class ResourcesView(VerticalScroll):
         super().__init__(id=id)
         self.machine: dict[str, Any] | None = None
         self.queue: tuple[int, list[Run]] = (0, [])
+        self.timeline: Timeline | None = None
 
     def compose(self) -> Any:
-        """Four sections."""
+        """Five sections."""
         yield Static("loading…", id="machine")
         yield Static(id="gpus")
+        yield Static(id="timeline")
         yield Static(id="workers")
         yield Static(id="queue")
 
@@ -139,10 +143,17 @@ class ResourcesView(VerticalScroll):
         """Repaint with the theme."""
         self.watch(self.app, "theme", lambda _theme: self.draw(), init=False)
 
-    def show(self, machine: dict[str, Any], queue: tuple[int, list[Run]]) -> None:
+    def show(
+        self, machine: dict[str, Any], queue: tuple[int, list[Run]], timeline: Timeline
+    ) -> None:
         """New figures from the daemon."""
         self.machine = machine
         self.queue = queue
+        self.timeline = timeline
+        self.draw()
+
+    def on_resize(self) -> None:
+        """The timeline fills the width."""
         self.draw()
 
     def draw(self) -> None:
@@ -152,5 +163,8 @@ class ResourcesView(VerticalScroll):
         theme = self.app.current_theme
         self.query_one("#machine", Static).update(machine_text(self.machine, theme))
         self.query_one("#gpus", Static).update(gpus_text(self.machine, theme))
+        if self.timeline is not None:
+            width = self.scrollable_content_region.width - 2  # the sections' padding
+            self.query_one("#timeline", Static).update(timeline_text(self.timeline, width))
         self.query_one("#workers", Static).update(workers_text(self.machine))
         self.query_one("#queue", Static).update(queue_text(*self.queue))

@@ -57,11 +57,15 @@ class Board:
 
     def expected_start(self, run_id: int) -> Expected | None:
         """When a queued run should start (``evd.forecast``; ``None``: nobody can say)."""
+        return self.planned().get(run_id)
+
+    def planned(self) -> dict[int, Expected]:
+        """The expected start of each queued run that has one (read-only)."""
         now = self._ledger.clock()
         key = (self._dispatch.changes, int(now))
         if self._plan[0] != key:
             self._plan = (key, self._play(now))
-        return self._plan[1].get(run_id)
+        return self._plan[1]
 
     def _play(self, now: float) -> dict[int, Expected]:
         dispatch = self._dispatch

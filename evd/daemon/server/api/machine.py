@@ -11,7 +11,9 @@ import psutil
 from fastapi import APIRouter, Query, Request, Response
 
 from evd.daemon.server.api.common import engine_of, json_response
+from evd.daemon.timelines import timeline as build_timeline
 from evd.daemon.views import run_view, worker_view
+from evd.models.timeline import Timeline
 
 router = APIRouter(prefix="/v1", tags=["machine"])
 
@@ -108,3 +110,22 @@ async def queue(
         if record is not None:
             head.append(run_view(engine.board, record, forecast=True).to_dict())
     return json_response({"length": len(engine.dispatch.queue), "head": head})
+
+
+WEEK = 7 * 24 * 3600
+
+
+@router.get("/timeline", response_model=Timeline)
+async def timeline(
+    request: Request,
+    since: Annotated[
+        float, Query(ge=60, le=WEEK, description="how many seconds back the window starts")
+    ] = 6 * 3600,
+) -> Response:
+    """Who held each GPU, and the CPUs alone, over the window; the queued runs' planned starts.
+
+    The window reaches ahead of now by a quarter of ``since``.
+    """
+    engine = engine_of(request)
+    now = engine.ledger.clock()
+    return json_response(build_timeline(engine.board, engine.inventory, now, since).to_dict())
