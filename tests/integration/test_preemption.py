@@ -91,3 +91,14 @@ def test_a_preemptible_run_borrows_on_its_estimate_and_gives_it_back(evd_env: Ev
     assert run["attempts"] <= 1  # taking a loan back is not a failed attempt
     assert "borrowed what that run waits for" in log_of(evd, loan)
     evd.cli("cancel", loan, check=True)
+
+
+def test_the_urgent_run_says_which_run_is_being_stopped_for_it(one_gpu: Evd) -> None:
+    evd = one_gpu
+    stubborn = ("--", "sh", "-c", "trap '' TERM; sleep 60")  # waits out the grace period
+    low = submit(evd, "--gpus", "1", "--preemptible", *stubborn)
+    wait_for(lambda: show(evd, low)["state"] == "running", timeout=60)
+    urgent = submit(evd, "--gpus", "1", "--priority", "5", "--", "true")
+    wait_for(lambda: f"preempting run {low} (" in (show(evd, urgent)["reason"] or ""), 30)
+    assert evd.cli("wait", urgent, timeout=120).returncode == 0
+    evd.cli("cancel", low, check=True)

@@ -28,8 +28,10 @@ def _style(placed: Placed | None) -> str:
 def timeline_text(timeline: Timeline, width: int) -> Text:
     """The timeline on ``width`` columns (labels included)."""
     labels = max((len(row.label) for row in timeline.rows), default=0) + 2
-    layout = lay_out(timeline, max(20, width - labels), relative=True)
-    out = Text(f"Timeline (the last {SINCE / 3600:g} h, and planned starts)\n", style="bold")
+    # Room at the end of a lane for "+N", the spans it could not show.
+    layout = lay_out(timeline, max(20, width - labels - 4), relative=True)
+    out = Text(no_wrap=True, overflow="crop")
+    out.append(f"Timeline (the last {SINCE / 3600:g} h, and planned starts)\n", style="bold")
     out.append(" " * labels + axis(layout) + "\n", style="dim")
     for lane in layout.lanes:
         out.append(f"{lane.label:<{labels}}")
