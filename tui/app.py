@@ -10,6 +10,7 @@ fetch them while they are shown.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -88,6 +89,7 @@ class EvdApp(App[None]):
         self.follower = EventFollower(self.connect, self.post_message)
         self.connected = False
         self._refresh_due = False
+        self._timeline_at = -math.inf  # when the timeline was last asked for
 
     def compose(self) -> ComposeResult:
         """Header, connection line, the views, footer."""
@@ -211,11 +213,15 @@ class EvdApp(App[None]):
         if not self.connected or self.query_one("#tabs", TabbedContent).active != "resources":
             return
         view = self.query_one(ResourcesView)
+        # The timeline changes slowly (a column is minutes) and costs the daemon more.
+        with_timeline = self.clock() - self._timeline_at >= timeline_view.REFRESH
+        if with_timeline:
+            self._timeline_at = self.clock()
 
         def work(backend: Backend) -> None:
             machine = backend.gpus()
             queue = backend.queue(resources_view.HEAD)
-            timeline = backend.timeline(timeline_view.SINCE)
+            timeline = backend.timeline(timeline_view.SINCE) if with_timeline else None
             deliver(view, view.show, machine, queue, timeline)
 
         self._fetch(work, "resources")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from evd.models.states import iso, parse_iso
@@ -20,6 +20,17 @@ class TimelineSpan:
     state: str  # the run's state now
     start: str  # ISO 8601 UTC
     end: str | None  # None: running, or planned without an expected end
+
+    def to_dict(self) -> dict[str, Any]:
+        """For the API's JSON (``dataclasses.asdict`` is slow for thousands)."""
+        return {
+            "run_id": self.run_id,
+            "name": self.name,
+            "kind": self.kind,
+            "state": self.state,
+            "start": self.start,
+            "end": self.end,
+        }
 
     @property
     def start_at(self) -> float:
@@ -77,7 +88,7 @@ class Timeline:
                 {
                     "label": row.label,
                     "gpu": row.gpu,
-                    "spans": [asdict(span) for span in row.spans],
+                    "spans": [span.to_dict() for span in row.spans],
                 }
                 for row in self.rows
             ],

@@ -45,15 +45,20 @@ class SpansTable(Connection):
             """,
             (since, *_ACTIVE),
         )
+        running = RunState.RUNNING.value
+        devices: dict[str, tuple[int, ...]] = {}  # a few distinct lists: parsed once each
         attempts: list[Attempt] = []
-        open_: dict[int, Attempt] = {}
+        begun: dict[int, Attempt] = {}  # run -> its open attempt
         for run_id, event, at, gpus, name, state, run_gpus in rows:
-            begun = open_.pop(run_id, None)
-            if begun is not None:
-                attempts.append(Attempt(run_id, name, state, begun.start, at, begun.gpus))
-            if event == RunState.RUNNING.value:
-                devices = json.loads(gpus or run_gpus or "[]")
-                open_[run_id] = Attempt(run_id, name, state, at, None, tuple(devices))
-        attempts.extend(open_.values())
+            opened = begun.pop(run_id, None)
+            if opened is not None:
+                attempts.append(Attempt(run_id, name, state, opened.start, at, opened.gpus))
+            if event == running:
+                text = gpus or run_gpus or "[]"
+                held = devices.get(text)
+                if held is None:
+                    held = devices[text] = tuple(json.loads(text))
+                begun[run_id] = Attempt(run_id, name, state, at, None, held)
+        attempts.extend(begun.values())
         attempts.sort(key=lambda a: a.start)
         return [a for a in attempts if a.end is None or a.end >= since]

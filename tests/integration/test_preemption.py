@@ -89,6 +89,7 @@ def test_a_preemptible_run_borrows_on_its_estimate_and_gives_it_back(evd_env: Ev
     history = [(e["state"], e["reason"]) for e in run["events"]]
     assert ("queued", f"preempted by run {head}") in history
     assert run["attempts"] <= 1  # taking a loan back is not a failed attempt
+    assert "started on what a waiting run keeps" in log_of(evd, loan)
     assert "borrowed what that run waits for" in log_of(evd, loan)
     evd.cli("cancel", loan, check=True)
 

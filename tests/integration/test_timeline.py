@@ -21,7 +21,9 @@ def test_the_timeline_shows_past_running_and_planned_holds_per_gpu(evd_env: Evd)
     running = submit(evd, *JOB)
     wait_for(lambda: show(evd, running)["state"] == "running", timeout=60)
     planned = submit(evd, *JOB)
-    assert show(evd, planned)["expected_start"] is not None
+    waiting = show(evd, planned)
+    assert waiting["expected_start"] is not None
+    assert f"on GPU 0, when run {running} ends (estimated)" in waiting["reason"]
 
     data = json.loads(evd.cli("timeline", "--since", "1h", "--json", check=True).stdout)
     rows = {row["label"]: row for row in data["rows"]}

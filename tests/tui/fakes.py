@@ -94,7 +94,7 @@ def sample_runs() -> list[Run]:
         dataclasses.replace(
             make_run(4, "eval", RunState.QUEUED,
                      reason="waiting for 1 GPU: GPU 0 is held by run 3 (embed); starts in"
-                     " ~12m00s, when run 3 ends (estimated)",
+                     " ~12m00s on GPU 0, when run 3 ends (estimated)",
                      resources={"cpus": 1.0, "gpus": 1.0}),
             expected_start=at(-12 * 60), estimate=300.0,
         ),

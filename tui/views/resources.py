@@ -18,7 +18,7 @@ from evd.models import Run
 from evd.models.timeline import Timeline
 from evd.units import format_size
 from tui import format as fmt
-from tui.views.timeline import timeline_text
+from tui.views.timeline import TimelineDrawing
 
 REFRESH = 2.0
 HEAD = 8  # queued runs shown
@@ -144,16 +144,13 @@ class ResourcesView(VerticalScroll):
         self.watch(self.app, "theme", lambda _theme: self.draw(), init=False)
 
     def show(
-        self, machine: dict[str, Any], queue: tuple[int, list[Run]], timeline: Timeline
+        self, machine: dict[str, Any], queue: tuple[int, list[Run]], timeline: Timeline | None
     ) -> None:
-        """New figures from the daemon."""
+        """New figures from the daemon (``timeline``: ``None`` when it was not fetched again)."""
         self.machine = machine
         self.queue = queue
-        self.timeline = timeline
-        self.draw()
-
-    def on_resize(self) -> None:
-        """The timeline fills the width."""
+        if timeline is not None:
+            self.timeline = timeline
         self.draw()
 
     def draw(self) -> None:
@@ -164,7 +161,6 @@ class ResourcesView(VerticalScroll):
         self.query_one("#machine", Static).update(machine_text(self.machine, theme))
         self.query_one("#gpus", Static).update(gpus_text(self.machine, theme))
         if self.timeline is not None:
-            width = self.scrollable_content_region.width - 2  # the sections' padding
-            self.query_one("#timeline", Static).update(timeline_text(self.timeline, width))
+            self.query_one("#timeline", Static).update(TimelineDrawing(self.timeline))
         self.query_one("#workers", Static).update(workers_text(self.machine))
         self.query_one("#queue", Static).update(queue_text(*self.queue))

@@ -6,12 +6,14 @@ with ticks counted from now, so the view reads the same in any time zone.
 
 from __future__ import annotations
 
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
 from evd.models.timeline import Timeline
 from evd.timeline import LEGEND, Placed, axis, lay_out, segments
 
 SINCE = 6 * 3600.0  # how far back the view looks
+REFRESH = 10.0  # seconds between fetches (the resources view's own are more often)
 COLOURS = ("dodger_blue2", "chartreuse3", "orange3", "hot_pink3", "cyan3", "dark_orange3")
 
 
@@ -42,3 +44,19 @@ def timeline_text(timeline: Timeline, width: int) -> Text:
         out.append("\n")
     out.append(" " * labels + LEGEND + "\n", style="dim")
     return out
+
+
+class TimelineDrawing:
+    """The timeline as a Rich renderable, laid out on the width it is drawn at.
+
+    The width is known only when it is drawn: the view's scrollbar comes and
+    goes with its content, so a width read earlier may be stale.
+    """
+
+    def __init__(self, timeline: Timeline) -> None:
+        """Draw ``timeline``."""
+        self.timeline = timeline
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        """The text on ``options.max_width`` columns."""
+        yield timeline_text(self.timeline, options.max_width)

@@ -129,8 +129,9 @@ class Board:
             return reason
         wait = expected.at - self._ledger.clock()
         when = "now" if wait < 1 else f"in ~{format_duration(wait)}"
+        on = f" on GPU {','.join(map(str, expected.gpus))}" if expected.gpus else ""
         by = f", when run {expected.after} ends" if expected.after else ""
-        return f"{reason}; starts {when}{by} (estimated)"
+        return f"{reason}; starts {when}{on}{by} (estimated)"
 
     def _capacity_reason(self, record: RunRecord) -> str:
         dispatch = self._dispatch

@@ -24,6 +24,7 @@ from evd.models import FailedBy, RunState
 from evd.policy import Policy
 from evd.resources.memlimit import MemoryEnforcement
 from evd.resources.pool import Allocation
+from evd.runner.logcap import note_in_log
 from evd.runner.netns import Isolation
 from evd.runner.ports import free_port
 from evd.runner.shim import EXIT_FILE, LOG_FILE, PID_FILE
@@ -80,6 +81,13 @@ class Launcher:
             run_dir.mkdir(exist_ok=True)
             if record.attempts or (record.retry or {}).get("preempted_by") is not None:
                 _begin_attempt(run_dir, record)
+            if allocation.on_loan:
+                note_in_log(
+                    run_dir,
+                    "evd: started on what a waiting run keeps, as this run's estimate says it"
+                    " ends first; should that run fit sooner, this one is stopped and queued"
+                    " again",
+                )
             if len(allocation.gpus) > 1:
                 port = free_port(ports_taken())
             env = job_environment(
