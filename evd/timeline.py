@@ -80,10 +80,12 @@ def lay_out(
     lanes: int = LANES,
     local: Callable[[float], time.struct_time] = time.localtime,
     relative: bool = False,
+    gap: int = 12,
 ) -> Layout:
     """Place every span of ``timeline`` on ``width`` columns, rows split into lanes.
 
-    The ticks name local times, or with ``relative`` times from now ("-2h", "+30m").
+    The ticks, at least ``gap`` columns apart, name local times, or with
+    ``relative`` times from now ("-2h", "+30m").
     """
     since, until = parse_iso(timeline.since), parse_iso(timeline.until)
     now = parse_iso(timeline.now)
@@ -106,8 +108,11 @@ def lay_out(
             row_lanes[free].placed.append(placed)
             ends[free] = placed.last
         out.extend(row_lanes)
+    step = _step(since, until, width, gap)
     marks = (
-        relative_ticks(since, until, now, width) if relative else ticks(since, until, width, local)
+        relative_ticks(since, until, now, width, step)
+        if relative
+        else ticks(since, until, width, step, local)
     )
     return Layout(width, since, until, now, out, marks)
 
@@ -124,15 +129,16 @@ def _place(span: TimelineSpan, since: float, until: float, now: float, width: in
     return Placed(span, first, min(last, width))
 
 
-def _step(since: float, until: float, width: int) -> int:
-    """The tick interval: the shortest that keeps ticks at least 12 columns apart."""
+def _step(since: float, until: float, width: int, gap: int) -> int:
+    """The tick interval: the shortest that keeps ticks at least ``gap`` columns apart."""
     seconds_per_column = (until - since) / max(width, 1)
-    return next((s for s in TICK_STEPS if s / seconds_per_column >= 12), TICK_STEPS[-1])
+    return next((s for s in TICK_STEPS if s / seconds_per_column >= gap), TICK_STEPS[-1])
 
 
-def relative_ticks(since: float, until: float, now: float, width: int) -> list[tuple[int, str]]:
-    """Ticks at whole steps before and after now, named by their distance from it."""
-    step = _step(since, until, width)
+def relative_ticks(
+    since: float, until: float, now: float, width: int, step: int
+) -> list[tuple[int, str]]:
+    """Ticks every ``step`` seconds before and after now, named by their distance from it."""
     marks = []
     for k in range(-int((now - since) // step), int((until - now) // step) + 1):
         at = now + k * step
@@ -154,10 +160,9 @@ def _distance(seconds: float) -> str:
 
 
 def ticks(
-    since: float, until: float, width: int, local: Callable[[float], time.struct_time]
+    since: float, until: float, width: int, step: int, local: Callable[[float], time.struct_time]
 ) -> list[tuple[int, str]]:
-    """Round local times along the axis, at least 12 columns apart."""
-    step = _step(since, until, width)
+    """Round local times every ``step`` seconds along the axis."""
     offset = local(since).tm_gmtoff
     at = since - (since + offset) % step + step
     marks = []

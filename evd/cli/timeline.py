@@ -51,7 +51,7 @@ def cmd_timeline(args: argparse.Namespace) -> int:
         print(json.dumps(timeline.to_dict(), indent=2))
         return 0
     if args.svg:
-        layout = lay_out(timeline, SVG_WIDTH)
+        layout = lay_out(timeline, SVG_WIDTH, gap=SVG_TICK_GAP)
         Path(args.svg).write_text(svg(layout))
         print(f"wrote {args.svg}")
         return 0
@@ -90,6 +90,7 @@ def _paint(words: str, placed: Placed | None, colour: bool) -> str:
 SVG_WIDTH = 960  # pixels of the time axis
 SVG_LANE = 20
 SVG_CHAR = 7  # a label character's width, about
+SVG_TICK_GAP = 60  # pixels between ticks, at least
 
 
 def svg(layout: Layout) -> str:
@@ -129,22 +130,21 @@ def svg(layout: Layout) -> str:
 def _svg_bar(placed: Placed, left: int, y: int) -> str:
     span = placed.span
     fill = SVG_COLOURS[span.run_id % len(SVG_COLOURS)]
-    style = ' fill-opacity="0.35" stroke-dasharray="3 2"' if span.kind == "planned" else ""
+    planned = span.kind == "planned"
+    style = ' fill-opacity="0.35" stroke-dasharray="3 2"' if planned else ""
     width = placed.last - placed.first
     title = f"run {span.run_id} {span.name}: {span.kind} ({span.state}) from {span.start}"
     title += f" to {span.end}" if span.end else ""
-    label = f"{span.run_id} {span.name}"[: max(0, (width - 4) // SVG_CHAR)]
-    return (
-        f"<g><title>{_escape(title)}</title>"
+    bar = (
         f'<rect x="{left + placed.first}" y="{y + 2}" width="{width}" height="{SVG_LANE - 4}"'
         f' rx="2" fill="{fill}" stroke="{fill}"{style}/>'
-        + (
-            f'<text x="{left + placed.first + 3}" y="{y + 14}" fill="#fff">{_escape(label)}</text>'
-            if label
-            else ""
-        )
-        + "</g>"
     )
+    label = f"{span.run_id} {span.name}"[: max(0, (width - 4) // SVG_CHAR)].rstrip()
+    if label:  # dark on the pale planned bars, white on the others
+        ink = "#222" if planned else "#fff"
+        x = left + placed.first + 3
+        bar += f'<text x="{x}" y="{y + 14}" fill="{ink}">{_escape(label)}</text>'
+    return f"<g><title>{_escape(title)}</title>{bar}</g>"
 
 
 def _escape(words: str) -> str:

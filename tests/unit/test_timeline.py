@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -14,6 +15,7 @@ from evd.timeline import axis, lay_out, segments
 
 NOW = 1_790_000_000.0
 HOUR = 3600.0
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 def span(
@@ -86,10 +88,12 @@ def test_the_svg_is_a_picture_with_a_bar_per_span(tmp_path: Path) -> None:
     gpu = TimelineRow("GPU 0", 0, [
         span(1, "ran", -3 * HOUR, -1 * HOUR, "a<b"), span(2, "planned", 0.2 * HOUR, None),
     ])  # fmt: skip
-    picture = ET.fromstring(svg(lay_out(timeline(gpu), 960)))
-    rects = picture.findall("{http://www.w3.org/2000/svg}g/{http://www.w3.org/2000/svg}rect")
+    picture = ET.fromstring(svg(lay_out(timeline(gpu), 960, gap=60)))
+    ticks = [float(t.get("x", 0)) for t in picture.iter(f"{SVG}text") if t.get("y") == "14"]
+    assert len(ticks) >= 5 and min(b - a for a, b in itertools.pairwise(ticks)) >= 60
+    rects = picture.findall(f"{SVG}g/{SVG}rect")
     assert len(rects) == 2 and rects[1].get("stroke-dasharray") == "3 2"  # planned: dashed
-    titles = [t.text for t in picture.iter("{http://www.w3.org/2000/svg}title")]
+    titles = [t.text for t in picture.iter(f"{SVG}title")]
     assert any(title and "run 1 a<b: ran" in title for title in titles) and "now" in titles
 
 
