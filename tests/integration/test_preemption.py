@@ -62,7 +62,8 @@ def test_runs_that_are_not_preemptible_or_not_lower_are_left_alone(one_gpu: Evd)
     assert show(evd, same)["state"] == "queued"
     assert show(evd, peer)["state"] == "running"
     assert "preempted" not in log_of(evd, peer)
-    evd.cli("cancel", peer, same, check=True)
+    evd.cli("cancel", same, check=True)  # first: once peer ends it would start and end
+    evd.cli("cancel", peer, check=True)
 
 
 def test_a_preemptible_run_borrows_on_its_estimate_and_gives_it_back(evd_env: Evd) -> None:
