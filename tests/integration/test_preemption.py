@@ -95,8 +95,12 @@ def test_a_preemptible_run_borrows_on_its_estimate_and_gives_it_back(evd_env: Ev
     evd.cli("cancel", loan, check=True)
 
 
-def test_the_urgent_run_says_which_run_is_being_stopped_for_it(one_gpu: Evd) -> None:
-    evd = one_gpu
+def test_the_urgent_run_says_which_run_is_being_stopped_for_it(evd_env: Evd) -> None:
+    evd_env.home.mkdir(parents=True, exist_ok=True)
+    (evd_env.home / "config.toml").write_text("[resources]\nmin_run_time = 0\n")
+    fake_gpus(evd_env, 1)
+    evd_env.up("--kill-grace", "5")  # the window in which the reason is read, on a busy machine
+    evd = evd_env
     stubborn = ("--", "sh", "-c", "trap '' TERM; sleep 60")  # waits out the grace period
     low = submit(evd, "--gpus", "1", "--preemptible", *stubborn)
     wait_for(lambda: show(evd, low)["state"] == "running", timeout=60)
