@@ -35,7 +35,7 @@ lint: install
 	$(BIN)/lint-imports
 
 test: lint
-	$(BIN)/python -m pytest -q --durations=10
+	$(BIN)/python -m pytest -q -n 2 --durations=10
 
 # On a machine with an NVIDIA GPU: evd against the real driver (exits 77 without one).
 gpu-check: install
