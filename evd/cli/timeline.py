@@ -14,12 +14,13 @@ import sys
 from pathlib import Path
 
 from evd.cli.commands import help_of, terminal_columns
-from evd.cli.types import duration
+from evd.cli.types import duration, refused
 from evd.client import Client
 from evd.timeline import LEGEND, Layout, Placed, axis, lay_out, segments
 
 # Background colours of the bars, by run id (ANSI 256-colour numbers).
 PALETTE = (33, 70, 172, 132, 37, 166, 98, 142)
+WEEK = 7 * 24 * 3600.0
 SVG_COLOURS = (
     "#0087ff",
     "#5faf00",
@@ -36,17 +37,24 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     """Add ``timeline``."""
     timeline = sub.add_parser("timeline", help=help_of("timeline"))
     timeline.add_argument(
-        "--since", type=duration, default=6 * 3600.0, help="how far back (default 6h; 30m, 1d)"
+        "--since", type=window, default=6 * 3600.0, help="how far back (default 6h; 1m to 7d)"
     )
     timeline.add_argument("--svg", metavar="FILE", help="write the timeline as an SVG picture")
     timeline.add_argument("--json", action="store_true", help="print the daemon's JSON")
 
 
+def window(text: str) -> float:
+    """``--since``: a duration from a minute to a week (what the daemon keeps to)."""
+    seconds = duration(text)
+    if not 60 <= seconds <= WEEK:
+        refused(f"{text!r} is out of range: the timeline looks back 1m to 7d")
+    return seconds
+
+
 def cmd_timeline(args: argparse.Namespace) -> int:
     """Print (or draw) the timeline."""
-    since = min(max(args.since, 60.0), 7 * 24 * 3600.0)
     with Client() as client:
-        timeline = client.timeline(since)
+        timeline = client.timeline(args.since)
     if args.json:
         print(json.dumps(timeline.to_dict(), indent=2))
         return 0

@@ -45,3 +45,5 @@ def test_the_timeline_shows_past_running_and_planned_holds_per_gpu(evd_env: Evd)
     evd.cli("cancel", running, planned, check=True)
     bad = evd.cli("timeline", "--since", "soon")
     assert bad.returncode == 2 and "soon" in bad.stderr
+    short = evd.cli("timeline", "--since", "10s")
+    assert short.returncode == 2 and "1m to 7d" in short.stderr
