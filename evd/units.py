@@ -57,6 +57,18 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+def duration_setting(value: object) -> float:
+    """A duration as a config file gives it: a number of seconds, or text such as ``1m``.
+
+    Raises ``ValueError`` for anything else (``true`` included).
+    """
+    if isinstance(value, str):
+        return parse_duration(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    raise ValueError(f"not a duration: {value!r}")
+
+
 def parse_size(text: str) -> int:
     """Parse ``512MiB``, ``4GiB``, ``1.5GB`` or a byte count into bytes."""
     import re  # noqa: PLC0415

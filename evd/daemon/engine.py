@@ -55,7 +55,7 @@ from evd.resources.probe import probe_for
 from evd.runner.folders import FolderStock
 from evd.runner.netns import Isolation
 from evd.store import RunRecord, Store
-from evd.units import parse_duration
+from evd.units import duration_setting
 
 
 class Engine:
@@ -293,5 +293,4 @@ def cuda_machine(inventory: Inventory) -> CudaMachine:
 
 def min_run_time(resources: dict[str, Any]) -> float:
     """``[resources] min_run_time``: seconds a preemptible run runs before it may be preempted."""
-    value = resources.get("min_run_time", MIN_RUN_TIME)
-    return parse_duration(value) if isinstance(value, str) else float(value)
+    return duration_setting(resources.get("min_run_time", MIN_RUN_TIME))

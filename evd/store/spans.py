@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from evd.models import RunState
+from evd.models import ACTIVE_STATES, RunState
 from evd.store.connection import Connection
 
 # States in which a run may have run before and may run again.
-_ACTIVE = tuple(
-    s.value for s in (RunState.RUNNING, RunState.QUEUED, RunState.STAGING, RunState.BUILDING)
-)
+_ACTIVE = tuple(sorted(state.value for state in ACTIVE_STATES))
 
 
 @dataclass(frozen=True)

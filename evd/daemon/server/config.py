@@ -37,7 +37,7 @@ from typing import Any
 from evd.daemon.triggers.notify import read_settings
 from evd.environments.fetch import SETTINGS
 from evd.errors import EvdError
-from evd.units import parse_duration, parse_size
+from evd.units import duration_setting, parse_size
 
 KNOWN_TABLES = frozenset({"index", "resources", "jobs", "http", "notify", "python"})
 HTTP_KEYS = frozenset({"listen"})
@@ -125,10 +125,9 @@ def _check_resources(path: Path, table: dict[str, Any]) -> None:
             raise ConfigError(f"{path}: [resources] {key} must be a string such as '{example}'")
     if not isinstance(table.get("stop_gpu_overuse", False), bool):
         raise ConfigError(f"{path}: [resources] stop_gpu_overuse must be true or false")
-    least = table.get("min_run_time", 0)
     try:
-        seconds = parse_duration(least) if isinstance(least, str) else float(least)
-    except (TypeError, ValueError):
+        seconds = duration_setting(table.get("min_run_time", 0))
+    except ValueError:
         seconds = -1.0
-    if isinstance(least, bool) or seconds < 0:
+    if seconds < 0:
         raise ConfigError(f"{path}: [resources] min_run_time must be a duration such as '1m'")
